@@ -1,0 +1,28 @@
+//! Compute kernels of regulab: everything a training step spends its time in.
+//!
+//! * [`gemm`]: row-major f32 `C = op(A) op(B)` / `C += op(A) op(B)` on
+//!   `matrixmultiply::sgemm`, parallelised with rayon over fixed blocks of `C`
+//!   (never over `k`), so `C`'s bits never depend on the thread count.
+//! * [`dropout`]: fused Bernoulli mask + inverted scaling, 1 bit per element, with
+//!   random bits positioned by (seed, layer, step, element).
+//! * [`update`]: fused SGD step with L1/L2 penalties (and momentum), penalty sums.
+//! * [`activation`]: sigmoid / tanh / ReLU / identity forward and backward,
+//!   fused softmax + cross-entropy, argmax, column sums.
+//! * [`simd`]: runtime selection of the AVX-512 / AVX2 / scalar paths.
+//! * [`rng`]: derivation of independent ChaCha streams from one `u64` seed.
+//! * [`cpu`]: what this machine runs (CPU features, selected kernels) for manifests.
+//!
+//! Determinism contract: every function here gives the same bits whatever the size
+//! of the rayon pool it runs in. Work is split into blocks whose size depends only
+//! on the shape of the problem, and every reduction has a fixed order.
+
+pub mod activation;
+pub mod cpu;
+pub mod dropout;
+pub mod error;
+pub mod gemm;
+pub mod rng;
+pub mod simd;
+pub mod update;
+
+pub use error::KernelError;

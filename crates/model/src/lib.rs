@@ -1,0 +1,1 @@
+//! The regulab MLP (see the model issue).
