@@ -1,7 +1,52 @@
-//! Fused dropout: Bernoulli(keep) mask + inverted scaling in one pass (STUB: API only).
+//! Fused dropout: Bernoulli(keep) mask + inverted scaling in one pass, 1 bit per element.
+//!
+//! # Randomness
+//! Element `i` of the mask with key `(seed, layer, step)` is decided by the 32-bit word
+//! `u_i` at word position `(step << 32) | i` of ChaCha8 stream `layer` keyed by
+//! [`rng::derive_key`]`(seed, Purpose::Dropout)`:
+//!
+//! ```text
+//! m_i = [u_i < T],   T = floor(keep * 2^32)   (computed exactly in f64)
+//! ```
+//!
+//! so `P(m_i = 1) = T / 2^32`, within `2^-32` of `keep`. Only integer comparisons are used
+//! (no float distribution of `rand`, whose values may change between versions). A mask
+//! depends only on `(seed, layer, step, i)`: the work is split into fixed chunks of
+//! [`CHUNK`] elements, each with its own positioned generator, so the mask is the same
+//! whatever the size of the rayon pool. Masks must have fewer than `2^32` elements;
+//! ChaCha's 64-bit block counter makes positions wrap modulo `2^68` words, i.e. steps are
+//! distinct modulo `2^36`.
+//!
+//! # Scaling
+//! `inv_keep = 1.0_f32 / keep` is computed once, in f32, and every kernel multiplies by
+//! that same value: forward `y_i = m_i ? x_i * inv_keep : +0`, backward
+//! `g_i = m_i ? g_i * inv_keep : +0`. Zeroing and a multiplication by one f32 are exact,
+//! correctly rounded operations, so the scalar, AVX2 and AVX-512 paths give the same bits.
+//! With keep = 1 the forward pass is a plain copy (bit-identical to no dropout) and draws
+//! no random words.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::Rng;
+use rayon::prelude::*;
 
 use crate::KernelError;
 use crate::activation::Activation;
+use crate::rng::{self, Purpose};
+use crate::simd::{self, Level};
+
+/// Elements per parallel work item. A multiple of 64 (each chunk owns whole `u64` words of
+/// the mask) and of 64 ChaCha words (4 blocks: chunks start on a buffer boundary of the
+/// generator). Fixed, so the split never depends on the number of threads.
+pub const CHUNK: usize = 16_384;
+
+const _: () = assert!(CHUNK.is_multiple_of(64) && CHUNK > 0);
+
+/// Mask words per chunk.
+const CHUNK_WORDS: usize = CHUNK / 64;
+
+/// Masks must have fewer elements than this: the element index is the low 32 bits of the
+/// random word position.
+pub const MAX_LEN: u64 = 1 << 32;
 
 /// A validated keep probability in (0, 1].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,6 +65,19 @@ impl Keep {
     pub fn get(self) -> f32 {
         self.0
     }
+    /// The scale of kept elements, `1.0_f32 / keep` (one f32 division, used by every kernel).
+    pub fn inv(self) -> f32 {
+        1.0 / self.0
+    }
+    /// The integer threshold `T = floor(keep * 2^32)`: element kept iff its word `u < T`.
+    /// `2^32` for keep = 1 (always kept).
+    pub fn threshold(self) -> u64 {
+        (f64::from(self.0) * 4_294_967_296.0).floor() as u64
+    }
+    /// True when nothing is dropped.
+    pub fn is_one(self) -> bool {
+        self.0 == 1.0
+    }
 }
 
 /// Coordinates of a mask: element `i` uses random word `(step << 32) | i` of stream
@@ -34,7 +92,23 @@ pub struct MaskKey {
     pub step: u64,
 }
 
+impl MaskKey {
+    /// The generator of this key positioned at element `start` (a multiple of 16).
+    fn rng_at(self, base: &ChaCha8Rng, start: usize) -> ChaCha8Rng {
+        debug_assert!(start.is_multiple_of(16));
+        let mut r = base.clone();
+        r.set_word_pos((u128::from(self.step) << 32) | start as u128);
+        r
+    }
+    /// The generator of this key at position 0 of its stream.
+    fn base_rng(self) -> ChaCha8Rng {
+        rng::stream_rng(self.seed, Purpose::Dropout, u64::from(self.layer))
+    }
+}
+
 /// A dropout mask stored as 1 bit per element (bit set = kept); reusable buffer.
+///
+/// Element `i` is bit `i % 64` of word `i / 64`; bits past [`Mask::len`] are zero.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mask {
     bits: Vec<u64>,
@@ -59,24 +133,839 @@ impl Mask {
         assert!(i < self.len);
         (self.bits[i / 64] >> (i % 64)) & 1 == 1
     }
+    /// Number of kept elements.
+    pub fn count_kept(&self) -> usize {
+        self.bits.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    /// The packed bits: element `i` is bit `i % 64` of word `i / 64`, unused high bits of
+    /// the last word are zero.
+    pub fn words(&self) -> &[u64] {
+        &self.bits
+    }
+    /// Sets the length to `len`; allocates only when `len` exceeds every earlier length.
+    fn resize(&mut self, len: usize) {
+        check_len(len);
+        self.bits.resize(len.div_ceil(64), 0);
+        self.len = len;
+    }
+    /// Every element kept (the mask of keep = 1).
+    fn fill_kept(&mut self, len: usize) {
+        self.resize(len);
+        self.bits.fill(u64::MAX);
+        let full = len / 64;
+        if let Some(last) = self.bits.get_mut(full) {
+            *last = tail_bits(len - full * 64);
+        }
+    }
+}
+
+/// Panics unless `len < 2^32` (element indices occupy the low 32 bits of the position).
+fn check_len(len: usize) {
+    assert!(
+        (len as u64) < MAX_LEN,
+        "dropout mask of {len} elements: at most 2^32 - 1 elements are supported \
+         (the element index is the low 32 bits of the random word position)"
+    );
+}
+
+/// The low `n` bits set (`n` in 1..=64).
+#[inline(always)]
+fn tail_bits(n: usize) -> u64 {
+    debug_assert!((1..=64).contains(&n));
+    u64::MAX >> (64 - n)
 }
 
 /// `y = x * m / keep` with `m ~ Bernoulli(keep)` drawn from `key`; records `m` in `mask`.
 /// keep = 1 copies `x` and sets every bit.
+///
+/// Exactly: `y_i = x_i * inv_keep` if kept, `+0.0` if dropped, with
+/// `inv_keep = `[`Keep::inv`]. Panics if `x.len() != y.len()` or `x.len() >= 2^32`.
 pub fn forward(key: MaskKey, keep: Keep, x: &[f32], y: &mut [f32], mask: &mut Mask) {
-    let _ = (key, keep, x, y, mask);
-    todo!("dropout::forward")
+    forward_with(simd::level(), key, keep, x, y, mask);
+}
+
+/// [`forward`] on a chosen SIMD path (same bits on every path; for tests and benchmarks).
+/// Panics if `level` is not [`simd::available`].
+pub fn forward_with(
+    level: Level,
+    key: MaskKey,
+    keep: Keep,
+    x: &[f32],
+    y: &mut [f32],
+    mask: &mut Mask,
+) {
+    assert_eq!(x.len(), y.len(), "dropout::forward: x and y lengths differ");
+    assert_level(level);
+    if keep.is_one() {
+        mask.fill_kept(x.len());
+        y.copy_from_slice(x);
+        return;
+    }
+    forward_at(level, key, keep, Io::Copy(x, y), mask);
+}
+
+/// In place `x = x * m / keep`, otherwise as [`forward`] (same mask, same bits).
+pub fn forward_inplace(key: MaskKey, keep: Keep, x: &mut [f32], mask: &mut Mask) {
+    forward_inplace_with(simd::level(), key, keep, x, mask);
+}
+
+/// [`forward_inplace`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
+pub fn forward_inplace_with(
+    level: Level,
+    key: MaskKey,
+    keep: Keep,
+    x: &mut [f32],
+    mask: &mut Mask,
+) {
+    assert_level(level);
+    if keep.is_one() {
+        mask.fill_kept(x.len());
+        return;
+    }
+    forward_at(level, key, keep, Io::InPlace(x), mask);
 }
 
 /// `g = g * m / keep` with the mask recorded by [`forward`].
+///
+/// Exactly: `g_i = g_i * inv_keep` if kept, `+0.0` if dropped (for keep = 1,
+/// `g_i * 1.0 == g_i` for every non-NaN value). Panics if `g.len() != mask.len()`.
 pub fn backward(keep: Keep, mask: &Mask, g: &mut [f32]) {
-    let _ = (keep, mask, g);
-    todo!("dropout::backward")
+    backward_with(simd::level(), keep, mask, g);
+}
+
+/// [`backward`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
+pub fn backward_with(level: Level, keep: Keep, mask: &Mask, g: &mut [f32]) {
+    assert_level(level);
+    backward_at(level, keep, mask, None, g);
 }
 
 /// Fused `g = g * m / keep * f'(.)` where `f'` is expressed through the activation's
 /// output `h` (before dropout), as in [`crate::activation::backward`].
+///
+/// Exactly, for kept elements (dropped ones get `+0.0`), with `t = g_i * inv_keep`:
+/// * sigmoid: `g_i = t * (h_i * (1 - h_i))`
+/// * tanh: `g_i = t * (1 - h_i * h_i)`
+/// * ReLU: `g_i = t` if `h_i > 0`, else `+0.0` (a select, not a product by 0)
+/// * identity: `g_i = t`
+///
+/// each operation rounded to f32 separately (no fused multiply-add).
+/// Panics if `g.len() != mask.len()` or `h.len() != g.len()`.
 pub fn backward_act(keep: Keep, mask: &Mask, act: Activation, h: &[f32], g: &mut [f32]) {
-    let _ = (keep, mask, act, h, g);
-    todo!("dropout::backward_act")
+    backward_act_with(simd::level(), keep, mask, act, h, g);
+}
+
+/// [`backward_act`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
+pub fn backward_act_with(
+    level: Level,
+    keep: Keep,
+    mask: &Mask,
+    act: Activation,
+    h: &[f32],
+    g: &mut [f32],
+) {
+    assert_eq!(
+        h.len(),
+        g.len(),
+        "dropout::backward_act: h and g lengths differ"
+    );
+    assert_level(level);
+    backward_at(level, keep, mask, Some((act, h)), g);
+}
+
+/// Panics unless this CPU runs `level`.
+#[track_caller]
+fn assert_level(level: Level) {
+    assert!(
+        simd::available(level),
+        "dropout: SIMD level {level:?} requested but not supported by this CPU"
+    );
+}
+
+// ------------------------------------------------------------------------------------
+// Drivers: chunking, parallelism and dispatch.
+
+/// Input / output of a forward pass.
+enum Io<'a> {
+    Copy(&'a [f32], &'a mut [f32]),
+    InPlace(&'a mut [f32]),
+}
+
+/// `level` capped at what this CPU really supports (so the `unsafe` calls below are sound
+/// whatever `simd::level` returns).
+fn effective(level: Level) -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match level {
+            Level::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => Level::Avx512,
+            Level::Avx512 | Level::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
+                Level::Avx2
+            }
+            _ => Level::Scalar,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = level;
+        Level::Scalar
+    }
+}
+
+/// Forward with keep < 1 on the path `level` (capped at CPU support).
+fn forward_at(level: Level, key: MaskKey, keep: Keep, io: Io<'_>, mask: &mut Mask) {
+    let level = effective(level);
+    let n = match &io {
+        Io::Copy(x, _) => x.len(),
+        Io::InPlace(x) => x.len(),
+    };
+    mask.resize(n);
+    // keep < 1 here, so T <= 2^32 - 256 fits in a u32.
+    let thr = u32::try_from(keep.threshold()).expect("keep < 1 gives a 32-bit threshold");
+    let inv = keep.inv();
+    let base = key.base_rng();
+    let run = |c: usize, bits: &mut [u64], src: *const f32, dst: *mut f32, len: usize| {
+        let mut r = key.rng_at(&base, c * CHUNK);
+        // SAFETY: src/dst come from slices of `len` elements (equal when in place), and
+        // `effective` checked that the CPU supports `level`.
+        unsafe { forward_chunk(level, &mut r, thr, inv, bits, src, dst, len) }
+    };
+    match io {
+        Io::Copy(x, y) => {
+            if n <= CHUNK {
+                run(0, &mut mask.bits, x.as_ptr(), y.as_mut_ptr(), n);
+            } else {
+                mask.bits
+                    .par_chunks_mut(CHUNK_WORDS)
+                    .zip(x.par_chunks(CHUNK).zip(y.par_chunks_mut(CHUNK)))
+                    .enumerate()
+                    .for_each(|(c, (bits, (x, y)))| {
+                        run(c, bits, x.as_ptr(), y.as_mut_ptr(), x.len())
+                    });
+            }
+        }
+        Io::InPlace(x) => {
+            if n <= CHUNK {
+                let p = x.as_mut_ptr();
+                run(0, &mut mask.bits, p, p, n);
+            } else {
+                mask.bits
+                    .par_chunks_mut(CHUNK_WORDS)
+                    .zip(x.par_chunks_mut(CHUNK))
+                    .enumerate()
+                    .for_each(|(c, (bits, x))| {
+                        let p = x.as_mut_ptr();
+                        run(c, bits, p, p, x.len())
+                    });
+            }
+        }
+    }
+}
+
+/// Backward (optionally fused with an activation derivative) on the path `level`.
+fn backward_at(
+    level: Level,
+    keep: Keep,
+    mask: &Mask,
+    act: Option<(Activation, &[f32])>,
+    g: &mut [f32],
+) {
+    assert_eq!(
+        mask.len(),
+        g.len(),
+        "dropout backward: mask and gradient lengths differ"
+    );
+    let level = effective(level);
+    let inv = keep.inv();
+    let run = |bits: &[u64], h: Option<(Activation, &[f32])>, g: &mut [f32]| {
+        // SAFETY: `effective` checked that the CPU supports `level`; lengths are checked
+        // by the callee's safe preconditions (bits cover g, h has g's length).
+        unsafe { backward_chunk(level, inv, bits, h, g) }
+    };
+    if g.len() <= CHUNK {
+        run(&mask.bits, act, g);
+    } else {
+        match act {
+            None => mask
+                .bits
+                .par_chunks(CHUNK_WORDS)
+                .zip(g.par_chunks_mut(CHUNK))
+                .for_each(|(bits, g)| run(bits, None, g)),
+            Some((a, h)) => mask
+                .bits
+                .par_chunks(CHUNK_WORDS)
+                .zip(h.par_chunks(CHUNK).zip(g.par_chunks_mut(CHUNK)))
+                .for_each(|(bits, (h, g))| run(bits, Some((a, h)), g)),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------
+// Chunk kernels.
+
+/// The next 64 words of the generator as little-endian bytes (one refill of its 4-block
+/// buffer when the position is 64-aligned, which it always is here). `fill_bytes` copies
+/// whole blocks and is about 2.5x faster than 64 calls of `next_u32`.
+#[inline(always)]
+fn draw64(rng: &mut ChaCha8Rng, out: &mut [u8; 256]) {
+    rng.fill_bytes(out);
+}
+
+/// `sum_j [w_j < thr] << j` where `w_j` is the little-endian word `j` of `bytes`.
+#[inline(always)]
+fn compare64(bytes: &[u8; 256], thr: u32) -> u64 {
+    let mut m = 0u64;
+    for (j, b) in bytes.chunks_exact(4).enumerate() {
+        m |= u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) < thr) << j;
+    }
+    m
+}
+
+/// Draws the mask bits of one chunk into `bits` and writes `dst = m ? src * inv : 0`.
+///
+/// # Safety
+/// `src` and `dst` are valid for `len` elements (they may be equal, not otherwise
+/// overlap), `bits.len() == len.div_ceil(64)`, and the CPU supports `level`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_chunk(
+    level: Level,
+    rng: &mut ChaCha8Rng,
+    thr: u32,
+    inv: f32,
+    bits: &mut [u64],
+    src: *const f32,
+    dst: *mut f32,
+    len: usize,
+) {
+    debug_assert_eq!(bits.len(), len.div_ceil(64));
+    match level {
+        // SAFETY: forwarded from the caller's contract.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { x86::forward_avx512(rng, thr, inv, bits, src, dst, len) },
+        // SAFETY: forwarded from the caller's contract.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { x86::forward_avx2(rng, thr, inv, bits, src, dst, len) },
+        // SAFETY: forwarded from the caller's contract.
+        _ => unsafe { forward_scalar(rng, thr, inv, bits, src, dst, len) },
+    }
+}
+
+/// Scalar path of [`forward_chunk`].
+///
+/// # Safety
+/// As [`forward_chunk`] (no CPU requirement).
+unsafe fn forward_scalar(
+    rng: &mut ChaCha8Rng,
+    thr: u32,
+    inv: f32,
+    bits: &mut [u64],
+    src: *const f32,
+    dst: *mut f32,
+    len: usize,
+) {
+    let mut words = [0u8; 256];
+    for (g, b) in bits.iter_mut().enumerate() {
+        let start = g * 64;
+        let n = (len - start).min(64);
+        draw64(rng, &mut words);
+        let m = compare64(&words, thr) & tail_bits(n);
+        *b = m;
+        for j in 0..n {
+            // SAFETY: start + j < len, both pointers valid for len elements; the read
+            // happens before the write of the same element when in place.
+            unsafe {
+                let v = *src.add(start + j) * inv;
+                *dst.add(start + j) = select(v, m >> j);
+            }
+        }
+    }
+}
+
+/// Backward of one chunk: `g = m ? (g * inv) * f'(h) : 0` (see [`backward_act`]).
+///
+/// # Safety
+/// The CPU supports `level`. (Lengths are checked with asserts.)
+unsafe fn backward_chunk(
+    level: Level,
+    inv: f32,
+    bits: &[u64],
+    act: Option<(Activation, &[f32])>,
+    g: &mut [f32],
+) {
+    assert_eq!(bits.len(), g.len().div_ceil(64));
+    if let Some((_, h)) = act {
+        assert_eq!(h.len(), g.len());
+    }
+    match level {
+        // SAFETY: forwarded from the caller's contract; lengths asserted above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { x86::backward_avx512(inv, bits, act, g) },
+        // SAFETY: forwarded from the caller's contract; lengths asserted above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { x86::backward_avx2(inv, bits, act, g) },
+        _ => backward_scalar(inv, bits, act, g),
+    }
+}
+
+/// The derivative factor `f'` through the output `h` for sigmoid and tanh; `None` for the
+/// activations handled by a select (ReLU) or nothing (identity).
+#[inline(always)]
+fn deriv(act: Activation, h: f32) -> f32 {
+    match act {
+        Activation::Sigmoid => h * (1.0 - h),
+        Activation::Tanh => 1.0 - h * h,
+        Activation::Relu | Activation::Identity => 1.0,
+    }
+}
+
+/// Scalar path of [`backward_chunk`].
+fn backward_scalar(inv: f32, bits: &[u64], act: Option<(Activation, &[f32])>, g: &mut [f32]) {
+    match act {
+        None | Some((Activation::Identity, _)) => {
+            for (gs, &m) in g.chunks_mut(64).zip(bits) {
+                for (j, gi) in gs.iter_mut().enumerate() {
+                    *gi = select(*gi * inv, m >> j);
+                }
+            }
+        }
+        Some((Activation::Relu, h)) => {
+            for ((gs, hs), &m) in g.chunks_mut(64).zip(h.chunks(64)).zip(bits) {
+                for (j, (gi, &hi)) in gs.iter_mut().zip(hs).enumerate() {
+                    *gi = select(*gi * inv, (m >> j) & u64::from(hi > 0.0));
+                }
+            }
+        }
+        Some((a, h)) => {
+            for ((gs, hs), &m) in g.chunks_mut(64).zip(h.chunks(64)).zip(bits) {
+                for (j, (gi, &hi)) in gs.iter_mut().zip(hs).enumerate() {
+                    *gi = select((*gi * inv) * deriv(a, hi), m >> j);
+                }
+            }
+        }
+    }
+}
+
+/// `v` if bit 0 of `b` is set, else `+0.0`, without a branch (random masks would make a
+/// branch mispredict on half the elements; LLVM turns a plain bit-and back into one).
+#[inline(always)]
+fn select(v: f32, b: u64) -> f32 {
+    std::hint::select_unpredictable(b & 1 == 1, v, 0.0)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! AVX2 and AVX-512 paths; each equals the scalar path bit for bit (same operations:
+    //! integer compares, one f32 multiplication per factor, zeroing).
+
+    use super::{Activation, ChaCha8Rng, compare64, draw64, select, tail_bits};
+    use std::arch::x86_64::*;
+
+    /// AVX-512 [`super::forward_chunk`].
+    ///
+    /// # Safety
+    /// As `forward_chunk`, and the CPU supports AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn forward_avx512(
+        rng: &mut ChaCha8Rng,
+        thr: u32,
+        inv: f32,
+        bits: &mut [u64],
+        src: *const f32,
+        dst: *mut f32,
+        len: usize,
+    ) {
+        let mut words = [0u8; 256];
+        let vthr = _mm512_set1_epi32(thr as i32);
+        let vinv = _mm512_set1_ps(inv);
+        for (g, b) in bits.iter_mut().enumerate() {
+            let start = g * 64;
+            let n = (len - start).min(64);
+            draw64(rng, &mut words);
+            let mut m = 0u64;
+            for q in 0..4 {
+                // SAFETY: words has 256 bytes, 64 * q + 64 <= 256; unaligned load; x86 is
+                // little-endian, so lane j is word 16 q + j as in the scalar path.
+                let w = unsafe { _mm512_loadu_si512(words.as_ptr().add(q * 64).cast()) };
+                m |= u64::from(_mm512_cmplt_epu32_mask(w, vthr)) << (q * 16);
+            }
+            m &= tail_bits(n);
+            *b = m;
+            let tail = tail_bits(n);
+            for q in 0..n.div_ceil(16) {
+                let lanes = (tail >> (q * 16)) as u16;
+                let keep = (m >> (q * 16)) as u16;
+                // SAFETY: only lanes < n - 16q are loaded/stored (mask `lanes`), all within
+                // the caller's `len` elements; the load precedes the store when in place.
+                unsafe {
+                    let p = start + q * 16;
+                    let x = _mm512_maskz_loadu_ps(lanes, src.add(p));
+                    let y = _mm512_maskz_mul_ps(keep, x, vinv);
+                    _mm512_mask_storeu_ps(dst.add(p), lanes, y);
+                }
+            }
+        }
+    }
+
+    /// AVX2 [`super::forward_chunk`].
+    ///
+    /// # Safety
+    /// As `forward_chunk`, and the CPU supports AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn forward_avx2(
+        rng: &mut ChaCha8Rng,
+        thr: u32,
+        inv: f32,
+        bits: &mut [u64],
+        src: *const f32,
+        dst: *mut f32,
+        len: usize,
+    ) {
+        let mut words = [0u8; 256];
+        let vinv = _mm256_set1_ps(inv);
+        for (g, b) in bits.iter_mut().enumerate() {
+            let start = g * 64;
+            let n = (len - start).min(64);
+            draw64(rng, &mut words);
+            let m = compare64(&words, thr) & tail_bits(n);
+            *b = m;
+            let full = n / 8;
+            for q in 0..full {
+                let sel = lane_mask8((m >> (q * 8)) as u8);
+                // SAFETY: elements start + 8q .. start + 8q + 8 <= len; unaligned; the load
+                // precedes the store when in place.
+                unsafe {
+                    let p = start + q * 8;
+                    let y = _mm256_and_ps(_mm256_mul_ps(_mm256_loadu_ps(src.add(p)), vinv), sel);
+                    _mm256_storeu_ps(dst.add(p), y);
+                }
+            }
+            for j in full * 8..n {
+                // SAFETY: start + j < len.
+                unsafe {
+                    let v = *src.add(start + j) * inv;
+                    *dst.add(start + j) = select(v, m >> j);
+                }
+            }
+        }
+    }
+
+    /// All-ones f32 lanes where bit `j` of `b` is set.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn lane_mask8(b: u8) -> __m256 {
+        let pick = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        let v = _mm256_and_si256(_mm256_set1_epi32(i32::from(b)), pick);
+        _mm256_castsi256_ps(_mm256_cmpeq_epi32(v, pick))
+    }
+
+    /// AVX-512 [`super::backward_chunk`].
+    ///
+    /// # Safety
+    /// `bits.len() == g.len().div_ceil(64)`, `h.len() == g.len()`, CPU supports AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn backward_avx512(
+        inv: f32,
+        bits: &[u64],
+        act: Option<(Activation, &[f32])>,
+        g: &mut [f32],
+    ) {
+        let len = g.len();
+        let vinv = _mm512_set1_ps(inv);
+        let one = _mm512_set1_ps(1.0);
+        let zero = _mm512_setzero_ps();
+        let gp = g.as_mut_ptr();
+        let hp = act.map(|(_, h)| h.as_ptr());
+        for (blk, &m) in bits.iter().enumerate() {
+            let start = blk * 64;
+            let n = (len - start).min(64);
+            let tail = tail_bits(n);
+            for q in 0..n.div_ceil(16) {
+                let lanes = (tail >> (q * 16)) as u16;
+                let mut keep = (m >> (q * 16)) as u16;
+                let p = start + q * 16;
+                // SAFETY: only lanes < n - 16q are accessed (mask `lanes`): within g and h.
+                unsafe {
+                    let t = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, gp.add(p)), vinv);
+                    let y = match (act, hp) {
+                        (Some((a, _)), Some(hp)) => {
+                            let h = _mm512_maskz_loadu_ps(lanes, hp.add(p));
+                            match a {
+                                Activation::Sigmoid => _mm512_maskz_mul_ps(
+                                    keep,
+                                    t,
+                                    _mm512_mul_ps(h, _mm512_sub_ps(one, h)),
+                                ),
+                                Activation::Tanh => _mm512_maskz_mul_ps(
+                                    keep,
+                                    t,
+                                    _mm512_sub_ps(one, _mm512_mul_ps(h, h)),
+                                ),
+                                Activation::Relu => {
+                                    keep &= _mm512_cmp_ps_mask::<_CMP_GT_OQ>(h, zero);
+                                    _mm512_maskz_mov_ps(keep, t)
+                                }
+                                Activation::Identity => _mm512_maskz_mov_ps(keep, t),
+                            }
+                        }
+                        _ => _mm512_maskz_mov_ps(keep, t),
+                    };
+                    _mm512_mask_storeu_ps(gp.add(p), lanes, y);
+                }
+            }
+        }
+    }
+
+    /// AVX2 [`super::backward_chunk`].
+    ///
+    /// # Safety
+    /// `bits.len() == g.len().div_ceil(64)`, `h.len() == g.len()`, CPU supports AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn backward_avx2(
+        inv: f32,
+        bits: &[u64],
+        act: Option<(Activation, &[f32])>,
+        g: &mut [f32],
+    ) {
+        let len = g.len();
+        let vinv = _mm256_set1_ps(inv);
+        let one = _mm256_set1_ps(1.0);
+        let zero = _mm256_setzero_ps();
+        let full = len / 8;
+        let gp = g.as_mut_ptr();
+        for q in 0..full {
+            let p = q * 8;
+            let mut sel = lane_mask8((bits[p / 64] >> (p % 64)) as u8);
+            // SAFETY: elements p .. p + 8 <= len of g (and of h, same length).
+            unsafe {
+                let t = _mm256_mul_ps(_mm256_loadu_ps(gp.add(p)), vinv);
+                let y = match act {
+                    Some((a, h)) => {
+                        let hv = _mm256_loadu_ps(h.as_ptr().add(p));
+                        match a {
+                            Activation::Sigmoid => {
+                                _mm256_mul_ps(t, _mm256_mul_ps(hv, _mm256_sub_ps(one, hv)))
+                            }
+                            Activation::Tanh => {
+                                _mm256_mul_ps(t, _mm256_sub_ps(one, _mm256_mul_ps(hv, hv)))
+                            }
+                            Activation::Relu => {
+                                sel = _mm256_and_ps(sel, _mm256_cmp_ps::<_CMP_GT_OQ>(hv, zero));
+                                t
+                            }
+                            Activation::Identity => t,
+                        }
+                    }
+                    None => t,
+                };
+                _mm256_storeu_ps(gp.add(p), _mm256_and_ps(y, sel));
+            }
+        }
+        let rest = full * 8;
+        let h_rest = act.map(|(a, h)| (a, &h[rest..]));
+        // The scalar tail starts at a multiple of 8 inside a mask word: shift the bits.
+        let mut tail_bits_word = [0u64; 1];
+        if rest < len {
+            tail_bits_word[0] = bits[rest / 64] >> (rest % 64);
+            super::backward_scalar(inv, &tail_bits_word, h_rest, &mut g[rest..]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEVELS: [Level; 3] = [Level::Scalar, Level::Avx2, Level::Avx512];
+
+    fn key(seed: u64, layer: u32, step: u64) -> MaskKey {
+        MaskKey { seed, layer, step }
+    }
+
+    /// Deterministic pseudo-random test data including negatives, zeros, subnormals,
+    /// infinities and NaN.
+    fn data(n: usize, salt: u32) -> Vec<f32> {
+        let mut s = 0x9E37_79B9u32 ^ salt;
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                match i % 97 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => f32::INFINITY,
+                    3 => f32::NAN,
+                    4 => 1e-40,
+                    _ => (s as f32 / u32::MAX as f32) * 4.0 - 2.0,
+                }
+            })
+            .collect()
+    }
+
+    fn bits_of(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The CPU really has this level (otherwise the test of that level is skipped).
+    fn available(level: Level) -> bool {
+        simd::available(level) && effective(level) == level
+    }
+
+    /// Sequential reference of the decision rule, straight from the definition.
+    fn reference_mask(k: MaskKey, keep: Keep, n: usize) -> Vec<bool> {
+        let mut r = k.base_rng();
+        r.set_word_pos(u128::from(k.step) << 32);
+        let t = keep.threshold();
+        (0..n).map(|_| u64::from(r.next_u32()) < t).collect()
+    }
+
+    #[test]
+    fn masks_follow_the_definition() {
+        let keep = Keep::new(0.3).unwrap();
+        let k = key(11, 2, 5);
+        for n in [
+            1,
+            63,
+            64,
+            65,
+            1000,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            2 * CHUNK + 77,
+        ] {
+            let x = vec![1.0f32; n];
+            let mut y = vec![0.0f32; n];
+            let mut m = Mask::new();
+            forward(k, keep, &x, &mut y, &mut m);
+            let want = reference_mask(k, keep, n);
+            let got: Vec<bool> = (0..n).map(|i| m.kept(i)).collect();
+            assert_eq!(got, want, "n = {n}");
+            // unused bits of the last word are zero
+            assert_eq!(m.count_kept(), want.iter().filter(|&&b| b).count());
+        }
+        // spot-check the per-element seek of a large step
+        let k = key(3, 7, (1 << 33) + 5);
+        let n = 3 * CHUNK + 5;
+        let mut m = Mask::new();
+        forward_inplace(k, keep, &mut vec![1.0; n], &mut m);
+        for i in [0, 17, CHUNK - 1, CHUNK, 2 * CHUNK + 3, n - 1] {
+            let mut r = k.base_rng();
+            r.set_word_pos((u128::from(k.step) << 32) | i as u128);
+            assert_eq!(
+                m.kept(i),
+                u64::from(r.next_u32()) < keep.threshold(),
+                "i = {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn simd_paths_equal_scalar_bit_for_bit() {
+        let k = key(5, 1, 9);
+        for keep in [0.1f32, 0.5, 0.8, 0.999] {
+            let keep = Keep::new(keep).unwrap();
+            for n in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200, CHUNK + 13] {
+                let x = data(n, n as u32);
+                let h: Vec<f32> = data(n, 7).iter().map(|v| v * 0.4 + 0.1).collect();
+                let g0 = data(n, 99);
+                let mut ref_y = vec![0.0; n];
+                let mut ref_m = Mask::new();
+                forward_at(Level::Scalar, k, keep, Io::Copy(&x, &mut ref_y), &mut ref_m);
+                for level in LEVELS.into_iter().filter(|&l| available(l)) {
+                    let mut y = vec![0.0; n];
+                    let mut m = Mask::new();
+                    forward_at(level, k, keep, Io::Copy(&x, &mut y), &mut m);
+                    assert_eq!(m, ref_m, "{level:?} n={n}");
+                    assert_eq!(bits_of(&y), bits_of(&ref_y), "{level:?} n={n}");
+                    let mut xi = x.clone();
+                    let mut mi = Mask::new();
+                    forward_at(level, k, keep, Io::InPlace(&mut xi), &mut mi);
+                    assert_eq!(mi, ref_m);
+                    assert_eq!(bits_of(&xi), bits_of(&ref_y), "{level:?} in place n={n}");
+
+                    let acts = [
+                        None,
+                        Some(Activation::Sigmoid),
+                        Some(Activation::Tanh),
+                        Some(Activation::Relu),
+                        Some(Activation::Identity),
+                    ];
+                    for act in acts {
+                        let mut want = g0.clone();
+                        backward_at(
+                            Level::Scalar,
+                            keep,
+                            &ref_m,
+                            act.map(|a| (a, &h[..])),
+                            &mut want,
+                        );
+                        let mut got = g0.clone();
+                        backward_at(level, keep, &ref_m, act.map(|a| (a, &h[..])), &mut got);
+                        assert_eq!(bits_of(&got), bits_of(&want), "{level:?} {act:?} n={n}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scalar_backward_act_matches_its_documented_formula() {
+        let keep = Keep::new(0.6).unwrap();
+        let n = 300;
+        let x = vec![1.0f32; n];
+        let mut y = vec![0.0; n];
+        let mut m = Mask::new();
+        forward(key(1, 0, 0), keep, &x, &mut y, &mut m);
+        let h: Vec<f32> = data(n, 3).iter().map(|v| v * 0.5).collect();
+        let g = data(n, 4);
+        let inv = 1.0f32 / 0.6;
+        for act in [
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Relu,
+            Activation::Identity,
+        ] {
+            let mut got = g.clone();
+            backward_act(keep, &m, act, &h, &mut got);
+            for i in 0..n {
+                let t = g[i] * inv;
+                let want = if !m.kept(i) {
+                    0.0
+                } else {
+                    match act {
+                        Activation::Sigmoid => t * (h[i] * (1.0 - h[i])),
+                        Activation::Tanh => t * (1.0 - h[i] * h[i]),
+                        Activation::Relu => {
+                            if h[i] > 0.0 {
+                                t
+                            } else {
+                                0.0
+                            }
+                        }
+                        Activation::Identity => t,
+                    }
+                };
+                assert_eq!(got[i].to_bits(), want.to_bits(), "{act:?} i={i}");
+            }
+        }
+    }
+
+    #[test]
+    fn threshold_is_exact() {
+        assert_eq!(Keep::new(0.5).unwrap().threshold(), 1 << 31);
+        assert_eq!(Keep::new(1.0).unwrap().threshold(), 1 << 32);
+        assert_eq!(Keep::new(0.25).unwrap().threshold(), 1 << 30);
+        // largest f32 below 1: still fits in 32 bits, so the u32 compare is exact
+        let below_one = f32::from_bits(1.0f32.to_bits() - 1);
+        assert_eq!(Keep::new(below_one).unwrap().threshold(), (1 << 32) - 256);
+        // 0.1_f32 = 13421773 / 2^27 exactly, so T = floor(13421773 * 32) = 429496736
+        assert_eq!(Keep::new(0.1).unwrap().threshold(), 429_496_736);
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    #[should_panic(expected = "at most 2^32 - 1 elements")]
+    fn masks_of_2_pow_32_elements_are_rejected() {
+        check_len((1usize << 32) - 1); // the largest supported length passes
+        check_len(1 << 32);
+    }
 }

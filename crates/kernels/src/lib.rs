@@ -17,6 +17,7 @@
 //! on the shape of the problem, and every reduction has a fixed order.
 
 pub mod activation;
+pub mod chacha;
 pub mod cpu;
 pub mod dropout;
 pub mod error;

@@ -1,0 +1,391 @@
+//! GEMM: accuracy against an f64 reference, the beta = 0 / k = 0 edge cases, and bit
+//! identity across rayon pool sizes, partitions and the single-call baseline.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use regulab_kernels::gemm::{Accumulate, Op, Partition, gemm, gemm_blocked, gemm_serial};
+
+const OPS: [(Op, Op); 4] = [
+    (Op::N, Op::N),
+    (Op::N, Op::T),
+    (Op::T, Op::N),
+    (Op::T, Op::T),
+];
+const ACCS: [Accumulate; 2] = [Accumulate::Overwrite, Accumulate::Add];
+
+/// Shapes `(m, k, n)` of the 784-800-10 and 800-800 networks at batch 10 and 100
+/// (forward, input gradient, weight gradient), small enough for the f64 reference.
+const LAB_SHAPES: [(usize, usize, usize); 8] = [
+    (10, 784, 800),  // forward, hidden layer, batch 10
+    (10, 800, 10),   // forward, output layer, batch 10 (serial path)
+    (10, 800, 784),  // input gradient through W^T, batch 10
+    (784, 10, 800),  // weight gradient X^T delta, batch 10
+    (100, 784, 800), // forward, batch 100
+    (100, 800, 784), // input gradient, batch 100
+    (800, 100, 800), // weight gradient of an 800x800 layer, batch 100
+    (100, 10, 800),  // delta_out W_out^T, batch 100
+];
+
+/// Odd shapes: edge tiles in every direction, and k crossing matrixmultiply's kc = 256.
+const ODD_SHAPES: [(usize, usize, usize); 8] = [
+    (17, 257, 33),
+    (33, 513, 17),
+    (257, 17, 129),
+    (129, 300, 257),
+    (1, 257, 1),
+    (3, 1000, 5),
+    (300, 256, 300),
+    (1000, 255, 40),
+];
+
+fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+fn random_vec(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// Stores a logical `rows x cols` row-major matrix as `op` expects it: itself for
+/// [`Op::N`], its transpose (`cols x rows`, row-major) for [`Op::T`].
+fn store(x: &[f32], rows: usize, cols: usize, op: Op) -> Vec<f32> {
+    match op {
+        Op::N => x.to_vec(),
+        Op::T => {
+            let mut t = vec![0.0; x.len()];
+            for i in 0..rows {
+                for j in 0..cols {
+                    t[j * rows + i] = x[i * cols + j];
+                }
+            }
+            t
+        }
+    }
+}
+
+fn bits(x: &[f32]) -> Vec<u32> {
+    x.iter().map(|v| v.to_bits()).collect()
+}
+
+/// Inputs of one product: logical `A (m x k)`, `B (k x n)` and the initial `C (m x n)`.
+struct Problem {
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c0: Vec<f32>,
+}
+
+impl Problem {
+    fn new(m: usize, k: usize, n: usize, seed: u64) -> Self {
+        let mut r = rng(seed ^ ((m as u64) << 40) ^ ((k as u64) << 20) ^ n as u64);
+        Self {
+            m,
+            k,
+            n,
+            a: random_vec(&mut r, m * k),
+            b: random_vec(&mut r, k * n),
+            c0: random_vec(&mut r, m * n),
+        }
+    }
+
+    /// `C` after `f(op_a, op_b, acc)` with operands stored for the given ops.
+    fn run<F>(&self, op_a: Op, op_b: Op, acc: Accumulate, f: F) -> Vec<f32>
+    where
+        F: FnOnce(usize, usize, usize, &[f32], Op, &[f32], Op, &mut [f32], Accumulate),
+    {
+        let a = store(&self.a, self.m, self.k, op_a);
+        let b = store(&self.b, self.k, self.n, op_b);
+        let mut c = match acc {
+            Accumulate::Add => self.c0.clone(),
+            Accumulate::Overwrite => vec![f32::NAN; self.m * self.n],
+        };
+        f(self.m, self.n, self.k, &a, op_a, &b, op_b, &mut c, acc);
+        c
+    }
+
+    /// f64 reference `C0 (if Add) + A B` and the magnitude `|C0| + sum_p |a_ip b_pj|`.
+    fn reference(&self, acc: Accumulate) -> (Vec<f64>, Vec<f64>) {
+        let (m, k, n) = (self.m, self.k, self.n);
+        let mut val = vec![0.0f64; m * n];
+        let mut mag = vec![0.0f64; m * n];
+        for i in 0..m {
+            for p in 0..k {
+                let a = f64::from(self.a[i * k + p]);
+                for j in 0..n {
+                    let prod = a * f64::from(self.b[p * n + j]);
+                    val[i * n + j] += prod;
+                    mag[i * n + j] += prod.abs();
+                }
+            }
+        }
+        if acc == Accumulate::Add {
+            for ((v, g), c) in val.iter_mut().zip(&mut mag).zip(&self.c0) {
+                *v += f64::from(*c);
+                *g += f64::from(c.abs());
+            }
+        }
+        (val, mag)
+    }
+}
+
+/// Asserts `|c - ref| <= (k + 2) * 2^-22 * (|C0| + sum_p |a_ip b_pj|)` elementwise.
+///
+/// Why this bound: each of the k products is accumulated with one FMA (one rounding,
+/// unit roundoff u = 2^-24), k is summed in chunks of 256 whose partial sums are added to
+/// C (one more rounding per chunk, fewer than k), and Add adds the old C (one more). The
+/// classical recursive-summation bound gives |error| <= gamma_(k+1) * (|C0| +
+/// sum |a b|) with gamma_j = j u / (1 - j u) ~ j u; (k + 2) * 4u leaves a factor of about
+/// 4 of headroom (also for the non-FMA kernels other machines may select) while still
+/// failing for any wrong index, stride or dropped chunk (errors of order |a b| ~ 2^-2).
+fn assert_close(c: &[f32], reference: &(Vec<f64>, Vec<f64>), k: usize, what: &str) {
+    let (val, mag) = reference;
+    let tol = (k as f64 + 2.0) * 2f64.powi(-22);
+    for (idx, ((&c, &v), &g)) in c.iter().zip(val).zip(mag).enumerate() {
+        let err = (f64::from(c) - v).abs();
+        assert!(
+            err <= tol * g,
+            "{what}: element {idx}: got {c}, reference {v}, error {err:e} > bound {:e}",
+            tol * g
+        );
+    }
+}
+
+#[test]
+fn gemm_and_gemm_serial_match_f64_reference() {
+    let dims = [0usize, 1, 17, 33];
+    let mut shapes: Vec<(usize, usize, usize)> = Vec::new();
+    for &m in &dims {
+        for &k in &dims {
+            for &n in &dims {
+                shapes.push((m, k, n));
+            }
+        }
+    }
+    shapes.extend([(16, 16, 16), (2, 256, 3), (5, 257, 7), (31, 600, 18)]);
+    shapes.extend(ODD_SHAPES);
+    shapes.extend(LAB_SHAPES);
+    for (s, &(m, k, n)) in shapes.iter().enumerate() {
+        let prob = Problem::new(m, k, n, 1 + s as u64);
+        for acc in ACCS {
+            let reference = prob.reference(acc);
+            for (op_a, op_b) in OPS {
+                let what = format!("{m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}");
+                let c = prob.run(op_a, op_b, acc, gemm);
+                assert_close(&c, &reference, k, &format!("gemm {what}"));
+                let c = prob.run(op_a, op_b, acc, gemm_serial);
+                assert_close(&c, &reference, k, &format!("gemm_serial {what}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn overwrite_never_reads_nan_in_c() {
+    // Problem::run fills C with NaN for Overwrite; every element must come out finite
+    // and equal to the product computed into a zeroed C.
+    for &(m, k, n) in &[(17, 257, 33), (10, 784, 800), (784, 10, 800), (1, 1, 1)] {
+        let prob = Problem::new(m, k, n, 7);
+        for (op_a, op_b) in OPS {
+            for f in [gemm, gemm_serial] {
+                let c = prob.run(op_a, op_b, Accumulate::Overwrite, f);
+                assert!(
+                    c.iter().all(|v| v.is_finite()),
+                    "{m}x{k}x{n} {op_a:?}{op_b:?}"
+                );
+                let a = store(&prob.a, m, k, op_a);
+                let b = store(&prob.b, k, n, op_b);
+                let mut zeroed = vec![0.0; m * n];
+                gemm_serial(m, n, k, &a, op_a, &b, op_b, &mut zeroed, Accumulate::Add);
+                assert_eq!(bits(&c), bits(&zeroed), "{m}x{k}x{n} {op_a:?}{op_b:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn k_zero_overwrite_zeroes_and_add_leaves_c_unchanged() {
+    for &(m, n) in &[(1, 1), (17, 33), (784, 800)] {
+        let mut r = rng(3);
+        let mut before = random_vec(&mut r, m * n);
+        before[0] = f32::NAN;
+        for (op_a, op_b) in OPS {
+            for f in [gemm, gemm_serial] {
+                let mut c = before.clone();
+                f(m, n, 0, &[], op_a, &[], op_b, &mut c, Accumulate::Add);
+                assert_eq!(bits(&c), bits(&before), "Add {m}x0x{n}");
+                f(m, n, 0, &[], op_a, &[], op_b, &mut c, Accumulate::Overwrite);
+                assert!(c.iter().all(|v| v.to_bits() == 0), "Overwrite {m}x0x{n}");
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_m_or_n_is_a_no_op() {
+    let a = vec![1.0; 5 * 3];
+    for f in [gemm, gemm_serial] {
+        let mut c: Vec<f32> = Vec::new();
+        f(
+            0,
+            5,
+            3,
+            &[],
+            Op::N,
+            &a,
+            Op::N,
+            &mut c,
+            Accumulate::Overwrite,
+        );
+        f(5, 0, 3, &a, Op::T, &[], Op::N, &mut c, Accumulate::Add);
+        f(0, 0, 0, &[], Op::T, &[], Op::T, &mut c, Accumulate::Add);
+        assert!(c.is_empty());
+    }
+}
+
+#[test]
+#[should_panic(expected = "expected m*k")]
+fn wrong_a_length_panics() {
+    let mut c = vec![0.0; 4];
+    gemm(
+        2,
+        2,
+        3,
+        &[0.0; 5],
+        Op::N,
+        &[0.0; 6],
+        Op::N,
+        &mut c,
+        Accumulate::Add,
+    );
+}
+
+#[test]
+#[should_panic(expected = "expected k*n")]
+fn wrong_b_length_panics() {
+    let mut c = vec![0.0; 4];
+    gemm_serial(
+        2,
+        2,
+        3,
+        &[0.0; 6],
+        Op::T,
+        &[0.0; 7],
+        Op::N,
+        &mut c,
+        Accumulate::Add,
+    );
+}
+
+#[test]
+#[should_panic(expected = "expected m*n")]
+fn wrong_c_length_panics() {
+    let mut c = vec![0.0; 3];
+    gemm(
+        2,
+        2,
+        3,
+        &[0.0; 6],
+        Op::N,
+        &[0.0; 6],
+        Op::T,
+        &mut c,
+        Accumulate::Overwrite,
+    );
+}
+
+/// The shapes checked for bit identity: the lab's (including batch 1000) and odd ones.
+fn determinism_shapes() -> Vec<(usize, usize, usize)> {
+    let mut shapes = LAB_SHAPES.to_vec();
+    shapes.extend([
+        (1000, 784, 800),
+        (1000, 800, 10),
+        (784, 1000, 800),
+        (1000, 10, 800),
+    ]);
+    shapes.extend(ODD_SHAPES);
+    shapes
+}
+
+#[test]
+fn gemm_bits_identical_in_pools_of_1_2_3_8_threads_and_to_gemm_serial() {
+    let pools: Vec<rayon::ThreadPool> = [1, 2, 3, 8]
+        .into_iter()
+        .map(|t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for (s, &(m, k, n)) in determinism_shapes().iter().enumerate() {
+        let prob = Problem::new(m, k, n, 100 + s as u64);
+        for acc in ACCS {
+            for (op_a, op_b) in [(Op::N, Op::N), (Op::T, Op::N), (Op::N, Op::T)] {
+                let serial = bits(&prob.run(op_a, op_b, acc, gemm_serial));
+                for pool in &pools {
+                    let c = pool.install(|| prob.run(op_a, op_b, acc, gemm));
+                    assert_eq!(
+                        bits(&c),
+                        serial,
+                        "{m}x{k}x{n} {op_a:?}{op_b:?} {acc:?} in a pool of {}",
+                        pool.current_num_threads()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn any_partition_gives_the_bits_of_one_sgemm_call() {
+    let grids = [(1, 1), (1, 4), (4, 1), (3, 5), (2, 2), (7, 3), (64, 64)];
+    for (s, &(m, k, n)) in [
+        (17, 257, 33),
+        (10, 784, 800),
+        (129, 300, 257),
+        (784, 10, 800),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let prob = Problem::new(m, k, n, 200 + s as u64);
+        for acc in ACCS {
+            for (op_a, op_b) in OPS {
+                let serial = bits(&prob.run(op_a, op_b, acc, gemm_serial));
+                for &(rp, cp) in &grids {
+                    let part = Partition::grid(m, n, rp, cp);
+                    let c = prob.run(op_a, op_b, acc, |m, n, k, a, oa, b, ob, c, acc| {
+                        gemm_blocked(m, n, k, a, oa, b, ob, c, acc, part)
+                    });
+                    assert_eq!(
+                        bits(&c),
+                        serial,
+                        "{m}x{k}x{n} {op_a:?}{op_b:?} {acc:?} {rp}x{cp}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn lab_partitions_are_parallel_and_tiny_products_are_not() {
+    // The shapes the training loop spends its time in are split (at least 4 blocks, a
+    // multiple of 4); tiny products run as one call.
+    assert_eq!(Partition::for_shape(10, 10, 800).len(), 1);
+    for &(m, k, n) in &[
+        (10, 784, 800),
+        (100, 784, 800),
+        (784, 10, 800),
+        (1000, 784, 800),
+    ] {
+        let p = Partition::for_shape(m, n, k);
+        assert!(
+            p.len() >= 4 && p.len().is_multiple_of(4),
+            "{m}x{k}x{n}: {:?}",
+            p.parts()
+        );
+    }
+}

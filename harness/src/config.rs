@@ -1,0 +1,837 @@
+//! Experiment configs: TOML files holding defaults, named experiments and grids.
+//!
+//! A config file is layered, each layer overriding the one before:
+//!
+//! 1. the built-in defaults ([`RunConfig::default`], the lab's protocol);
+//! 2. the file's top-level keys (everything but `name` and `experiments`);
+//! 3. one `[experiments.<name>]` table (a file without experiments has one, `main`);
+//! 4. `--set key=value` overrides from the command line (dotted keys, TOML values).
+//!
+//! After layering, every **list given where a single value is expected** is a grid
+//! axis: the experiment expands to one run per combination (axes in the order of the
+//! fields of [`RunConfig`], the last one varying fastest; experiments in file order),
+//! and each run is named from its values,
+//! e.g. `l2_l2=1e-5`. Fields that are lists themselves (`model.hidden`,
+//! `reg.keep_layers`, `optim.lr_list`) become axes when given a list of lists.
+//! Unknown fields are errors, and so are values out of range; both name the field.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use toml::Value;
+
+/// Fields whose value is itself a list: a grid over them is a list of lists.
+const LIST_FIELDS: &[&str] = &["model.hidden", "reg.keep_layers", "optim.lr_list"];
+
+/// An error in a config, naming the file and the field.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read config: {source}")]
+    Io {
+        /// The config file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// TOML syntax error or a value of the wrong type / an unknown field.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The config file (or `--set`).
+        path: String,
+        /// What is wrong, with the field.
+        message: String,
+    },
+    /// A value outside its allowed range.
+    #[error("{path}: run `{run}`: field `{field}`: {message}")]
+    Invalid {
+        /// The config file.
+        path: String,
+        /// The run whose resolved config is invalid.
+        run: String,
+        /// The dotted field name.
+        field: String,
+        /// What was expected.
+        message: String,
+    },
+    /// A `--set` argument that is not `key=value`.
+    #[error("--set {0}: expected key=value, e.g. --set reg.l2=1e-4")]
+    BadSet(String),
+}
+
+/// Which dataset a run trains on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `mnist`, `fashion-mnist`, or a directory holding the four IDX files.
+    pub dataset: String,
+    /// Size of the fixed random pool of training examples (the lab uses 1,000);
+    /// absent = the whole training split.
+    pub train_examples: Option<usize>,
+    /// Examples held out from the end of the training file for validation (0 = none).
+    pub validation: usize,
+    /// Batch size used for evaluation (does not change any result).
+    pub eval_batch: usize,
+}
+
+/// Hidden-layer nonlinearity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivationName {
+    /// Logistic sigmoid (input clamped to +-30).
+    Sigmoid,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Rectified linear.
+    Relu,
+    /// Linear.
+    Identity,
+}
+
+/// Output layer and cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputName {
+    /// Softmax with cross-entropy.
+    Softmax,
+    /// Linear with mean squared error on one-hot targets.
+    Linear,
+}
+
+/// Weight initialisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitName {
+    /// Uniform in +-`init_hidden` (hidden layers) and +-`init_output` (output layer).
+    Uniform,
+    /// Glorot (Xavier) uniform: +-sqrt(6 / (fan_in + fan_out)).
+    Glorot,
+}
+
+/// The network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Hidden layer widths, e.g. `[800]` or `[800, 800]`.
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: ActivationName,
+    /// Output layer and cost.
+    pub output: OutputName,
+    /// Initialisation scheme.
+    pub init: InitName,
+    /// Uniform init range of hidden layers.
+    pub init_hidden: f32,
+    /// Uniform init range of the output layer.
+    pub init_output: f32,
+}
+
+/// Learning-rate schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleName {
+    /// `lr` for `epochs` epochs.
+    Fixed,
+    /// `lr_list[e]` in epoch e (the list's length is the number of epochs).
+    List,
+    /// `lr * decay^e`.
+    Exponential,
+    /// The lab's newbob: fixed until the validation error improves by less than
+    /// `newbob_threshold`, then halve every epoch until it does so again, then stop.
+    Newbob,
+}
+
+/// Optimiser and schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    /// Learning rate (initial).
+    pub lr: f32,
+    /// Momentum coefficient (0 = plain SGD).
+    pub momentum: f32,
+    /// Schedule kind.
+    pub schedule: ScheduleName,
+    /// Learning rates per epoch for `schedule = "list"`.
+    pub lr_list: Vec<f32>,
+    /// Decay factor for `schedule = "exponential"`.
+    pub decay: f32,
+    /// Minimum improvement of the validation error for `schedule = "newbob"`.
+    pub newbob_threshold: f32,
+}
+
+/// Regularisation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegConfig {
+    /// L1 weight (beta_L1).
+    pub l1: f32,
+    /// L2 weight (beta_L2).
+    pub l2: f32,
+    /// Also penalise biases.
+    pub penalize_biases: bool,
+    /// Keep probability of the inputs.
+    pub keep_input: f32,
+    /// Keep probability of every hidden layer.
+    pub keep_hidden: f32,
+    /// Per-hidden-layer keep probabilities (overrides `keep_hidden`; one per layer).
+    pub keep_layers: Vec<f32>,
+    /// Max-norm bound on each unit's incoming weight vector (0 = off).
+    pub max_norm: f32,
+}
+
+/// The complete, resolved configuration of one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The one seed everything random derives from.
+    pub seed: u64,
+    /// Number of training epochs (upper bound for newbob).
+    pub epochs: usize,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// Data.
+    pub data: DataConfig,
+    /// Network.
+    pub model: ModelConfig,
+    /// Optimiser.
+    pub optim: OptimConfig,
+    /// Regularisation.
+    pub reg: RegConfig,
+}
+
+impl Default for RunConfig {
+    /// The lab's protocol: MNIST, 1,000 training examples, 784-800-10 sigmoid,
+    /// uniform +-0.2 init, SGD lr 0.5, batch 10, 30 epochs, no regularisation.
+    fn default() -> Self {
+        RunConfig {
+            seed: 20_261_125,
+            epochs: 30,
+            batch_size: 10,
+            data: DataConfig {
+                dataset: "mnist".into(),
+                train_examples: Some(1000),
+                validation: 10_000,
+                eval_batch: 1000,
+            },
+            model: ModelConfig {
+                hidden: vec![800],
+                activation: ActivationName::Sigmoid,
+                output: OutputName::Softmax,
+                init: InitName::Uniform,
+                init_hidden: 0.2,
+                init_output: 0.1,
+            },
+            optim: OptimConfig {
+                lr: 0.5,
+                momentum: 0.0,
+                schedule: ScheduleName::Fixed,
+                lr_list: Vec::new(),
+                decay: 1.0,
+                newbob_threshold: 0.001,
+            },
+            reg: RegConfig {
+                l1: 0.0,
+                l2: 0.0,
+                penalize_biases: false,
+                keep_input: 1.0,
+                keep_hidden: 1.0,
+                keep_layers: Vec::new(),
+                max_norm: 0.0,
+            },
+        }
+    }
+}
+
+/// One run of an expanded config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSpec {
+    /// The experiment it belongs to.
+    pub experiment: String,
+    /// Unique run name (experiment + grid values), safe as a directory name.
+    pub name: String,
+    /// The grid values of this run, as (dotted key, value) in axis order.
+    pub grid: Vec<(String, String)>,
+    /// The resolved config.
+    pub config: RunConfig,
+}
+
+/// A parsed config file: its name and its runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Config name (`name = ...` in the file, else the file stem).
+    pub name: String,
+    /// Every run, experiments in file order, grid combinations in order.
+    pub runs: Vec<RunSpec>,
+}
+
+/// Parse `--set key=value` into a dotted key and a TOML value (bare words are strings).
+pub fn parse_set(arg: &str) -> Result<(String, Value), ConfigError> {
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| ConfigError::BadSet(arg.to_string()))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(ConfigError::BadSet(arg.to_string()));
+    }
+    let raw = raw.trim();
+    let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").expect("parsed table has v"),
+        Err(_) => Value::String(raw.to_string()),
+    };
+    Ok((key.to_string(), value))
+}
+
+/// Read and expand a config file.
+pub fn load(path: &Path, sets: &[(String, Value)]) -> Result<Plan, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "config".into());
+    parse(&text, &path.display().to_string(), &stem, sets)
+}
+
+/// Parse and expand config text; `origin` names it in errors.
+pub fn parse(
+    text: &str,
+    origin: &str,
+    default_name: &str,
+    sets: &[(String, Value)],
+) -> Result<Plan, ConfigError> {
+    let parse_err = |message: String| ConfigError::Parse {
+        path: origin.to_string(),
+        message,
+    };
+    let mut file: toml::Table = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
+    let name = match file.remove("name") {
+        None => default_name.to_string(),
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            return Err(parse_err(format!(
+                "field `name`: expected a string, found {}",
+                other.type_str()
+            )));
+        }
+    };
+    let experiments: Vec<(String, toml::Table)> = match file.remove("experiments") {
+        None => vec![("main".to_string(), toml::Table::new())],
+        Some(Value::Table(t)) => {
+            let mut v = Vec::new();
+            for (k, e) in t {
+                match e {
+                    Value::Table(e) => v.push((k, e)),
+                    other => {
+                        return Err(parse_err(format!(
+                            "field `experiments.{k}`: expected a table, found {}",
+                            other.type_str()
+                        )));
+                    }
+                }
+            }
+            v
+        }
+        Some(other) => {
+            return Err(parse_err(format!(
+                "field `experiments`: expected a table of named experiments, found {}",
+                other.type_str()
+            )));
+        }
+    };
+    let defaults = Value::try_from(RunConfig::default()).expect("defaults serialise");
+    let Value::Table(mut base) = defaults else {
+        unreachable!("RunConfig serialises to a table")
+    };
+    merge(&mut base, file, "");
+    let mut runs = Vec::new();
+    for (exp_name, exp) in experiments {
+        check_name(&exp_name).map_err(|m| parse_err(format!("experiment `{exp_name}`: {m}")))?;
+        let mut table = base.clone();
+        merge(&mut table, exp, "");
+        for (key, value) in sets {
+            set_path(&mut table, key, value.clone())
+                .map_err(|m| parse_err(format!("--set {key}: {m}")))?;
+        }
+        let mut axes = Vec::new();
+        find_axes(&table, "", &mut axes);
+        for combo in combinations(&axes) {
+            let mut t = table.clone();
+            let mut grid = Vec::new();
+            for (key, value) in combo {
+                set_path(&mut t, &key, value.clone()).expect("axis path exists");
+                grid.push((key, value_label(&value)));
+            }
+            let run_name = run_name(&exp_name, &grid);
+            let config: RunConfig =
+                serde_path_to_error::deserialize(Value::Table(t)).map_err(|e| {
+                    let field = e.path().to_string();
+                    let inner = e.into_inner();
+                    parse_err(format!(
+                        "experiment `{exp_name}`: field `{field}`: {}",
+                        inner.message().trim()
+                    ))
+                })?;
+            validate(&config).map_err(|(field, message)| ConfigError::Invalid {
+                path: origin.to_string(),
+                run: run_name.clone(),
+                field,
+                message,
+            })?;
+            runs.push(RunSpec {
+                experiment: exp_name.clone(),
+                name: run_name,
+                grid,
+                config,
+            });
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &runs {
+        if !seen.insert(r.name.clone()) {
+            return Err(parse_err(format!("two runs are both named `{}`", r.name)));
+        }
+    }
+    Ok(Plan { name, runs })
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(())
+    } else {
+        Err("names may use only letters, digits, '_' and '-'".into())
+    }
+}
+
+/// Deep merge `over` into `base`; tables merge, everything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) {
+    for (k, v) in over {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (base.get_mut(&k), v) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o, &path),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Set a dotted key, creating tables on the way.
+fn set_path(table: &mut toml::Table, key: &str, value: Value) -> Result<(), String> {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().ok_or("empty key")?;
+    let mut t = table;
+    for p in parts {
+        let entry = t
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Table(toml::Table::new()));
+        t = match entry {
+            Value::Table(inner) => inner,
+            _ => return Err(format!("`{p}` is not a table")),
+        };
+    }
+    t.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// Collect grid axes: (dotted key, values) for each list standing for a single value.
+fn find_axes(table: &toml::Table, prefix: &str, out: &mut Vec<(String, Vec<Value>)>) {
+    for (k, v) in table {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Value::Table(t) => find_axes(t, &path, out),
+            Value::Array(items) => {
+                let is_list_field = LIST_FIELDS.contains(&path.as_str());
+                let is_grid = if is_list_field {
+                    !items.is_empty() && items.iter().all(|i| matches!(i, Value::Array(_)))
+                } else {
+                    true
+                };
+                if is_grid {
+                    out.push((path, items.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Cartesian product of the axes, last axis varying fastest.
+fn combinations(axes: &[(String, Vec<Value>)]) -> Vec<Vec<(String, Value)>> {
+    let mut out: Vec<Vec<(String, Value)>> = vec![Vec::new()];
+    for (key, values) in axes {
+        let mut next = Vec::with_capacity(out.len() * values.len());
+        for prefix in &out {
+            for v in values {
+                let mut c = prefix.clone();
+                c.push((key.clone(), v.clone()));
+                next.push(c);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// A short, filesystem-safe label of a value: `1e-5`, `0.5`, `800x800`, `relu`.
+fn value_label(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Integer(i) => i.to_string(),
+        Value::Float(f) => {
+            // Config floats are f32: print the shortest form of the f32 when the f64
+            // holds one exactly (1e-3 rather than 0.0010000000474974513).
+            let (plain, sci) = if f64::from(*f as f32) == *f {
+                (format!("{}", *f as f32), format!("{:e}", *f as f32))
+            } else {
+                (format!("{f}"), format!("{f:e}"))
+            };
+            if sci.len() < plain.len() { sci } else { plain }
+        }
+        Value::Boolean(b) => b.to_string(),
+        Value::Array(a) => a.iter().map(value_label).collect::<Vec<_>>().join("x"),
+        other => other.to_string(),
+    }
+}
+
+fn run_name(experiment: &str, grid: &[(String, String)]) -> String {
+    let mut name = experiment.to_string();
+    for (key, label) in grid {
+        let short = key.rsplit('.').next().unwrap_or(key);
+        name.push('_');
+        name.push_str(short);
+        name.push('=');
+        name.push_str(label);
+    }
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-=.+".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn keep_ok(p: f32) -> bool {
+    p.is_finite() && p > 0.0 && p <= 1.0
+}
+
+/// Check ranges; `Err((field, expected))`.
+pub fn validate(c: &RunConfig) -> Result<(), (String, String)> {
+    let bad = |f: &str, m: String| Err((f.to_string(), m));
+    if c.epochs == 0 && c.optim.schedule != ScheduleName::List {
+        return bad("epochs", "expected at least 1 epoch, got 0".into());
+    }
+    if c.batch_size == 0 {
+        return bad(
+            "batch_size",
+            "expected a batch size of at least 1, got 0".into(),
+        );
+    }
+    if c.data.eval_batch == 0 {
+        return bad("data.eval_batch", "expected at least 1, got 0".into());
+    }
+    if c.data.train_examples == Some(0) {
+        return bad(
+            "data.train_examples",
+            "expected at least 1 example, got 0".into(),
+        );
+    }
+    if c.model.hidden.contains(&0) {
+        return bad(
+            "model.hidden",
+            format!(
+                "every layer needs at least 1 unit, got {:?}",
+                c.model.hidden
+            ),
+        );
+    }
+    for (f, v) in [
+        ("model.init_hidden", c.model.init_hidden),
+        ("model.init_output", c.model.init_output),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return bad(f, format!("expected a positive range, got {v}"));
+        }
+    }
+    if !(c.optim.lr.is_finite() && c.optim.lr > 0.0) {
+        return bad(
+            "optim.lr",
+            format!("expected a positive learning rate, got {}", c.optim.lr),
+        );
+    }
+    if !(c.optim.momentum.is_finite() && (0.0..1.0).contains(&c.optim.momentum)) {
+        return bad(
+            "optim.momentum",
+            format!("expected 0 <= momentum < 1, got {}", c.optim.momentum),
+        );
+    }
+    if c.optim.schedule == ScheduleName::List && c.optim.lr_list.is_empty() {
+        return bad(
+            "optim.lr_list",
+            "schedule \"list\" needs a non-empty list of learning rates".into(),
+        );
+    }
+    if let Some(v) = c
+        .optim
+        .lr_list
+        .iter()
+        .find(|v| !(v.is_finite() && **v > 0.0))
+    {
+        return bad(
+            "optim.lr_list",
+            format!("expected positive learning rates, got {v}"),
+        );
+    }
+    if !(c.optim.decay.is_finite() && c.optim.decay > 0.0 && c.optim.decay <= 1.0) {
+        return bad(
+            "optim.decay",
+            format!("expected 0 < decay <= 1, got {}", c.optim.decay),
+        );
+    }
+    if !(c.optim.newbob_threshold.is_finite() && c.optim.newbob_threshold >= 0.0) {
+        return bad(
+            "optim.newbob_threshold",
+            format!("expected >= 0, got {}", c.optim.newbob_threshold),
+        );
+    }
+    for (f, v) in [("reg.l1", c.reg.l1), ("reg.l2", c.reg.l2)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return bad(f, format!("expected a penalty weight >= 0, got {v}"));
+        }
+    }
+    if !(c.reg.max_norm.is_finite() && c.reg.max_norm >= 0.0) {
+        return bad(
+            "reg.max_norm",
+            format!("expected >= 0 (0 = off), got {}", c.reg.max_norm),
+        );
+    }
+    for (f, v) in [
+        ("reg.keep_input", c.reg.keep_input),
+        ("reg.keep_hidden", c.reg.keep_hidden),
+    ] {
+        if !keep_ok(v) {
+            return bad(f, format!("expected a keep probability in (0, 1], got {v}"));
+        }
+    }
+    if !c.reg.keep_layers.is_empty() {
+        if c.reg.keep_layers.len() != c.model.hidden.len() {
+            return bad(
+                "reg.keep_layers",
+                format!(
+                    "expected one keep probability per hidden layer ({}), got {}",
+                    c.model.hidden.len(),
+                    c.reg.keep_layers.len()
+                ),
+            );
+        }
+        if let Some(v) = c.reg.keep_layers.iter().find(|v| !keep_ok(**v)) {
+            return bad(
+                "reg.keep_layers",
+                format!("expected keep probabilities in (0, 1], got {v}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The grid keys of a plan's runs, in first-seen order (the summary's hyperparameter columns).
+pub fn grid_keys(plan: &Plan) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for r in &plan.runs {
+        for (k, _) in &r.grid {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    keys
+}
+
+/// Flatten a run config into (dotted key, value) pairs, for tables and manifests.
+pub fn flatten(c: &RunConfig) -> BTreeMap<String, String> {
+    fn walk(v: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
+        match v {
+            Value::Table(t) => {
+                for (k, v) in t {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(v, &p, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), value_label(other));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(
+        &Value::try_from(c).expect("config serialises"),
+        "",
+        &mut out,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Result<Plan, ConfigError> {
+        parse(text, "test.toml", "test", &[])
+    }
+
+    fn err(text: &str) -> String {
+        plan(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_is_the_lab_protocol() {
+        let p = plan("").unwrap();
+        assert_eq!(p.name, "test");
+        assert_eq!(p.runs.len(), 1);
+        assert_eq!(p.runs[0].name, "main");
+        assert_eq!(p.runs[0].config, RunConfig::default());
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let text = r#"
+            name = "study"
+            epochs = 5
+            [reg]
+            l2 = 1e-4
+            [experiments.a]
+            reg.l2 = 1e-3
+            [experiments.b]
+            epochs = 7
+        "#;
+        let sets = vec![parse_set("reg.keep_input=0.8").unwrap()];
+        let p = parse(text, "t.toml", "t", &sets).unwrap();
+        assert_eq!(p.name, "study");
+        let a = &p.runs[0].config;
+        assert_eq!((a.epochs, a.reg.l2, a.reg.keep_input), (5, 1e-3, 0.8));
+        let b = &p.runs[1].config;
+        assert_eq!((b.epochs, b.reg.l2, b.reg.keep_input), (7, 1e-4, 0.8));
+    }
+
+    #[test]
+    fn grids_expand_to_named_runs() {
+        let text = r#"
+            [experiments.l1]
+            reg.l1 = [1e-3, 1e-4]
+            [experiments.drop]
+            reg.keep_input = [0.5, 0.8]
+            reg.keep_hidden = [0.5, 1.0]
+            [experiments.deep]
+            model.hidden = [[100], [100, 100]]
+        "#;
+        let p = plan(text).unwrap();
+        let names: Vec<&str> = p.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "l1_l1=1e-3",
+                "l1_l1=1e-4",
+                "drop_keep_input=0.5_keep_hidden=0.5",
+                "drop_keep_input=0.5_keep_hidden=1",
+                "drop_keep_input=0.8_keep_hidden=0.5",
+                "drop_keep_input=0.8_keep_hidden=1",
+                "deep_hidden=100",
+                "deep_hidden=100x100",
+            ]
+        );
+        assert_eq!(p.runs[1].config.reg.l1, 1e-4);
+        assert_eq!(p.runs[7].config.model.hidden, vec![100, 100]);
+        // a plain list-valued field is not a grid
+        let p = plan("model.hidden = [800, 800]").unwrap();
+        assert_eq!(p.runs.len(), 1);
+        assert_eq!(p.runs[0].config.model.hidden, vec![800, 800]);
+        assert_eq!(
+            grid_keys(&plan(text).unwrap()),
+            [
+                "reg.l1",
+                "reg.keep_input",
+                "reg.keep_hidden",
+                "model.hidden"
+            ]
+        );
+    }
+
+    #[test]
+    fn set_values_parse_as_toml_or_strings() {
+        assert_eq!(
+            parse_set("data.dataset=fashion-mnist").unwrap(),
+            ("data.dataset".into(), Value::String("fashion-mnist".into()))
+        );
+        assert_eq!(
+            parse_set("reg.l2=[1e-4, 1e-5]").unwrap().1,
+            Value::Array(vec![Value::Float(1e-4), Value::Float(1e-5)])
+        );
+        assert!(matches!(parse_set("nonsense"), Err(ConfigError::BadSet(_))));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_name() {
+        assert!(err("learning_rate = 0.1").contains("learning_rate"));
+        assert!(err("[reg]\ndropout = 0.5").contains("dropout"));
+        assert!(err("[experiments.x]\nmodel.width = 3").contains("width"));
+        assert!(err("epochs = \"ten\"").contains("field `epochs`"));
+        assert!(err("[optim]\nlr = \"fast\"").contains("field `optim.lr`"));
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let cases = [
+            ("reg.keep_input = 0.0", "reg.keep_input"),
+            ("reg.keep_hidden = 1.5", "reg.keep_hidden"),
+            ("optim.lr = -0.1", "optim.lr"),
+            ("batch_size = 0", "batch_size"),
+            ("reg.l2 = -1e-4", "reg.l2"),
+            ("optim.momentum = 1.0", "optim.momentum"),
+            ("reg.keep_layers = [0.5, 0.5]", "reg.keep_layers"),
+            ("data.train_examples = 0", "data.train_examples"),
+            ("model.hidden = [800, 0]", "model.hidden"),
+        ];
+        for (text, field) in cases {
+            match plan(text) {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field, "{text}"),
+                other => panic!("{text}: expected Invalid({field}), got {other:?}"),
+            }
+        }
+        // a grid value out of range names the run too
+        let e = err("[experiments.d]\nreg.keep_input = [0.5, 1.5]");
+        assert!(
+            e.contains("d_keep_input=1.5") && e.contains("reg.keep_input"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn flatten_lists_every_field() {
+        let f = flatten(&RunConfig::default());
+        assert_eq!(f["reg.l1"], "0");
+        assert_eq!(f["model.hidden"], "800");
+        assert_eq!(f["data.dataset"], "mnist");
+    }
+}
