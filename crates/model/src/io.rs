@@ -26,9 +26,9 @@
 use crate::arch::Architecture;
 use crate::error::{ModelError, Result};
 use crate::network::Mlp;
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 use safetensors::{SafeTensorError, SafeTensors};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// Format version written and read.
@@ -49,33 +49,57 @@ fn le_bytes(x: impl Iterator<Item = f32>) -> Vec<u8> {
 }
 
 /// The network as safetensors bytes (see the module docs for the layout).
+///
+/// The header is written here rather than by `safetensors::serialize`, whose metadata
+/// is a `HashMap` serialised in random order: the same network must give the same
+/// bytes on every run (files are compared bit for bit by `regulab verify`). Keys are
+/// in sorted order, tensors stored in that order, the header padded with spaces to a
+/// multiple of 8 bytes as the format requires; the result is read back by the
+/// `safetensors` crate in [`from_bytes`].
 pub fn to_bytes(net: &Mlp) -> Result<Vec<u8>> {
-    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
     for (i, l) in net.layers().iter().enumerate() {
         let (n_in, n_out) = (l.n_in(), l.n_out());
         let w = l.weight();
         // [out, in]: element (j, r) = W[r, j]
         let wt = le_bytes((0..n_out).flat_map(|j| (0..n_in).map(move |r| w[r * n_out + j])));
-        data.push((weight_name(i), vec![n_out, n_in], wt));
-        data.push((
+        tensors.insert(weight_name(i), (vec![n_out, n_in], wt));
+        tensors.insert(
             bias_name(i),
-            vec![n_out],
-            le_bytes(l.bias().iter().copied()),
-        ));
+            (vec![n_out], le_bytes(l.bias().iter().copied())),
+        );
     }
-    let mut views = Vec::with_capacity(data.len());
-    for (name, shape, bytes) in &data {
-        let v = TensorView::new(Dtype::F32, shape.clone(), bytes)
-            .map_err(|e| ModelError::Corrupt(format!("building tensor `{name}`: {e}")))?;
-        views.push((name.clone(), v));
-    }
-    let meta = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        ("format_version".to_string(), FORMAT_VERSION.to_string()),
-        ("architecture".to_string(), net.architecture().to_json()),
+    let mut header = serde_json::Map::new();
+    let meta: BTreeMap<&str, String> = BTreeMap::from([
+        ("architecture", net.architecture().to_json()),
+        ("format", "pt".to_string()),
+        ("format_version", FORMAT_VERSION.to_string()),
     ]);
-    safetensors::serialize(views, Some(meta))
-        .map_err(|e| ModelError::Corrupt(format!("serialising: {e}")))
+    header.insert("__metadata__".into(), serde_json::json!(meta));
+    let mut offset = 0usize;
+    for (name, (shape, bytes)) in &tensors {
+        header.insert(
+            name.clone(),
+            serde_json::json!({
+                "dtype": "F32",
+                "shape": shape,
+                "data_offsets": [offset, offset + bytes.len()],
+            }),
+        );
+        offset += bytes.len();
+    }
+    let mut json = serde_json::to_vec(&serde_json::Value::Object(header))
+        .map_err(|e| ModelError::Corrupt(format!("serialising the header: {e}")))?;
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for (_, bytes) in tensors.values() {
+        out.extend_from_slice(bytes);
+    }
+    Ok(out)
 }
 
 /// Write the network to `path` (written to a temporary file beside it, then renamed,

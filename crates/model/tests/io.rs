@@ -300,3 +300,34 @@ fn mismatched_files_are_errors_naming_the_tensor() {
         Err(ModelError::ArchitectureMismatch { .. })
     ));
 }
+
+/// The same network gives the same file bytes every time (runs are compared bit for
+/// bit), and the hand-written header is what the `safetensors` crate expects.
+#[test]
+fn bytes_are_deterministic_and_readable_by_safetensors() {
+    let net = regulab_model::MlpBuilder::new(5)
+        .hidden(4, regulab_model::Activation::Tanh)
+        .output(3, regulab_model::Output::Softmax)
+        .seed(9)
+        .build()
+        .unwrap();
+    let a = regulab_model::io::to_bytes(&net).unwrap();
+    for _ in 0..5 {
+        assert!(regulab_model::io::to_bytes(&net).unwrap() == a);
+    }
+    let st = safetensors::SafeTensors::deserialize(&a).unwrap();
+    let mut names = st.names();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "layers.0.bias",
+            "layers.0.weight",
+            "layers.1.bias",
+            "layers.1.weight"
+        ]
+    );
+    assert_eq!(st.tensor("layers.0.weight").unwrap().shape(), [4, 5]);
+    let header_len = u64::from_le_bytes(a[..8].try_into().unwrap()) as usize;
+    assert_eq!((8 + header_len) % 8, 0);
+}

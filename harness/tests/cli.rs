@@ -1,0 +1,243 @@
+//! Command-line tests of `regulab run` on real data (Fashion-MNIST from Debian's
+//! `dataset-fashion-mnist`, installed by `.ci/run`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const FASHION: &str = "/usr/share/datasets/fashion-mnist";
+
+fn regulab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_regulab"))
+        .args(args)
+        .env_remove("REGULAB_DATA")
+        .output()
+        .expect("regulab runs")
+}
+
+fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("study.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const SMALL: &str = r#"
+name = "small"
+seed = 11
+epochs = 3
+batch_size = 10
+[data]
+dataset = "fashion-mnist"
+train_examples = 500
+validation = 1000
+[model]
+hidden = [64]
+[experiments.base]
+[experiments.l2]
+reg.l2 = [1e-3, 1e-4]
+[experiments.dropout]
+reg.keep_input = 0.8
+reg.keep_hidden = 0.5
+"#;
+
+const EPOCH_HEADER: &str = "run,epoch,learning_rate,train_cost,train_nll,train_penalty,train_acc,valid_cost,valid_nll,valid_acc,epoch_seconds,train_pps";
+
+/// The CSV without the timing columns (the last two).
+fn without_timing(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            f[..f.len() - 2].join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn run_small(dir: &Path, out: &str, jobs: &str, threads: &str) -> Output {
+    let cfg = write_config(dir, SMALL);
+    let out = dir.join(out);
+    regulab(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        jobs,
+        "--threads",
+        threads,
+        "--quiet",
+    ])
+}
+
+#[test]
+fn small_study_end_to_end_and_jobs_do_not_change_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = run_small(dir.path(), "a", "1", "1");
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let table = String::from_utf8_lossy(&a.stdout);
+    for run in ["base", "l2_l2=1e-3", "l2_l2=1e-4", "dropout"] {
+        assert!(table.contains(run), "table lacks {run}:\n{table}");
+        let rd = dir.path().join("a").join(run);
+        for f in [
+            "epochs.csv",
+            "model.safetensors",
+            "init.safetensors",
+            "manifest.json",
+        ] {
+            assert!(rd.join(f).is_file(), "{run}/{f} missing");
+        }
+        let csv = std::fs::read_to_string(rd.join("epochs.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], EPOCH_HEADER);
+        assert_eq!(lines.len(), 1 + 4, "epochs 0..=3");
+        let acc = |l: &str| l.split(',').nth(6).unwrap().parse::<f64>().unwrap();
+        // lines[1] is epoch 0 (the untrained model), lines[4] epoch 3
+        assert!(
+            acc(lines[4]) > acc(lines[2]) && acc(lines[4]) > acc(lines[1]) + 0.4,
+            "{run}: training accuracy must rise: {} -> {} -> {}",
+            acc(lines[1]),
+            acc(lines[2]),
+            acc(lines[4])
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(rd.join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["status"], "completed");
+        assert_eq!(manifest["seed"], 11);
+        assert_eq!(manifest["dataset"]["files"].as_array().unwrap().len(), 4);
+        assert!(
+            manifest["dataset"]["files"][0]["raw_sha256"]
+                .as_str()
+                .unwrap()
+                .starts_with("c59f468a")
+        );
+        assert!(manifest["kernels"]["sgemm_kernel"].is_string());
+    }
+    let summary = std::fs::read_to_string(dir.path().join("a/summary.csv")).unwrap();
+    let lines: Vec<&str> = summary.lines().collect();
+    assert_eq!(lines.len(), 5);
+    assert!(lines[0].starts_with("run,experiment,"));
+    assert!(lines[0].contains("test_acc") && lines[0].contains("frac_small_weights"));
+    assert!(lines[2].starts_with("l2_l2=1e-3,l2,") && lines[2].contains(",1e-3,"));
+
+    // two jobs at once, two threads each: the same numbers
+    let b = run_small(dir.path(), "b", "2", "2");
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    for run in ["base", "l2_l2=1e-3", "l2_l2=1e-4", "dropout"] {
+        let pa = dir.path().join("a").join(run);
+        let pb = dir.path().join("b").join(run);
+        assert_eq!(
+            without_timing(&pa.join("epochs.csv")),
+            without_timing(&pb.join("epochs.csv")),
+            "{run}"
+        );
+        assert_eq!(
+            std::fs::read(pa.join("model.safetensors")).unwrap(),
+            std::fs::read(pb.join("model.safetensors")).unwrap(),
+            "{run}"
+        );
+    }
+    // the summary differs only in the timing column
+    let strip = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        strip(&dir.path().join("a/summary.csv")),
+        strip(&dir.path().join("b/summary.csv"))
+    );
+    assert!(Path::new(FASHION).is_dir());
+}
+
+#[test]
+fn invalid_configs_fail_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, needle) in [
+        ("reg.keep_input = 0.0", "reg.keep_input"),
+        ("reg.keep_hidden = 1.5", "reg.keep_hidden"),
+        ("optim.lr = -1.0", "optim.lr"),
+        ("batch_size = 0", "batch_size"),
+        ("[reg]\ndropout = 0.5", "dropout"),
+    ] {
+        let cfg = write_config(dir.path(), text);
+        let o = regulab(&["run", cfg.to_str().unwrap(), "--no-fetch"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{text}: should fail");
+        assert!(err.contains(needle), "{text}: stderr lacks {needle}: {err}");
+        assert!(err.contains("study.toml"), "{text}: names the file: {err}");
+    }
+    // train_examples larger than the training split
+    let cfg = write_config(
+        dir.path(),
+        "[data]\ndataset = \"fashion-mnist\"\ntrain_examples = 50001\n",
+    );
+    let o = regulab(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("train_examples"));
+}
+
+#[test]
+fn missing_dataset_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "epochs = 1\n");
+    let empty = dir.path().join("nodata");
+    std::fs::create_dir(&empty).unwrap();
+    let o = regulab(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--data-dir",
+        empty.to_str().unwrap(),
+        "--no-fetch",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("regulab fetch mnist"), "{err}");
+    assert!(err.contains("data.dataset=fashion-mnist"), "{err}");
+}
+
+#[test]
+fn diverging_run_is_reported_and_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        r#"
+        epochs = 3
+        [data]
+        dataset = "fashion-mnist"
+        train_examples = 200
+        validation = 500
+        [model]
+        hidden = [32]
+        activation = "relu"
+        output = "linear"
+        [experiments.ok]
+        optim.lr = 0.01
+        [experiments.boom]
+        optim.lr = 1e6
+        "#,
+    );
+    let out = dir.path().join("o");
+    let o = regulab(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("boom"));
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(summary.lines().any(|l| l.starts_with("ok,") && l.contains(",completed,")));
+    assert!(summary.lines().any(|l| l.starts_with("boom,") && l.contains(",diverged,")));
+    let m = std::fs::read_to_string(out.join("boom/manifest.json")).unwrap();
+    assert!(m.contains("\"status\": \"diverged\""));
+}
