@@ -7,10 +7,16 @@
 //!   selected SIMD path in rayon pools of 1 and 2 threads (1 bit per element, one pass
 //!   each way), and `fused-scalar/1t` on the scalar path;
 //! * `unfused/1t`: the textbook version in the same run: pass 1 draws the mask as an f32
-//!   0/1 array from the same ChaCha words (in bulk) and threshold, pass 2 multiplies `x` by the
-//!   mask, pass 3 scales by `1/keep`; backward multiplies by the mask, then scales.
+//!   0/1 array from the same ChaCha words and threshold, drawn in bulk with the same
+//!   generator as the fused kernel (`regulab_kernels::chacha`, so the ratio measures the
+//!   fusion, not the generator), pass 2 multiplies `x` by the mask, pass 3 scales by
+//!   `1/keep`; backward multiplies by the mask, then scales.
 //!
 //! Throughput is `Bytes(8 * n)`: the bytes of `x` read plus `y` written.
+//!
+//! Group `chacha8_words`: the random words alone, 80,000 of them (one 100x800 mask) with
+//! `Throughput::Bytes(4 * 80_000)`: `rand_chacha` 0.10's `ChaCha8Rng::fill_bytes` beside
+//! `regulab_kernels::chacha::fill_words_with` on every available SIMD path (same words).
 //!
 //! Reproduce: `cargo bench -p regulab-benches --bench dropout -- --warm-up-time 1 --measurement-time 3`
 
@@ -18,9 +24,9 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
+use regulab_kernels::chacha::ChaCha8Stream;
 use regulab_kernels::dropout::{Keep, Mask, MaskKey, backward_with, forward_with};
-use regulab_kernels::rng::{Purpose, stream_rng};
+use regulab_kernels::rng::{Purpose, derive_key, stream_rng};
 use regulab_kernels::simd::{self, Level};
 
 const KEEP: f32 = 0.5;
@@ -32,23 +38,25 @@ fn input(n: usize) -> Vec<f32> {
 }
 
 /// Pass 1 of the baseline: `m_i = [u_i < T]` as an f32 0/1 array from the same words as
-/// ours, drawn in bulk with `fill_bytes` like the fused kernel and converted without a
-/// branch, so the comparison measures the fusion, not the way words are drawn.
-fn draw_mask_f32(rng: &mut ChaCha8Rng, threshold: u64, m: &mut [f32]) {
-    let mut buf = [0u8; 256];
-    for block in m.chunks_mut(64) {
-        rng.fill_bytes(&mut buf);
-        for (v, b) in block.iter_mut().zip(buf.chunks_exact(4)) {
-            let u = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+/// ours, drawn in bulk (256 at a time) with the fused kernel's generator and converted
+/// without a branch, so the comparison measures the fusion, not the way words are drawn.
+fn draw_mask_f32(words: &ChaCha8Stream, start: u128, threshold: u64, m: &mut [f32]) {
+    let mut buf = [0u32; 256];
+    for (i, block) in m.chunks_mut(256).enumerate() {
+        let buf = &mut buf[..block.len()];
+        words.fill(start + 256 * i as u128, buf);
+        for (v, &u) in block.iter_mut().zip(buf.iter()) {
             *v = f32::from(u8::from(u64::from(u) < threshold));
         }
     }
 }
 
 fn unfused(key: MaskKey, keep: Keep, x: &[f32], y: &mut [f32], g: &mut [f32], m: &mut [f32]) {
-    let mut rng = stream_rng(key.seed, Purpose::Dropout, u64::from(key.layer));
-    rng.set_word_pos(u128::from(key.step) << 32);
-    draw_mask_f32(&mut rng, keep.threshold(), m);
+    let words = ChaCha8Stream::new(
+        &derive_key(key.seed, Purpose::Dropout),
+        u64::from(key.layer),
+    );
+    draw_mask_f32(&words, u128::from(key.step) << 32, keep.threshold(), m);
     for ((y, x), m) in y.iter_mut().zip(x).zip(m.iter()) {
         *y = x * m;
     }
@@ -126,11 +134,40 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// ChaCha8 words of one 100x800 mask: `rand_chacha` against our generator.
+fn bench_words(c: &mut Criterion) {
+    const N: usize = 80_000;
+    let (seed, layer, step) = (42u64, 1u64, 1000u128);
+    let mut group = c.benchmark_group("chacha8_words");
+    group.throughput(Throughput::Bytes(4 * N as u64));
+    group.measurement_time(std::time::Duration::from_secs(2));
+    let mut bytes = vec![0u8; 4 * N];
+    group.bench_function("rand_chacha-fill_bytes", |b| {
+        b.iter(|| {
+            let mut rng = stream_rng(seed, Purpose::Dropout, layer);
+            rng.set_word_pos(step << 32);
+            rng.fill_bytes(&mut bytes);
+            black_box(&bytes);
+        })
+    });
+    let words_gen = ChaCha8Stream::new(&derive_key(seed, Purpose::Dropout), layer);
+    let mut words = vec![0u32; N];
+    for level in Level::ALL.into_iter().filter(|&l| simd::available(l)) {
+        group.bench_function(format!("fill_words-{level}"), |b| {
+            b.iter(|| {
+                words_gen.fill_with(level, black_box(step << 32), &mut words);
+                black_box(&words);
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_secs(1))
         .measurement_time(std::time::Duration::from_secs(3));
-    targets = bench
+    targets = bench, bench_words
 }
 criterion_main!(benches);

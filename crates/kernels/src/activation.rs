@@ -15,8 +15,8 @@
 //! path, but its payload is not specified, see [`crate::simd`]). The level in use is
 //! [`simd::level`]; the `*_with` functions run a chosen one (tests and benchmarks).
 //!
-//! Large inputs are split into fixed blocks of about [`BLOCK`] elements (whole rows, or
-//! [`COL_BLOCK`] columns for [`col_sums`]) run with rayon in the current pool; the
+//! Large inputs are split into fixed blocks of about [`BLOCK`] or [`CHEAP_BLOCK`]
+//! elements (whole rows, or [`COL_BLOCK`] columns for [`col_sums`]) run with rayon in the current pool; the
 //! block size depends only on the shape, every element is computed the same way in any
 //! block, and loss sums are taken afterwards in row order. So the bits do not depend on
 //! the number of threads either.
@@ -43,13 +43,18 @@ use serde::{Deserialize, Serialize};
 
 pub use elementary::EXP_MAX_ULP;
 
-/// Elements per parallel task (a multiple of 16): inputs up to this size run inline,
-/// larger ones are cut into blocks of `max(1, BLOCK / cols)` whole rows (or `BLOCK`
-/// elements for [`backward`]).
+/// Elements per parallel task of the exp-based kernels (sigmoid, tanh, softmax,
+/// [`exp_with`]; a multiple of 16): inputs up to this size run inline, larger ones are
+/// cut into blocks of `max(1, BLOCK / cols)` whole rows (or `BLOCK` elements).
 pub const BLOCK: usize = 16 * 1024;
 
+/// Elements per parallel task of the cheap, memory-bound kernels (ReLU and identity
+/// forward, every backward, [`mse`]): a thread hand-off costs more than these take
+/// below about a MiB of data.
+pub const CHEAP_BLOCK: usize = 256 * 1024;
+
 /// Columns per parallel task of [`col_sums`] (a multiple of 16), used when the input
-/// has more than `4 * BLOCK` elements and more than `COL_BLOCK` columns.
+/// has more than [`CHEAP_BLOCK`] elements and more than `COL_BLOCK` columns.
 pub const COL_BLOCK: usize = 1024;
 
 /// A hidden-layer (or output) nonlinearity.
@@ -136,9 +141,9 @@ pub fn exp_with(level: Level, x: &mut [f32]) {
     }
 }
 
-/// Rows per parallel block for `cols` columns.
-fn block_rows(cols: usize) -> usize {
-    (BLOCK / cols).max(1)
+/// Rows per parallel block of about `target` elements with `cols` columns.
+fn block_rows(target: usize, cols: usize) -> usize {
+    (target / cols).max(1)
 }
 
 /// In place `z[r, j] = f(z[r, j] + bias[j])` for every row `r`.
@@ -166,7 +171,11 @@ pub fn forward_with(level: Level, act: Activation, z: &mut [f32], bias: &[f32]) 
         "activation::forward: {} values are not whole rows of {cols}",
         z.len()
     );
-    let block = block_rows(cols) * cols;
+    let target = match act {
+        Activation::Sigmoid | Activation::Tanh => BLOCK,
+        Activation::Relu | Activation::Identity => CHEAP_BLOCK,
+    };
+    let block = block_rows(target, cols) * cols;
     if z.len() > block {
         z.par_chunks_mut(block)
             .for_each(|zb| rows::forward(level, act, zb, bias));
@@ -193,9 +202,9 @@ pub fn backward_with(level: Level, act: Activation, h: &[f32], g: &mut [f32]) {
     if act == Activation::Identity {
         return;
     }
-    if g.len() > BLOCK {
-        g.par_chunks_mut(BLOCK)
-            .zip(h.par_chunks(BLOCK))
+    if g.len() > CHEAP_BLOCK {
+        g.par_chunks_mut(CHEAP_BLOCK)
+            .zip(h.par_chunks(CHEAP_BLOCK))
             .for_each(|(gb, hb)| rows::backward(level, act, hb, gb));
     } else {
         rows::backward(level, act, h, g);
@@ -255,7 +264,7 @@ pub fn softmax_xent_with(
     if rows == 0 {
         return 0.0;
     }
-    let br = block_rows(cols);
+    let br = block_rows(BLOCK, cols);
     if rows > br {
         logits
             .par_chunks(br * cols)
@@ -306,7 +315,7 @@ pub fn mse_with(
     if rows == 0 {
         return 0.0;
     }
-    let br = block_rows(cols);
+    let br = block_rows(CHEAP_BLOCK, cols);
     if rows > br {
         out.par_chunks(br * cols)
             .zip(targets.par_chunks(br * cols))
@@ -397,7 +406,7 @@ pub fn col_sums_with(level: Level, x: &[f32], cols: usize, out: &mut [f32]) {
         "activation::col_sums: {} values are not whole rows of {cols}",
         x.len()
     );
-    if x.len() > 4 * BLOCK && cols > COL_BLOCK {
+    if x.len() > CHEAP_BLOCK && cols > COL_BLOCK {
         out.par_chunks_mut(COL_BLOCK)
             .enumerate()
             .for_each(|(b, ob)| rows::col_sums(level, x, cols, b * COL_BLOCK, ob));

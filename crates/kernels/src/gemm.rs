@@ -89,7 +89,7 @@ impl Accumulate {
 /// of it so that blocks add as few edge tiles as possible.
 pub const TILE: usize = 16;
 
-/// Below this many flops (`2 m n k`) a product runs as one `sgemm` call: splitting it
+/// Below this much kernel work ([`kernel_flops`]) a product runs as one `sgemm` call: splitting it
 /// costs more (task spawn, re-packing) than it saves.
 pub const SERIAL_MAX_FLOPS: usize = 2_000_000;
 
@@ -130,8 +130,10 @@ impl Partition {
 
     /// The partition [`gemm`] uses for `C (m x n) = op(A) (m x k) . op(B) (k x n)`:
     ///
-    /// * `2 m n k < SERIAL_MAX_FLOPS` (2 MFLOP, e.g. 10x800x10): one block, no rayon;
-    /// * otherwise `P = 4 * ceil(2 m n k / (4 * TARGET_BLOCK_FLOPS))` blocks, capped at
+    /// * `W = kernel_flops(m, n, k) < SERIAL_MAX_FLOPS` (2 MFLOP; e.g. 10x800x10, and
+    ///   100x10x800, 1.8 MFLOP, where 2 threads measured 0.86x): one block, no rayon;
+    ///   100x800x10 (2.9 MFLOP of padded tiles, 61 us) is split and measured 1.5-1.7x;
+    /// * otherwise `P = 4 * ceil(W / (4 * TARGET_BLOCK_FLOPS))` blocks, capped at
     ///   `MAX_PARTS`: a multiple of 4, so pools of 1, 2 and 4 threads get equal shares;
     /// * the grid `R x C = P` minimises the packing traffic `C m + R n` (every column block
     ///   packs its rows of `A`, every row block packs its columns of `B`), with at most
@@ -143,7 +145,7 @@ impl Partition {
     ///   `X^T D` at batch 10) are split by rows only: contiguous blocks of `C`;
     /// * if no grid of `P` blocks fits the tiles, the largest `P' < P` that fits is used.
     pub fn for_shape(m: usize, n: usize, k: usize) -> Self {
-        let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
+        let flops = kernel_flops(m, n, k);
         if flops < SERIAL_MAX_FLOPS {
             return Self::grid(m, n, 1, 1);
         }
@@ -194,6 +196,16 @@ impl Partition {
             split_tiles(self.n, self.col_parts, bj),
         )
     }
+}
+
+/// Flops the 16x16 micro-kernel executes for `m x k . k x n`, padding included:
+/// `2 ceil16(m) ceil16(n) k` (a 10-row product costs as much as a 16-row one), saturating.
+pub fn kernel_flops(m: usize, n: usize, k: usize) -> usize {
+    let pad = |x: usize| x.div_ceil(TILE).saturating_mul(TILE);
+    2usize
+        .saturating_mul(pad(m))
+        .saturating_mul(pad(n))
+        .saturating_mul(k)
 }
 
 /// Part `j` of `parts` of `0..len`, cut at multiples of [`TILE`]: tiles

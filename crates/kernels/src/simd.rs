@@ -12,9 +12,9 @@
 //!
 //! # One source for every path
 //!
-//! The kernels are written once, generically over [`Lanes`], a token type that proves
+//! The kernels are written once, generically over `Lanes`, a token type that proves
 //! the CPU supports an instruction set and provides per-lane f32 operations. The
-//! scalar path is the same generic code with one lane ([`Scalar`]); the AVX2 and AVX-512
+//! scalar path is the same generic code with one lane (`Scalar`); the AVX2 and AVX-512
 //! paths instantiate it with 8 and 16 lanes inside `#[target_feature]` functions. Every
 //! float operation of a lane is an IEEE-754 add, sub, mul, div (correctly rounded, no
 //! fused multiply-add anywhere) or an exact operation (compare, select, bit

@@ -2,8 +2,8 @@
 //! every rayon pool size gives the same bits, and the results match f64 references.
 
 use regulab_kernels::activation::{
-    self, Activation, BLOCK, EXP_MAX_ULP, argmax_rows, backward_with, col_sums, col_sums_with,
-    exp_with, forward_with, mse_with, softmax_xent, softmax_xent_with,
+    self, Activation, BLOCK, CHEAP_BLOCK, EXP_MAX_ULP, argmax_rows, backward_with, col_sums,
+    col_sums_with, exp_with, forward_with, mse_with, softmax_xent, softmax_xent_with,
 };
 use regulab_kernels::simd::{self, Level};
 
@@ -122,8 +122,11 @@ fn levels() -> Vec<Level> {
 }
 
 /// (rows, cols) shapes with odd tails, single rows/columns and parallel sizes.
-const SHAPES: [(usize, usize); 11] = [
+const SHAPES: [(usize, usize); 15] = [
     (0, 3),
+    (9, 8),
+    (9, 16),
+    (4, 2),
     (1, 1),
     (3, 7),
     (5, 17),
@@ -134,6 +137,7 @@ const SHAPES: [(usize, usize); 11] = [
     (1, 16_389),
     (60, 800),
     (1700, 10),
+    (340, 800),
 ];
 
 fn run_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
@@ -210,7 +214,7 @@ fn forward_every_activation_and_level_gives_scalar_bits() {
 #[test]
 fn backward_every_activation_and_level_gives_scalar_bits() {
     let mut g = Gen(4);
-    for n in [0, 1, 7, 16, 17, 100, 8000, 3 * BLOCK + 5] {
+    for n in [0, 1, 7, 16, 17, 100, 8000, BLOCK + 3, CHEAP_BLOCK + 21] {
         let g0 = mixed(&mut g, n, -3.0, 3.0);
         for act in Activation::ALL {
             let mut h = mixed(&mut g, n, -6.0, 6.0);
@@ -483,17 +487,17 @@ fn mse_every_level_gives_scalar_bits_and_matches_reference() {
             assert_eq!(bits64(sum), bits64(sum0));
         }
         let mut total = 0.0f64;
-        for r in 0..rows {
+        for (r, &l) in loss0.iter().enumerate() {
             let mut want = 0.0f64;
-            for j in 0..cols {
+            for (j, &b) in bias.iter().enumerate() {
                 let i = r * cols + j;
-                let d = (out[i] + bias[j]) - t[i];
+                let d = (out[i] + b) - t[i];
                 assert_eq!(bits(&[grad0[i]]), bits(&[d]));
                 want += f64::from(d) * f64::from(d);
             }
             // the documented f64 accumulation, j in order, rounded once to f32
-            assert_eq!(bits(&[loss0[r]]), bits(&[(0.5 * want) as f32]), "row {r}");
-            total += f64::from(loss0[r]);
+            assert_eq!(bits(&[l]), bits(&[(0.5 * want) as f32]), "row {r}");
+            total += f64::from(l);
         }
         assert_eq!(bits64(sum0), bits64(total));
     }
@@ -546,7 +550,7 @@ fn argmax_first_on_ties_and_nan_first() {
 fn col_sums_every_level_gives_scalar_bits() {
     let mut g = Gen(10);
     let mut shapes = SHAPES.to_vec();
-    shapes.extend([(100, 3000), (40, 2049)]); // column-parallel path
+    shapes.extend([(100, 3000), (130, 2049)]); // column-parallel path
     for (rows, cols) in shapes {
         let x = mixed(&mut g, rows * cols, -100.0, 100.0);
         let mut want = vec![0.0f32; cols];
@@ -590,11 +594,11 @@ fn col_sums_exact_on_integers_and_in_row_order() {
 #[test]
 fn every_kernel_same_bits_in_pools_of_1_2_3_8_threads() {
     let mut g = Gen(12);
-    let (rows, cols) = (300usize, 800usize);
+    let (rows, cols) = (400usize, 800usize);
     let z0 = mixed(&mut g, rows * cols, -10.0, 10.0);
     let bias = g.vec(cols, -1.0, 1.0);
     let g0 = g.vec(rows * cols, -1.0, 1.0);
-    let (srows, scols) = (5000usize, 10usize);
+    let (srows, scols) = (30_000usize, 10usize);
     let logits = g.vec(srows * scols, -10.0, 10.0);
     let sbias = g.vec(scols, -1.0, 1.0);
     let y = labels(&mut g, srows, scols);

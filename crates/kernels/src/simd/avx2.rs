@@ -14,17 +14,15 @@ impl Avx2 {
     pub(crate) unsafe fn new_unchecked() -> Avx2 {
         Avx2(())
     }
-}
 
-/// Mask (all-ones lanes) of the first `n < 8` lanes.
-#[inline(always)]
-fn first(n: usize) -> __m256i {
-    // SAFETY: only called from `Avx2` methods (see the impl comment below).
-    unsafe {
-        _mm256_cmpgt_epi32(
-            _mm256_set1_epi32(n as i32),
-            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-        )
+    /// Mask (all-ones lanes) of the first `n < 8` lanes.
+    #[inline(always)]
+    fn first(self, n: usize) -> __m256i {
+        // SAFETY: `self` proves the CPU supports AVX2.
+        unsafe {
+            let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx)
+        }
     }
 }
 
@@ -53,7 +51,7 @@ impl Lanes for Avx2 {
         debug_assert!(src.len() < 8);
         // SAFETY: only the first `src.len() < 8` lanes are read (masked load, no fault
         // on masked-off lanes).
-        unsafe { _mm256_maskload_ps(src.as_ptr(), first(src.len())) }
+        unsafe { _mm256_maskload_ps(src.as_ptr(), self.first(src.len())) }
     }
     #[inline(always)]
     fn store(self, v: __m256, dst: &mut [f32]) {
@@ -65,7 +63,7 @@ impl Lanes for Avx2 {
     fn store_part(self, v: __m256, dst: &mut [f32]) {
         debug_assert!(dst.len() < 8);
         // SAFETY: only the first `dst.len() < 8` lanes are written (masked store).
-        unsafe { _mm256_maskstore_ps(dst.as_mut_ptr(), first(dst.len()), v) }
+        unsafe { _mm256_maskstore_ps(dst.as_mut_ptr(), self.first(dst.len()), v) }
     }
     #[inline(always)]
     fn add(self, a: __m256, b: __m256) -> __m256 {
