@@ -45,8 +45,8 @@ use crate::rng::{self, Purpose};
 use crate::simd::{self, Level};
 
 /// Elements per parallel work item. A multiple of 64 (each chunk owns whole `u64` words of
-/// the mask) and of [`DRAW`] (each chunk draws its words in whole batches of 16 ChaCha
-/// blocks). Fixed, so the split never depends on the number of threads.
+/// the mask) and of 256 (each chunk draws its random words 256 at a time: 16 ChaCha
+/// blocks, one AVX-512 batch of [`crate::chacha`]). Fixed, so the split never depends on the number of threads.
 pub const CHUNK: usize = 16_384;
 
 /// Random words drawn at a time into a stack buffer: 16 ChaCha blocks, one AVX-512 batch.

@@ -10,6 +10,8 @@
 //!   fused softmax + cross-entropy, argmax, column sums.
 //! * [`simd`]: runtime selection of the AVX-512 / AVX2 / scalar paths.
 //! * [`rng`]: derivation of independent ChaCha streams from one `u64` seed.
+//! * [`chacha`]: a SIMD ChaCha8 keystream, word for word that of `rand_chacha`'s
+//!   `ChaCha8Rng`, for the dropout masks.
 //! * [`cpu`]: what this machine runs (CPU features, selected kernels) for manifests.
 //!
 //! Determinism contract: every function here gives the same bits whatever the size
