@@ -23,7 +23,12 @@ use thiserror::Error;
 use toml::Value;
 
 /// Fields whose value is itself a list: a grid over them is a list of lists.
-const LIST_FIELDS: &[&str] = &["model.hidden", "reg.keep_layers", "optim.lr_list"];
+const LIST_FIELDS: &[&str] = &[
+    "model.hidden",
+    "reg.keep_layers",
+    "optim.lr_list",
+    "data.range",
+];
 
 /// An error in a config, naming the file and the field.
 #[derive(Debug, Error)]
@@ -61,19 +66,69 @@ pub enum ConfigError {
     BadSet(String),
 }
 
-/// Which dataset a run trains on.
+/// One of a dataset's two IDX pairs (images + labels), or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFile {
+    /// `train-images-idx3-ubyte` + `train-labels-idx1-ubyte`.
+    Train,
+    /// `t10k-images-idx3-ubyte` + `t10k-labels-idx1-ubyte` (the test set).
+    T10k,
+    /// No file (only for `test_file`: no test evaluation).
+    None,
+}
+
+impl DataFile {
+    /// The config spelling: `train`, `t10k`, `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataFile::Train => "train",
+            DataFile::T10k => "t10k",
+            DataFile::None => "none",
+        }
+    }
+}
+
+fn default_train_file() -> DataFile {
+    DataFile::Train
+}
+
+fn default_test_file() -> DataFile {
+    DataFile::T10k
+}
+
+/// Which dataset a run trains on, and which of its examples.
+///
+/// The training and validation examples come from `train_file` (by default the
+/// training pair); `range = [start, end]` restricts them to examples `start..end` of
+/// that file, which are then split as usual: validation = the last `validation` of
+/// them, the training pool = `train_examples` drawn from the rest. So training on the
+/// first 1,000 MNIST test images and validating on the next 1,000 is
+/// `train_file = "t10k"`, `range = [0, 2000]`, `validation = 1000`,
+/// `test_file = "none"` (the test file may not be the training file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// `mnist`, `fashion-mnist`, or a directory holding the four IDX files.
+    /// `mnist`, `fashion-mnist`, or a directory holding the IDX files (files whose
+    /// names and SHA-256 are those of a known dataset are verified as such).
     pub dataset: String,
     /// Size of the fixed random pool of training examples (the lab uses 1,000);
     /// absent = the whole training split.
     pub train_examples: Option<usize>,
-    /// Examples held out from the end of the training file for validation (0 = none).
+    /// Examples held out from the end of the training file (or of `range`) for
+    /// validation (0 = none).
     pub validation: usize,
     /// Batch size used for evaluation (does not change any result).
     pub eval_batch: usize,
+    /// The file training and validation examples come from: `train` or `t10k`.
+    #[serde(default = "default_train_file")]
+    pub train_file: DataFile,
+    /// The file the final model is tested on: `t10k`, `train` or `none`.
+    #[serde(default = "default_test_file")]
+    pub test_file: DataFile,
+    /// `[start, end]`: use only examples `start..end` of `train_file` (empty = all).
+    #[serde(default)]
+    pub range: Vec<usize>,
 }
 
 /// Hidden-layer nonlinearity.
@@ -214,6 +269,9 @@ impl Default for RunConfig {
                 train_examples: Some(1000),
                 validation: 10_000,
                 eval_batch: 1000,
+                train_file: DataFile::Train,
+                test_file: DataFile::T10k,
+                range: Vec::new(),
             },
             model: ModelConfig {
                 hidden: vec![800],
@@ -554,6 +612,7 @@ pub fn validate(c: &RunConfig) -> Result<(), (String, String)> {
             "expected at least 1 example, got 0".into(),
         );
     }
+    validate_data(&c.data)?;
     if c.model.hidden.contains(&0) {
         return bad(
             "model.hidden",
@@ -646,6 +705,76 @@ pub fn validate(c: &RunConfig) -> Result<(), (String, String)> {
             return bad(
                 "reg.keep_layers",
                 format!("expected keep probabilities in (0, 1], got {v}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Check the data fields: files and range; `Err((field, expected))`.
+fn validate_data(d: &DataConfig) -> Result<(), (String, String)> {
+    let bad = |f: &str, m: String| Err((f.to_string(), m));
+    if d.train_file == DataFile::None {
+        return bad(
+            "data.train_file",
+            "expected \"train\" or \"t10k\", got \"none\"".into(),
+        );
+    }
+    if d.test_file == d.train_file {
+        return bad(
+            "data.test_file",
+            format!(
+                "the test file may not be the training file (\"{}\"): expected {} or \"none\"",
+                d.train_file.as_str(),
+                if d.train_file == DataFile::Train {
+                    "\"t10k\""
+                } else {
+                    "\"train\""
+                }
+            ),
+        );
+    }
+    match d.range.as_slice() {
+        [] => {}
+        &[start, end] => {
+            if start >= end {
+                return bad(
+                    "data.range",
+                    format!("expected [start, end] with start < end, got [{start}, {end}]"),
+                );
+            }
+            let len = end - start;
+            if d.validation >= len {
+                return bad(
+                    "data.validation",
+                    format!(
+                        "{} validation examples leave no training example in data.range \
+                         [{start}, {end}] ({len} examples)",
+                        d.validation
+                    ),
+                );
+            }
+            if let Some(n) = d.train_examples
+                && n > len - d.validation
+            {
+                return bad(
+                    "data.train_examples",
+                    format!(
+                        "{n} is more than the {} training examples of data.range [{start}, {end}] \
+                         minus data.validation {}",
+                        len - d.validation,
+                        d.validation
+                    ),
+                );
+            }
+        }
+        other => {
+            return bad(
+                "data.range",
+                format!(
+                    "expected [start, end] (two numbers), got {} numbers",
+                    other.len()
+                ),
             );
         }
     }
@@ -812,6 +941,15 @@ mod tests {
             ("reg.keep_layers = [0.5, 0.5]", "reg.keep_layers"),
             ("data.train_examples = 0", "data.train_examples"),
             ("model.hidden = [800, 0]", "model.hidden"),
+            ("data.train_file = \"none\"", "data.train_file"),
+            ("data.train_file = \"t10k\"", "data.test_file"),
+            ("data.range = [5, 5]", "data.range"),
+            ("data.range = [1, 2, 3]", "data.range"),
+            ("data.range = [0, 2000]", "data.validation"),
+            (
+                "data.range = [0, 2000]\ndata.validation = 1000\ndata.train_examples = 1001",
+                "data.train_examples",
+            ),
         ];
         for (text, field) in cases {
             match plan(text) {
@@ -825,6 +963,43 @@ mod tests {
             e.contains("d_keep_input=1.5") && e.contains("reg.keep_input"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn mnist_test_set_split() {
+        let text = r#"
+            [data]
+            dataset = "mnist"
+            train_file = "t10k"
+            test_file = "none"
+            range = [0, 2000]
+            validation = 1000
+        "#;
+        let p = plan(text).unwrap();
+        assert_eq!(p.runs.len(), 1, "a range is not a grid");
+        let d = &p.runs[0].config.data;
+        assert_eq!(
+            (d.train_file, d.test_file),
+            (DataFile::T10k, DataFile::None)
+        );
+        assert_eq!(d.range, vec![0, 2000]);
+        // a list of ranges is a grid
+        let p = plan(
+            "data.validation = 100\ndata.train_examples = 900\ndata.range = [[0, 1000], [1000, 2000]]",
+        )
+        .unwrap();
+        assert_eq!(p.runs.len(), 2);
+        assert_eq!(p.runs[1].name, "main_range=1000x2000");
+        assert_eq!(p.runs[1].config.data.range, vec![1000, 2000]);
+        assert!(err("data.train_file = \"test\"").contains("field `data.train_file`"));
+        // manifests written before these fields existed still read
+        let mut v = serde_json::to_value(RunConfig::default()).unwrap();
+        let data = v["data"].as_object_mut().unwrap();
+        for k in ["train_file", "test_file", "range"] {
+            data.remove(k);
+        }
+        let back: RunConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back, RunConfig::default());
     }
 
     #[test]

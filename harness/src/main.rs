@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use regulab::config;
 use regulab::data::{self, DatasetName};
+use regulab::plot;
 use regulab::run::{self, Progress, RunOptions, Status};
 
 #[derive(Parser)]
@@ -48,6 +49,46 @@ enum Command {
         /// Do not download a missing MNIST / Fashion-MNIST.
         #[arg(long)]
         no_fetch: bool,
+        /// Do not draw the figures and DIR/report.html after training (`regulab plot`).
+        #[arg(long)]
+        no_plot: bool,
+        /// Continue the runs in the output directory: finished runs are kept, interrupted
+        /// ones go on from their last completed epoch, the others start.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Draw the figures of a run or sweep directory into DIR/plots/ and write DIR/report.html.
+    Plot {
+        /// A directory written by `regulab run` (a sweep, or one run's directory).
+        dir: PathBuf,
+        /// Format of the figure files (the report always embeds SVG).
+        #[arg(long, default_value = "svg", value_parser = parse_format)]
+        format: plot::Format,
+        /// Directory holding the dataset's IDX files (for the input-dropout grid).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Training image shown in the input-dropout grid.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+    },
+    /// Draw one training image and its input-dropout corruptions (keep p = 0.9, 0.7,
+    /// 0.5, 0.2, 0.1) with the project's dropout kernel, as a 2x3 grid (SVG or PNG).
+    Corrupt {
+        /// mnist, fashion-mnist, or a directory holding the IDX files.
+        #[arg(long, default_value = "mnist")]
+        dataset: String,
+        /// Directory holding the dataset's IDX files.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Index of the image in the training file.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// Dropout seed [default: the lab study's seed].
+        #[arg(long, default_value_t = 20261125)]
+        seed: u64,
+        /// Output file; .png for PNG, otherwise SVG.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Download a dataset's four IDX files, verifying their SHA-256.
     Fetch {
@@ -59,6 +100,21 @@ enum Command {
         /// Mirror base URL to try instead of the defaults (repeatable, tried in order).
         #[arg(long = "mirror")]
         mirrors: Vec<String>,
+    },
+    /// Rerun finished runs from their manifests and compare every output bit for bit
+    /// (except timing). Exit 0: identical; 1: different; 2: usage or data error.
+    Verify {
+        /// A run directory (with manifest.json), or a sweep directory of them.
+        run_dir: PathBuf,
+        /// Directory holding the data files [default: the one in the manifest].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Threads of the rerun [default: all cores; any number gives the same bits].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Keep the rerun's files in this directory [default: a temporary one].
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
 }
 
@@ -74,6 +130,33 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<ExitCode> {
     match Cli::parse().command {
+        Command::Verify {
+            run_dir,
+            data_dir,
+            threads,
+            keep,
+        } => {
+            let (_, threads) = run::default_parallelism(1, Some(1), threads);
+            let opts = regulab::verify::VerifyOptions {
+                threads,
+                data_dir,
+                keep,
+            };
+            let reports = regulab::verify::verify_path(&run_dir, &opts)?;
+            for r in &reports {
+                print!("{}", r.render());
+            }
+            let identical = reports.iter().all(|r| r.identical());
+            if reports.len() > 1 {
+                let same = reports.iter().filter(|r| r.identical()).count();
+                println!("{same} of {} runs identical", reports.len());
+            }
+            Ok(if identical {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Fetch {
             dataset,
             data_dir,
@@ -94,6 +177,53 @@ fn real_main() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plot {
+            dir,
+            format,
+            data_dir,
+            index,
+        } => {
+            let output = plot::plot_dir(
+                &dir,
+                &plot::PlotOptions {
+                    format,
+                    data_dir: data_dir.as_deref(),
+                    dataset: None,
+                    image_index: index,
+                },
+            )?;
+            for n in &output.notes {
+                eprintln!("note: {n}");
+            }
+            println!(
+                "{} figure(s) in {}",
+                output.files.len(),
+                dir.join("plots").display()
+            );
+            println!("report: {}", output.report.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Corrupt {
+            dataset,
+            data_dir,
+            index,
+            seed,
+            out,
+        } => {
+            let (name, d) = match dataset.parse::<DatasetName>() {
+                Ok(known @ (DatasetName::Mnist | DatasetName::FashionMnist)) => {
+                    (known, data::Dataset::load(known, data_dir.as_deref())?)
+                }
+                _ => (
+                    DatasetName::Custom,
+                    data::Dataset::load_dir(DatasetName::Custom, std::path::Path::new(&dataset))?,
+                ),
+            };
+            plot::corrupt_file(&d.train, name, index, seed, &out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             config: config_path,
             out,
@@ -103,6 +233,8 @@ fn real_main() -> Result<ExitCode> {
             sets,
             quiet,
             no_fetch,
+            no_plot,
+            resume,
         } => {
             let sets = sets
                 .iter()
@@ -124,6 +256,8 @@ fn real_main() -> Result<ExitCode> {
                 threads,
                 jobs,
                 progress,
+                resume,
+                halt_after_epoch: None,
             };
             if !quiet {
                 eprintln!(
@@ -136,6 +270,13 @@ fn real_main() -> Result<ExitCode> {
             let outcomes = run::execute(&plan, &data, &opts)?;
             print!("{}", run::comparison_table(&outcomes));
             println!("summary: {}", out.join("summary.csv").display());
+            if !no_plot {
+                plot_after_run(
+                    &out,
+                    data_dir.as_deref(),
+                    data.values().next().map(|d| &**d),
+                );
+            }
             let diverged: Vec<&str> = outcomes
                 .iter()
                 .filter(|o| o.status == Status::Diverged)
@@ -175,8 +316,19 @@ fn load_or_fetch(
                         "regulab: {name} not found; downloading into {}",
                         dir.display()
                     );
-                    data::fetch(name, &dir, &[], std::io::stderr().is_terminal())
-                        .map_err(|e| anyhow::anyhow!("{first:#}\n\ndownload failed too: {e}"))?;
+                    // directories fetch will create, deepest first
+                    let created: Vec<PathBuf> = dir
+                        .ancestors()
+                        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+                        .map(PathBuf::from)
+                        .collect();
+                    data::fetch(name, &dir, &[], std::io::stderr().is_terminal()).map_err(|e| {
+                        // leave nothing behind: remove what was made for it, if still empty
+                        for d in &created {
+                            let _ = std::fs::remove_dir(d);
+                        }
+                        anyhow::anyhow!("{first:#}\n\ndownload failed too: {e}")
+                    })?;
                     fetched = true;
                 }
             }
@@ -186,5 +338,32 @@ fn load_or_fetch(
             run::load_datasets(plan, data_dir).context("loading the downloaded data")
         }
         Err(e) => Err(e),
+    }
+}
+
+/// `--format` of `regulab plot`.
+fn parse_format(s: &str) -> Result<plot::Format, String> {
+    s.parse()
+}
+
+/// The figures and report at the end of `regulab run`; a failure is a warning (the
+/// runs' results are written already).
+fn plot_after_run(
+    out: &std::path::Path,
+    data_dir: Option<&std::path::Path>,
+    dataset: Option<&data::Dataset>,
+) {
+    let opts = plot::PlotOptions {
+        format: plot::Format::Svg,
+        data_dir,
+        dataset,
+        image_index: 0,
+    };
+    match plot::plot_dir(out, &opts) {
+        Ok(o) => println!("report: {} ({} figures)", o.report.display(), o.files.len()),
+        Err(e) => eprintln!(
+            "warning: drawing the figures failed: {e}; retry with `regulab plot {}`",
+            out.display()
+        ),
     }
 }

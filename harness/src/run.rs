@@ -9,10 +9,29 @@
 //! DIR/<run>/init.safetensors   weights before training
 //! DIR/<run>/model.safetensors  final weights
 //! DIR/<run>/manifest.json      resolved config, data checksums, versions, kernels, status
+//! DIR/<run>/checkpoint.safetensors  state after the last completed epoch (while running)
 //! ```
 //!
 //! Every file is written atomically ([`crate::atomic`]); `epochs.csv` is rewritten
 //! after each epoch, so an interrupted command leaves complete files only.
+//!
+//! # Checkpoints and resume
+//!
+//! The manifest is written when a run starts (status `running`) and again when it
+//! ends (`completed` or `diverged`). After each completed epoch `e`, `epochs.csv`
+//! (rows `0..=e`) is written, then the [`crate::checkpoint`] of epoch `e` (weights,
+//! velocities, step, schedule): the checkpoint never runs ahead of the CSV. When the
+//! run ends, the final model and manifest are written and the checkpoint is deleted
+//! (the model file holds the final weights; a finished run needs no checkpoint).
+//!
+//! With [`RunOptions::resume`], each run of the plan continues from its directory:
+//! a finished run (manifest status `completed`/`diverged` and a model file) is not
+//! trained again, its summary row is rebuilt from its files (rows from `epochs.csv`,
+//! test statistics by evaluating `model.safetensors`); a run with a checkpoint drops
+//! the CSV rows after the checkpoint's epoch, restores the checkpoint, replays the
+//! schedule over the kept rows and trains on; any other run starts afresh. A run whose
+//! manifest or checkpoint was made with another config or other data is an error.
+//! Without `resume`, every run starts afresh (a stale checkpoint is deleted first).
 //!
 //! Runs of a grid execute concurrently (`jobs` workers, each with its own rayon pool of
 //! `threads` threads). No result depends on either number: every kernel gives the same
@@ -26,18 +45,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
+use regulab_kernels::cpu::KernelReport;
 use regulab_model::{
     Activation, Architecture, DropoutSchedule, EvalStats, Evaluator, FixedDropout, Init,
     LrSchedule, Mlp, NewBob, Output, Penalty, TrainConfig, Trainer, Workspace,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::checkpoint::{self, Checkpoint};
 use crate::config::{
-    ActivationName, InitName, OutputName, Plan, RunConfig, RunSpec, ScheduleName, flatten,
-    grid_keys,
+    ActivationName, DataConfig, DataFile, InitName, OutputName, Plan, RunConfig, RunSpec,
+    ScheduleName, flatten, grid_keys,
 };
-use crate::data::{Dataset, DatasetName, LabeledImages, SplitSpec};
+use crate::data::checksums::{TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
+use crate::data::dataset::identify;
+use crate::data::locate::{DATA_ENV, candidate_dirs, find_file};
+use crate::data::{Dataset, DatasetName, FileRecord, LabeledImages, SplitSpec, load_pair};
 
 /// How much the command tells the user while it works.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +85,21 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Feedback while running.
     pub progress: Progress,
+    /// Continue the runs found in `out` (see the module docs) instead of starting afresh.
+    pub resume: bool,
+    /// Stop every run with [`Halted`] right after writing the checkpoint of this epoch,
+    /// leaving its directory as a kill at that moment would (for tests of resume).
+    pub halt_after_epoch: Option<u32>,
+}
+
+/// The error of a run stopped by [`RunOptions::halt_after_epoch`].
+#[derive(Debug, thiserror::Error)]
+#[error("run `{run}` halted after epoch {epoch} as asked (halt_after_epoch)")]
+pub struct Halted {
+    /// The run.
+    pub run: String,
+    /// Its last completed epoch.
+    pub epoch: u32,
 }
 
 /// The datasets a plan needs, loaded once and shared by its runs.
@@ -77,7 +116,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    /// `completed` or `diverged`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Completed => "completed",
             Status::Diverged => "diverged",
@@ -85,8 +125,9 @@ impl Status {
     }
 }
 
-/// One row of `epochs.csv`. Floats are printed in Rust's shortest round-trip form.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One row of `epochs.csv`. Floats are printed in Rust's shortest round-trip form
+/// (and read back exactly: Rust's float parsing is correctly rounded).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
     /// Run name.
     pub run: String,
@@ -152,15 +193,27 @@ pub fn default_parallelism(
     (jobs, threads)
 }
 
-/// Load every dataset the plan names (once each).
+/// The key of a run's data in [`DataSets`]: the dataset and which of its examples the
+/// run uses (runs with equal keys share one loaded copy).
+pub fn data_key(d: &DataConfig) -> String {
+    format!(
+        "{}|{}|{}|{:?}",
+        d.dataset,
+        d.train_file.as_str(),
+        d.test_file.as_str(),
+        d.range
+    )
+}
+
+/// Load every dataset the plan needs (once per [`data_key`]).
 pub fn load_datasets(plan: &Plan, data_dir: Option<&Path>) -> Result<DataSets> {
     let mut sets = DataSets::new();
     for run in &plan.runs {
-        let key = run.config.data.dataset.clone();
+        let key = data_key(&run.config.data);
         if sets.contains_key(&key) {
             continue;
         }
-        let dataset = load_dataset(&key, data_dir)?;
+        let dataset = load_dataset(&run.config.data, data_dir)?;
         for w in &dataset.warnings {
             eprintln!("warning: {w}");
         }
@@ -169,29 +222,154 @@ pub fn load_datasets(plan: &Plan, data_dir: Option<&Path>) -> Result<DataSets> {
     Ok(sets)
 }
 
-/// Load one dataset by config name: `mnist`, `fashion-mnist`, or a directory.
-pub fn load_dataset(name: &str, data_dir: Option<&Path>) -> Result<Dataset> {
-    match name.parse::<DatasetName>() {
-        Ok(DatasetName::Custom) | Err(_) => {
-            let dir = Path::new(name);
+/// The base names of the (images, labels) files of `file`.
+fn pair_names(file: DataFile) -> Option<[&'static str; 2]> {
+    match file {
+        DataFile::Train => Some([TRAIN_IMAGES, TRAIN_LABELS]),
+        DataFile::T10k => Some([TEST_IMAGES, TEST_LABELS]),
+        DataFile::None => None,
+    }
+}
+
+/// The base names of every file the config reads.
+fn needed_files(d: &DataConfig) -> Vec<&'static str> {
+    [d.train_file, d.test_file]
+        .into_iter()
+        .filter_map(pair_names)
+        .flatten()
+        .collect()
+}
+
+/// Load the data a config names: `mnist` / `fashion-mnist` (looked for as DESIGN.md
+/// says, in `data_dir` when given; a directory qualifies when it holds the files the
+/// config reads) or a directory. Only the files of `data.train_file` and
+/// `data.test_file` are read; `data.range` is applied to the training file.
+pub fn load_dataset(d: &DataConfig, data_dir: Option<&Path>) -> Result<Dataset> {
+    match d.dataset.parse::<DatasetName>() {
+        Ok(known @ (DatasetName::Mnist | DatasetName::FashionMnist)) => {
+            let dir = find_data_dir(known, data_dir, &needed_files(d)).map_err(|e| {
+                let mut msg = e.to_string();
+                if known == DatasetName::Mnist {
+                    msg.push_str(
+                        "\nor run the same study on Fashion-MNIST (apt-get install dataset-fashion-mnist): --set data.dataset=fashion-mnist",
+                    );
+                }
+                anyhow!(msg)
+            })?;
+            load_dataset_from(d, known, &dir)
+        }
+        _ => {
+            let dir = Path::new(&d.dataset);
             if !dir.is_dir() {
                 bail!(
-                    "field `data.dataset`: \"{name}\" is neither a known dataset (mnist, fashion-mnist) nor a directory holding the four IDX files"
+                    "field `data.dataset`: \"{}\" is neither a known dataset (mnist, fashion-mnist) nor a directory holding IDX files",
+                    d.dataset
                 );
             }
-            Dataset::load_dir(DatasetName::Custom, dir)
-                .with_context(|| format!("loading dataset from {}", dir.display()))
+            load_dataset_from(d, DatasetName::Custom, dir)
         }
-        Ok(known) => Dataset::load(known, data_dir).map_err(|e| {
-            let mut msg = e.to_string();
-            if known == DatasetName::Mnist {
-                msg.push_str(
-                    "\nor run the same study on Fashion-MNIST (apt-get install dataset-fashion-mnist): --set data.dataset=fashion-mnist",
-                );
-            }
-            anyhow!(msg)
-        }),
     }
+}
+
+/// The first searched directory (see [`candidate_dirs`]) holding the files `needed`;
+/// otherwise the error of [`crate::data::locate()`], which lists every place searched.
+fn find_data_dir(
+    name: DatasetName,
+    explicit: Option<&Path>,
+    needed: &[&str],
+) -> Result<PathBuf, crate::data::DataError> {
+    let env = std::env::var_os(DATA_ENV);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    for (dir, _) in candidate_dirs(name, explicit, env.as_deref(), &cwd) {
+        if needed.iter().all(|f| find_file(&dir, f).is_some()) {
+            return Ok(dir);
+        }
+    }
+    crate::data::locate(name, explicit)
+}
+
+/// Load the files `d` reads from `dir`, as dataset `kind`. Files of a directory
+/// ([`DatasetName::Custom`]) whose names and SHA-256 are all those of one known dataset
+/// are that dataset, verified.
+pub fn load_dataset_from(d: &DataConfig, kind: DatasetName, dir: &Path) -> Result<Dataset> {
+    let load = |file: DataFile, field: &str| -> Result<Option<crate::data::LoadedPair>> {
+        let Some([images, labels]) = pair_names(file) else {
+            return Ok(None);
+        };
+        let find = |base: &str| {
+            find_file(dir, base).ok_or_else(|| {
+                anyhow!(
+                    "{}: missing {base}[.gz] (read because field `data.{field}` = \"{}\")",
+                    dir.display(),
+                    file.as_str()
+                )
+            })
+        };
+        let pair = load_pair(&find(images)?, &find(labels)?, kind)?;
+        Ok(Some(pair))
+    };
+    let train = load(d.train_file, "train_file")?
+        .ok_or_else(|| anyhow!("field `data.train_file`: expected \"train\" or \"t10k\""))?;
+    let test = load(d.test_file, "test_file")?;
+    let mut files = vec![train.images.clone(), train.labels.clone()];
+    let mut warnings = train.warnings.clone();
+    if let Some(t) = &test {
+        files.extend([t.images.clone(), t.labels.clone()]);
+        warnings.extend(t.warnings.iter().cloned());
+    }
+    let mut name = kind;
+    if kind == DatasetName::Custom {
+        let ids: Vec<_> = files.iter().map(|f| identify(&f.raw_sha256)).collect();
+        if let Some(Some((first, _))) = ids.first()
+            && ids
+                .iter()
+                .zip(&files)
+                .all(|(id, f)| matches!(id, Some((ds, n)) if ds == first && *n == f.name))
+        {
+            name = *first;
+            for f in &mut files {
+                f.verified = true;
+            }
+            warnings.clear();
+        }
+    }
+    let mut train_data = train.data;
+    if let &[start, end] = d.range.as_slice() {
+        if end > train_data.len() {
+            bail!(
+                "field `data.range`: [{start}, {end}] goes beyond the {} examples of {}",
+                train_data.len(),
+                files[0].path.display()
+            );
+        }
+        train_data = train_data.subset(start..end)?;
+    }
+    let test_data = match test {
+        Some(t) => t.data,
+        None => LabeledImages::new(train_data.rows(), train_data.cols(), Vec::new(), Vec::new())?,
+    };
+    if (train_data.rows(), train_data.cols()) != (test_data.rows(), test_data.cols()) {
+        bail!(
+            "{}: images of {}x{} pixels, but the training images are {}x{}",
+            files[2].path.display(),
+            test_data.rows(),
+            test_data.cols(),
+            train_data.rows(),
+            train_data.cols()
+        );
+    }
+    let num_classes = name
+        .num_classes()
+        .unwrap_or_else(|| train_data.label_bound().max(test_data.label_bound()));
+    Ok(Dataset {
+        name,
+        dir: Some(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())),
+        train: train_data,
+        test: test_data,
+        num_classes,
+        files,
+        warnings,
+    })
 }
 
 /// Build the network of a config.
@@ -258,6 +436,13 @@ fn dropout_of(c: &RunConfig) -> FixedDropout {
     d
 }
 
+/// Reused buffers of evaluation batches.
+#[derive(Default)]
+struct EvalBuffers {
+    x: Vec<f32>,
+    labels: Vec<u32>,
+}
+
 /// Evaluate `net` on examples `indices` of `images` in batches of `batch`.
 fn eval_indices(
     net: &Mlp,
@@ -266,16 +451,15 @@ fn eval_indices(
     indices: &[u32],
     batch: usize,
     penalty: &Penalty,
-    xbuf: &mut Vec<f32>,
-    lbuf: &mut Vec<u32>,
+    bufs: &mut EvalBuffers,
 ) -> Result<EvalStats> {
     let d = images.dim();
     let mut ev = Evaluator::new();
     for chunk in indices.chunks(batch) {
-        xbuf.resize(chunk.len() * d, 0.0);
-        lbuf.resize(chunk.len(), 0);
-        images.gather(chunk, xbuf, lbuf)?;
-        ev.add_batch(net, ws, xbuf, lbuf)?;
+        bufs.x.resize(chunk.len() * d, 0.0);
+        bufs.labels.resize(chunk.len(), 0);
+        images.gather(chunk, &mut bufs.x, &mut bufs.labels)?;
+        ev.add_batch(net, ws, &bufs.x, &bufs.labels)?;
     }
     Ok(ev.finish(net, penalty))
 }
@@ -325,37 +509,96 @@ pub fn epochs_csv(rows: &[EpochRow]) -> Result<Vec<u8>> {
     for r in rows {
         w.serialize(r)?;
     }
-    Ok(w.into_inner().map_err(|e| anyhow!("{e}"))?)
+    w.into_inner().map_err(|e| anyhow!("{e}"))
 }
 
-#[derive(Serialize)]
-struct Manifest<'a> {
-    regulab_version: &'static str,
-    run: &'a str,
-    experiment: &'a str,
-    grid: BTreeMap<&'a str, &'a str>,
-    config: &'a RunConfig,
-    seed: u64,
-    dataset: DatasetManifest<'a>,
-    kernels: regulab_kernels::cpu::KernelReport,
-    threads: usize,
-    jobs: usize,
-    started_unix: f64,
-    started_utc: String,
-    finished_unix: Option<f64>,
-    finished_utc: Option<String>,
-    status: &'a str,
-    epochs_trained: u32,
-    final_digest: Option<&'a str>,
-    test_accuracy: Option<f64>,
-    test_cost: Option<f64>,
+/// `<run>/manifest.json`: what a run needs to be checked later ([`crate::verify`]).
+///
+/// Fields that differ between reruns of the same config: `started_*`, `finished_*`,
+/// `seconds` (timing), `threads`, `jobs` (never change a result), `resumed_from_epoch`,
+/// `kernels` and `regulab_version` (results are the same when these are).
+#[derive(Clone, Debug, Serialize)]
+pub struct Manifest {
+    /// Version of regulab that trained the run.
+    pub regulab_version: String,
+    /// Run name.
+    pub run: String,
+    /// Experiment it belongs to.
+    pub experiment: String,
+    /// Its grid values.
+    pub grid: BTreeMap<String, String>,
+    /// The resolved config.
+    pub config: RunConfig,
+    /// The seed (also in the config).
+    pub seed: u64,
+    /// The data read.
+    pub dataset: DatasetManifest,
+    /// CPU features and kernels of this machine.
+    pub kernels: KernelReport,
+    /// Rayon threads per run.
+    pub threads: usize,
+    /// Concurrent runs.
+    pub jobs: usize,
+    /// Start of this (possibly resumed) execution, Unix seconds.
+    pub started_unix: f64,
+    /// The same, as UTC.
+    pub started_utc: String,
+    /// End, Unix seconds (absent while running).
+    pub finished_unix: Option<f64>,
+    /// The same, as UTC.
+    pub finished_utc: Option<String>,
+    /// `running`, `completed` or `diverged`.
+    pub status: String,
+    /// Last epoch in `epochs.csv`.
+    pub epochs_trained: u32,
+    /// The epoch this execution resumed after, if it resumed.
+    pub resumed_from_epoch: Option<u32>,
+    /// Wall-clock seconds of this execution (absent while running).
+    pub seconds: Option<f64>,
+    /// [`digest`] of the final parameters.
+    pub final_digest: Option<String>,
+    /// Test accuracy of the final model (absent without a test file).
+    pub test_accuracy: Option<f64>,
+    /// Test cost of the final model.
+    pub test_cost: Option<f64>,
 }
 
-#[derive(Serialize)]
-struct DatasetManifest<'a> {
-    name: &'a str,
-    dir: Option<String>,
-    files: &'a [crate::data::FileRecord],
+/// The data section of a manifest.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatasetManifest {
+    /// `data.dataset` as configured.
+    pub name: String,
+    /// What it was identified as: `mnist`, `fashion-mnist` or `custom`.
+    pub kind: String,
+    /// The directory the files were read from (absolute).
+    pub dir: Option<String>,
+    /// The files read, with their SHA-256.
+    pub files: Vec<FileRecord>,
+}
+
+fn write_manifest(run_dir: &Path, m: &Manifest) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(m)?;
+    json.push(b'\n');
+    let path = run_dir.join("manifest.json");
+    crate::atomic::write(&path, &json).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Read `<run_dir>/manifest.json` as JSON; `None` when there is none.
+pub fn read_manifest(run_dir: &Path) -> Result<Option<serde_json::Value>> {
+    let path = run_dir.join("manifest.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .with_context(|| format!("{}: not a readable manifest", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// The run config recorded in a manifest.
+pub fn manifest_config(m: &serde_json::Value, path: &Path) -> Result<RunConfig> {
+    serde_json::from_value(m["config"].clone())
+        .with_context(|| format!("{}: field `config`", path.display()))
 }
 
 fn unix_now() -> f64 {
@@ -428,6 +671,14 @@ impl Reporter {
         }
     }
 
+    fn note(&self, msg: String) {
+        match (self.mode, &self.bar) {
+            (Progress::Bars, Some(b)) => b.println(msg),
+            (Progress::Lines, _) => eprintln!("{msg}"),
+            _ => {}
+        }
+    }
+
     fn finish(&self, msg: String) {
         match (self.mode, &self.bar) {
             (Progress::Bars, Some(b)) => b.finish_with_message(msg),
@@ -437,14 +688,275 @@ impl Reporter {
     }
 }
 
-/// Train one run and write its directory. `Err` only for I/O and internal errors; a
-/// diverging run is an `Ok` outcome with [`Status::Diverged`].
+/// SHA-256 of a run config's JSON: the identity a checkpoint is tied to.
+pub fn config_sha256(c: &RunConfig) -> String {
+    checkpoint::sha256_hex(&serde_json::to_vec(c).expect("a config serialises"))
+}
+
+/// Read an `epochs.csv`.
+pub fn read_epochs(path: &Path) -> Result<Vec<EpochRow>> {
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    r.deserialize()
+        .enumerate()
+        .map(|(i, row)| row.with_context(|| format!("{}: row {}", path.display(), i + 1)))
+        .collect()
+}
+
+/// The validation error the schedule observes after an epoch (the training error
+/// without a validation split).
+fn observed_error(row: &EpochRow) -> f64 {
+    row.valid_acc.map_or(1.0 - row.train_acc, |a| 1.0 - a)
+}
+
+/// Where a run starts.
+enum Start {
+    /// From scratch.
+    Fresh,
+    /// From its checkpoint, with the `epochs.csv` rows up to the checkpoint's epoch.
+    Resume(Box<Checkpoint>, Vec<EpochRow>),
+    /// Not at all: it has finished (its manifest).
+    Done(serde_json::Value),
+}
+
+/// The first field (dotted) where two configs differ.
+fn first_difference(a: &RunConfig, b: &RunConfig) -> String {
+    let (fa, fb) = (flatten(a), flatten(b));
+    fa.iter()
+        .find(|(k, v)| fb.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            format!(
+                "`{k}` is {} there, {v} now",
+                fb.get(k).map_or("absent", |s| s.as_str())
+            )
+        })
+        .unwrap_or_else(|| "a field differs".to_string())
+}
+
+fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool) -> Result<Start> {
+    let ck_path = run_dir.join(checkpoint::FILE_NAME);
+    if !resume {
+        remove_if_present(&ck_path)?;
+        return Ok(Start::Fresh);
+    }
+    remove_stale_temp_files(run_dir)?;
+    let manifest = read_manifest(run_dir)?;
+    if let Some(m) = &manifest {
+        let path = run_dir.join("manifest.json");
+        let recorded = manifest_config(m, &path)?;
+        if recorded != spec.config {
+            bail!(
+                "cannot resume run `{}`: {} was made with another config ({}); \
+                 delete the run's directory or write to another --out",
+                spec.name,
+                path.display(),
+                first_difference(&spec.config, &recorded)
+            );
+        }
+        let recorded_files: Vec<&str> = m["dataset"]["files"]
+            .as_array()
+            .map(|f| f.iter().filter_map(|f| f["raw_sha256"].as_str()).collect())
+            .unwrap_or_default();
+        let files: Vec<&str> = dataset
+            .files
+            .iter()
+            .map(|f| f.raw_sha256.as_str())
+            .collect();
+        if recorded_files != files {
+            bail!(
+                "cannot resume run `{}`: {} records other data files (SHA-256 {:?}) than those loaded now ({:?})",
+                spec.name,
+                path.display(),
+                recorded_files,
+                files
+            );
+        }
+        let finished = matches!(m["status"].as_str(), Some("completed" | "diverged"));
+        if finished && run_dir.join("model.safetensors").is_file() {
+            remove_if_present(&ck_path)?;
+            return Ok(Start::Done(m.clone()));
+        }
+    }
+    if !ck_path.is_file() {
+        return Ok(Start::Fresh);
+    }
+    let ck = Checkpoint::read(&ck_path)?;
+    if ck.state.config_sha256 != config_sha256(&spec.config) {
+        bail!(
+            "cannot resume run `{}`: {} was made with another config; delete the run's \
+             directory or write to another --out",
+            spec.name,
+            ck_path.display()
+        );
+    }
+    let csv_path = run_dir.join("epochs.csv");
+    let mut rows = read_epochs(&csv_path)?;
+    let e = ck.state.epoch as usize;
+    let consistent = rows.len() > e
+        && rows
+            .iter()
+            .take(e + 1)
+            .enumerate()
+            .all(|(i, r)| r.epoch as usize == i && r.run == spec.name);
+    if !consistent {
+        bail!(
+            "cannot resume run `{}`: {} does not hold rows for epochs 0..={e} of this run, \
+             as its checkpoint {} requires",
+            spec.name,
+            csv_path.display(),
+            ck_path.display()
+        );
+    }
+    rows.truncate(e + 1);
+    Ok(Start::Resume(Box::new(ck), rows))
+}
+
+/// Remove the temporary files of atomic writes a killed process left behind
+/// (`.regulab-*.tmp` from [`crate::atomic`], `.<name>.tmp<pid>-<n>` from model saves).
+fn remove_stale_temp_files(run_dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(run_dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = (name.starts_with(".regulab-") && name.ends_with(".tmp"))
+            || (name.starts_with('.') && name.contains(".safetensors.tmp"));
+        if stale && e.path().is_file() {
+            remove_if_present(&e.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
+/// Train `spec` from scratch into `run_dir`, as `regulab run` does for one run but
+/// without progress output or summary (what `regulab verify` reruns). Runs on the
+/// caller's rayon pool.
+pub fn train_fresh(
+    spec: &RunSpec,
+    dataset: &Dataset,
+    run_dir: &Path,
+    opts: &RunOptions,
+) -> Result<RunOutcome> {
+    let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
+    remove_if_present(&run_dir.join(checkpoint::FILE_NAME))?;
+    train_run(spec, dataset, run_dir, opts, &multi, None)
+}
+
+/// Train (or resume, or skip) one run according to `opts.resume`.
+fn run_one(
+    spec: &RunSpec,
+    dataset: &Dataset,
+    run_dir: &Path,
+    opts: &RunOptions,
+    multi: &indicatif::MultiProgress,
+) -> Result<RunOutcome> {
+    match decide_start(spec, dataset, run_dir, opts.resume)? {
+        Start::Fresh => train_run(spec, dataset, run_dir, opts, multi, None),
+        Start::Resume(ck, rows) => {
+            train_run(spec, dataset, run_dir, opts, multi, Some((*ck, rows)))
+        }
+        Start::Done(manifest) => {
+            let o = finished_outcome(spec, dataset, run_dir, &manifest)?;
+            if opts.progress != Progress::Quiet {
+                eprintln!(
+                    "{}: already {} ({} epochs), not trained again",
+                    spec.name,
+                    o.status.as_str(),
+                    o.rows.last().map_or(0, |r| r.epoch)
+                );
+            }
+            Ok(o)
+        }
+    }
+}
+
+/// Evaluate the test file (empty statistics, `n = 0`, without one).
+fn test_stats(
+    net: &Mlp,
+    ws: &mut Workspace,
+    dataset: &Dataset,
+    eval_batch: usize,
+    penalty: &Penalty,
+    bufs: &mut EvalBuffers,
+) -> Result<EvalStats> {
+    let test_idx: Vec<u32> = (0..dataset.test.len() as u32).collect();
+    eval_indices(net, ws, &dataset.test, &test_idx, eval_batch, penalty, bufs)
+}
+
+/// The outcome of a finished run, rebuilt from its files: rows from `epochs.csv`, the
+/// test statistics and weight statistics from `model.safetensors` (whose digest must
+/// be the manifest's `final_digest`).
+fn finished_outcome(
+    spec: &RunSpec,
+    dataset: &Dataset,
+    run_dir: &Path,
+    manifest: &serde_json::Value,
+) -> Result<RunOutcome> {
+    let c = &spec.config;
+    let csv_path = run_dir.join("epochs.csv");
+    let rows = read_epochs(&csv_path)?;
+    if rows.is_empty() || rows.iter().enumerate().any(|(i, r)| r.epoch as usize != i) {
+        bail!(
+            "{}: expected rows for epochs 0, 1, 2, ...",
+            csv_path.display()
+        );
+    }
+    let arch = build_network(c, dataset.input_dim(), dataset.num_classes as usize)?;
+    let model_path = run_dir.join("model.safetensors");
+    let net = regulab_model::io::load_expecting(&model_path, arch.architecture())
+        .with_context(|| format!("reading {}", model_path.display()))?;
+    let digest = digest(&net);
+    if manifest["final_digest"].as_str() != Some(digest.as_str()) {
+        bail!(
+            "{}: its weights do not have the manifest's final_digest",
+            model_path.display()
+        );
+    }
+    let mut ws = Workspace::new(net.architecture(), c.data.eval_batch);
+    let mut bufs = EvalBuffers::default();
+    let test = test_stats(
+        &net,
+        &mut ws,
+        dataset,
+        c.data.eval_batch,
+        &penalty_of(c),
+        &mut bufs,
+    )?;
+    let (small_weights, weight_norm) = weight_stats(&net);
+    let status = match manifest["status"].as_str() {
+        Some("diverged") => Status::Diverged,
+        _ => Status::Completed,
+    };
+    Ok(RunOutcome {
+        spec: spec.clone(),
+        status,
+        rows,
+        test,
+        small_weights,
+        weight_norm,
+        digest,
+        seconds: manifest["seconds"].as_f64().unwrap_or(0.0),
+    })
+}
+
+/// Train one run (from scratch, or from `resume`: its checkpoint and the CSV rows up to
+/// it) and write its directory. `Err` only for I/O and internal errors; a diverging run
+/// is an `Ok` outcome with [`Status::Diverged`].
 fn train_run(
     spec: &RunSpec,
     dataset: &Dataset,
     run_dir: &Path,
     opts: &RunOptions,
     multi: &indicatif::MultiProgress,
+    resume: Option<(Checkpoint, Vec<EpochRow>)>,
 ) -> Result<RunOutcome> {
     let c = &spec.config;
     let started = Instant::now();
@@ -466,8 +978,24 @@ fn train_run(
             spec.name
         );
     }
-    let mut net = build_network(c, dataset.input_dim(), dataset.num_classes as usize)?;
-    regulab_model::io::save(&net, &run_dir.join("init.safetensors"))?;
+    let net = build_network(c, dataset.input_dim(), dataset.num_classes as usize)?;
+    let init_bytes = regulab_model::io::to_bytes(&net)?;
+    let init_path = run_dir.join("init.safetensors");
+    if resume.is_some() && init_path.is_file() {
+        let found = std::fs::read(&init_path)
+            .with_context(|| format!("reading {}", init_path.display()))?;
+        if found != init_bytes {
+            bail!(
+                "cannot resume run `{}`: {} is not the initialisation this config gives \
+                 (made by another version of regulab?)",
+                spec.name,
+                init_path.display()
+            );
+        }
+    } else {
+        crate::atomic::write(&init_path, &init_bytes)
+            .with_context(|| format!("writing {}", init_path.display()))?;
+    }
     let penalty = penalty_of(c);
     let tc = TrainConfig {
         penalty,
@@ -480,21 +1008,51 @@ fn train_run(
     let mut schedule = schedule_of(c);
     let max_epochs = schedule.max_epochs();
     let reporter = Reporter::new(opts.progress, multi, &spec.name, max_epochs);
+    let cfg_hash = config_sha256(c);
+    let ck_path = run_dir.join(checkpoint::FILE_NAME);
+
+    let mut manifest = Manifest {
+        regulab_version: env!("CARGO_PKG_VERSION").to_string(),
+        run: spec.name.clone(),
+        experiment: spec.experiment.clone(),
+        grid: spec.grid.iter().cloned().collect(),
+        config: c.clone(),
+        seed: c.seed,
+        dataset: DatasetManifest {
+            name: c.data.dataset.clone(),
+            kind: dataset.name.to_string(),
+            dir: dataset.dir.as_ref().map(|d| d.display().to_string()),
+            files: dataset.files.clone(),
+        },
+        kernels: regulab_kernels::cpu::report(),
+        threads: opts.threads,
+        jobs: opts.jobs,
+        started_unix,
+        started_utc: utc_string(started_unix),
+        finished_unix: None,
+        finished_utc: None,
+        status: "running".to_string(),
+        epochs_trained: 0,
+        resumed_from_epoch: resume.as_ref().map(|(ck, _)| ck.state.epoch),
+        seconds: None,
+        final_digest: None,
+        test_accuracy: None,
+        test_cost: None,
+    };
+    write_manifest(run_dir, &manifest)?;
 
     let d = dataset.input_dim();
     let batch = c.batch_size;
     let eval_batch = c.data.eval_batch;
     let mut ws = Workspace::new(net.architecture(), eval_batch);
-    let (mut xbuf, mut lbuf) = (Vec::new(), Vec::new());
-    let mut rows: Vec<EpochRow> = Vec::new();
+    let mut bufs = EvalBuffers::default();
     let write_rows = |rows: &[EpochRow]| -> Result<()> {
         crate::atomic::write(&run_dir.join("epochs.csv"), &epochs_csv(rows)?)
             .with_context(|| format!("writing {}", run_dir.join("epochs.csv").display()))
     };
     let evaluate_row = |net: &Mlp,
                         ws: &mut Workspace,
-                        xbuf: &mut Vec<f32>,
-                        lbuf: &mut Vec<u32>,
+                        bufs: &mut EvalBuffers,
                         epoch: u32,
                         lr: f32,
                         seconds: f64,
@@ -507,8 +1065,7 @@ fn train_run(
             splits.pool(),
             eval_batch,
             &penalty,
-            xbuf,
-            lbuf,
+            bufs,
         )?;
         let va = if splits.valid().is_empty() {
             None
@@ -520,8 +1077,7 @@ fn train_run(
                 splits.valid(),
                 eval_batch,
                 &penalty,
-                xbuf,
-                lbuf,
+                bufs,
             )?)
         };
         Ok(EpochRow {
@@ -544,19 +1100,58 @@ fn train_run(
         })
     };
 
-    rows.push(evaluate_row(
-        &net, &mut ws, &mut xbuf, &mut lbuf, 0, 0.0, 0.0, 0,
-    )?);
-    write_rows(&rows)?;
-    reporter.epoch(&spec.name, &rows[0], max_epochs);
-
     let mut trainer = Trainer::new(net, tc, batch)?;
     trainer.set_dropout(Box::new(dropout) as Box<dyn DropoutSchedule>)?;
+    let mut rows: Vec<EpochRow>;
+    let mut go_on = true;
+    let mut epoch: u32;
+    match resume {
+        None => {
+            rows = vec![evaluate_row(
+                trainer.net(),
+                &mut ws,
+                &mut bufs,
+                0,
+                0.0,
+                0.0,
+                0,
+            )?];
+            write_rows(&rows)?;
+            reporter.epoch(&spec.name, &rows[0], max_epochs);
+            epoch = 1;
+        }
+        Some((ck, kept)) => {
+            ck.restore_into(&mut trainer, &ck_path)?;
+            rows = kept;
+            // drops any row written after the checkpoint (the CSV is written first)
+            write_rows(&rows)?;
+            for row in &rows[1..] {
+                go_on = schedule.observe(row.epoch, observed_error(row));
+            }
+            let replayed = serde_json::to_string(&schedule)?;
+            if replayed != ck.state.schedule {
+                bail!(
+                    "cannot resume run `{}`: the schedule replayed from epochs.csv ({replayed}) \
+                     is not the checkpoint's ({}); was epochs.csv edited?",
+                    spec.name,
+                    ck.state.schedule
+                );
+            }
+            epoch = ck.state.epoch + 1;
+            reporter.note(format!(
+                "{}: resuming after epoch {}",
+                spec.name, ck.state.epoch
+            ));
+            if let Some(last) = rows.last() {
+                reporter.epoch(&spec.name, last, max_epochs);
+            }
+        }
+    }
+
     let mut order = vec![0u32; splits.pool().len()];
     let (mut bx, mut bl) = (vec![0f32; batch * d], vec![0u32; batch]);
     let mut status = Status::Completed;
-    let mut epoch = 1u32;
-    while let Some(lr) = schedule.lr_for_epoch(epoch) {
+    while go_on && let Some(lr) = schedule.lr_for_epoch(epoch) {
         trainer.set_epoch(epoch)?;
         splits.shuffle_into(u64::from(epoch), &mut order)?;
         let t0 = Instant::now();
@@ -576,8 +1171,7 @@ fn train_run(
         let row = evaluate_row(
             trainer.net(),
             &mut ws,
-            &mut xbuf,
-            &mut lbuf,
+            &mut bufs,
             epoch,
             lr,
             seconds,
@@ -586,7 +1180,7 @@ fn train_run(
         let diverged = !finite
             || !row.train_cost.is_finite()
             || row.valid_cost.is_some_and(|v| !v.is_finite());
-        let valid_error = row.valid_acc.map_or(1.0 - row.train_acc, |a| 1.0 - a);
+        let error = observed_error(&row);
         reporter.epoch(&spec.name, &row, max_epochs);
         rows.push(row);
         write_rows(&rows)?;
@@ -594,66 +1188,54 @@ fn train_run(
             status = Status::Diverged;
             break;
         }
-        if !schedule.observe(epoch, valid_error) {
-            break;
+        go_on = schedule.observe(epoch, error);
+        Checkpoint::capture(
+            &trainer,
+            epoch,
+            cfg_hash.clone(),
+            serde_json::to_string(&schedule)?,
+        )
+        .write(&ck_path)?;
+        if opts.halt_after_epoch == Some(epoch) {
+            return Err(Halted {
+                run: spec.name.clone(),
+                epoch,
+            }
+            .into());
         }
         epoch += 1;
     }
-    net = trainer.into_net();
-    let test_idx: Vec<u32> = (0..dataset.test.len() as u32).collect();
-    let test = eval_indices(
-        &net,
-        &mut ws,
-        &dataset.test,
-        &test_idx,
-        eval_batch,
-        &penalty,
-        &mut xbuf,
-        &mut lbuf,
-    )?;
-    regulab_model::io::save(&net, &run_dir.join("model.safetensors"))?;
+    let net = trainer.into_net();
+    let test = test_stats(&net, &mut ws, dataset, eval_batch, &penalty, &mut bufs)?;
+    let model_path = run_dir.join("model.safetensors");
+    crate::atomic::write(&model_path, &regulab_model::io::to_bytes(&net)?)
+        .with_context(|| format!("writing {}", model_path.display()))?;
     let digest = digest(&net);
     let (small_weights, weight_norm) = weight_stats(&net);
     let seconds = started.elapsed().as_secs_f64();
     let finished_unix = unix_now();
-    let manifest = Manifest {
-        regulab_version: env!("CARGO_PKG_VERSION"),
-        run: &spec.name,
-        experiment: &spec.experiment,
-        grid: spec
-            .grid
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect(),
-        config: c,
-        seed: c.seed,
-        dataset: DatasetManifest {
-            name: &c.data.dataset,
-            dir: dataset.dir.as_ref().map(|d| d.display().to_string()),
-            files: &dataset.files,
-        },
-        kernels: regulab_kernels::cpu::report(),
-        threads: opts.threads,
-        jobs: opts.jobs,
-        started_unix,
-        started_utc: utc_string(started_unix),
-        finished_unix: Some(finished_unix),
-        finished_utc: Some(utc_string(finished_unix)),
-        status: status.as_str(),
-        epochs_trained: rows.last().map_or(0, |r| r.epoch),
-        final_digest: Some(&digest),
-        test_accuracy: Some(test.accuracy),
-        test_cost: Some(test.cost),
-    };
-    let mut json = serde_json::to_vec_pretty(&manifest)?;
-    json.push(b'\n');
-    crate::atomic::write(&run_dir.join("manifest.json"), &json)?;
+    let has_test = test.n > 0;
+    manifest.finished_unix = Some(finished_unix);
+    manifest.finished_utc = Some(utc_string(finished_unix));
+    manifest.status = status.as_str().to_string();
+    manifest.epochs_trained = rows.last().map_or(0, |r| r.epoch);
+    manifest.seconds = Some(seconds);
+    manifest.final_digest = Some(digest.clone());
+    manifest.test_accuracy = has_test.then_some(test.accuracy);
+    manifest.test_cost = has_test.then_some(test.cost);
+    write_manifest(run_dir, &manifest)?;
+    // the run is finished: its final state is in model.safetensors
+    remove_if_present(&ck_path)?;
     reporter.finish(format!(
-        "{}: {} after {} epochs, test_acc {:.4}",
+        "{}: {} after {} epochs{}",
         spec.name,
         status.as_str(),
         rows.last().map_or(0, |r| r.epoch),
-        test.accuracy
+        if has_test {
+            format!(", test_acc {:.4}", test.accuracy)
+        } else {
+            String::new()
+        }
     ));
     Ok(RunOutcome {
         spec: spec.clone(),
@@ -735,8 +1317,8 @@ pub fn summary_csv(plan: &Plan, outcomes: &[RunOutcome]) -> Result<Vec<u8>> {
             last.train_cost.to_string(),
             opt(last.valid_acc),
             opt(last.valid_cost),
-            o.test.accuracy.to_string(),
-            o.test.cost.to_string(),
+            opt((o.test.n > 0).then_some(o.test.accuracy)),
+            opt((o.test.n > 0).then_some(o.test.cost)),
             opt(best.map(|b| b.0)),
             best.map(|b| b.1.to_string()).unwrap_or_default(),
             o.small_weights.to_string(),
@@ -747,7 +1329,7 @@ pub fn summary_csv(plan: &Plan, outcomes: &[RunOutcome]) -> Result<Vec<u8>> {
         ]);
         w.write_record(&rec)?;
     }
-    Ok(w.into_inner().map_err(|e| anyhow!("{e}"))?)
+    w.into_inner().map_err(|e| anyhow!("{e}"))
 }
 
 /// The comparison table printed at the end of `regulab run`.
@@ -810,9 +1392,13 @@ pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<Ru
                     let Some(spec) = plan.runs.get(i) else {
                         return Ok(());
                     };
-                    let dataset = &data[&spec.config.data.dataset];
+                    let Some(dataset) = data.get(&data_key(&spec.config.data)) else {
+                        *results[i].lock().expect("no poisoned lock") =
+                            Some(Err(anyhow!("run `{}`: its data was not loaded", spec.name)));
+                        continue;
+                    };
                     let dir = opts.out.join(&spec.name);
-                    let r = pool.install(|| train_run(spec, dataset, &dir, opts, &multi));
+                    let r = pool.install(|| run_one(spec, dataset, &dir, opts, &multi));
                     *results[i].lock().expect("no poisoned lock") = Some(r);
                 }
             }));
@@ -847,7 +1433,8 @@ mod tests {
     fn utc_strings() {
         assert_eq!(utc_string(0.0), "1970-01-01T00:00:00Z");
         assert_eq!(utc_string(951_782_400.0), "2000-02-29T00:00:00Z");
-        assert_eq!(utc_string(1_795_611_599.5), "2026-11-25T09:39:59Z");
+        // 1_795_611_599 = 20_782 days + 46_799 s (12:59:59)
+        assert_eq!(utc_string(1_795_611_599.5), "2026-11-25T12:59:59Z");
     }
 
     #[test]

@@ -233,11 +233,24 @@ fn diverging_run_is_reported_and_others_go_on() {
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("boom"));
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
-    assert!(summary.lines().any(|l| l.starts_with("ok,") && l.contains(",completed,")));
-    assert!(summary.lines().any(|l| l.starts_with("boom,") && l.contains(",diverged,")));
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("ok,") && l.contains(",completed,"))
+    );
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("boom,") && l.contains(",diverged,"))
+    );
     let m = std::fs::read_to_string(out.join("boom/manifest.json")).unwrap();
     assert!(m.contains("\"status\": \"diverged\""));
 }

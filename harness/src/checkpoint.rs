@@ -1,0 +1,457 @@
+//! Checkpoints: the state a run needs to continue after its last completed epoch, in
+//! one file, `<run>/checkpoint.safetensors`, written atomically after every epoch.
+//!
+//! A resumed run must give the same bits as one that never stopped, so the checkpoint
+//! holds everything training reads that is not derived from the config:
+//!
+//! * the parameters `W_i`, `b_i` after epoch `e` (tensors `params.{i}.weight`, shape
+//!   `[in, out]`, the in-memory row-major layout, and `params.{i}.bias`, `[out]`);
+//! * with momentum, the velocities `V_W`, `V_b` (`velocity.{i}.weight`, `velocity.{i}.bias`);
+//! * the trainer's step counter (the `step` key of the dropout masks) and epoch;
+//! * the learning-rate schedule's state, as JSON, for a cross-check: on resume the
+//!   schedule is rebuilt by replaying `observe(epoch, valid_error)` over the rows of
+//!   `epochs.csv` (whose floats round-trip exactly), and its JSON must equal this one.
+//!
+//! No random generator state is stored because there is none to store: shuffles are
+//! keyed by (seed, epoch) and dropout masks by (seed, layer, step).
+//!
+//! The file is a valid safetensors file (F32 little-endian tensors; `__metadata__`
+//! holds `format = "regulab-checkpoint"`, `format_version`, `state` (JSON of
+//! [`CheckpointState`]) and `data_sha256`, the SHA-256 of the tensor bytes, checked
+//! on load). Tensors and metadata keys are written in sorted order, so the same
+//! state gives the same bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use regulab_model::{Mlp, Trainer};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// `(W_i, b_i)` (or velocities) per layer.
+pub type Layers = Vec<(Vec<f32>, Vec<f32>)>;
+
+/// A tensor read back: shape and values.
+type Tensor = (Vec<usize>, Vec<f32>);
+
+/// File name of a run's checkpoint.
+pub const FILE_NAME: &str = "checkpoint.safetensors";
+
+/// Value of the `format` metadata key.
+pub const FORMAT: &str = "regulab-checkpoint";
+
+/// Version of the layout written and read.
+pub const FORMAT_VERSION: &str = "1";
+
+/// A checkpoint that cannot be read or does not fit the run.
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not a readable checkpoint.
+    #[error("{path}: not a valid regulab checkpoint: {reason}")]
+    Corrupt {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The checkpoint does not match the network being resumed.
+    #[error("{path}: checkpoint does not fit the run: {reason}")]
+    Mismatch {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+}
+
+/// The scalar state of a checkpoint (the `state` metadata entry).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointState {
+    /// The last completed epoch (`epochs.csv` holds rows `0..=epoch`).
+    pub epoch: u32,
+    /// The trainer's global step counter after that epoch.
+    pub step: u64,
+    /// The trainer's epoch after that epoch (the one its dropout was evaluated for).
+    pub trainer_epoch: u32,
+    /// SHA-256 of the run's resolved config as JSON: a checkpoint resumes only the
+    /// config it was made with.
+    pub config_sha256: String,
+    /// The learning-rate schedule after observing `epoch`, as JSON.
+    pub schedule: String,
+}
+
+/// A run's state after a completed epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// Scalars.
+    pub state: CheckpointState,
+    /// `(W_i [in, out] row-major, b_i)` per layer.
+    pub params: Layers,
+    /// `(V_W, V_b)` per layer, with momentum only.
+    pub velocity: Option<Layers>,
+}
+
+/// SHA-256 (hex) of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Checkpoint {
+    /// The checkpoint of `trainer` after `epoch`, with the schedule's JSON and the
+    /// config's hash.
+    pub fn capture(
+        trainer: &Trainer,
+        epoch: u32,
+        config_sha256: String,
+        schedule: String,
+    ) -> Checkpoint {
+        let net = trainer.net();
+        let params = net
+            .layers()
+            .iter()
+            .map(|l| (l.weight().to_vec(), l.bias().to_vec()))
+            .collect();
+        let velocity = (0..net.n_layers())
+            .map(|i| trainer.velocity(i).map(|(w, b)| (w.to_vec(), b.to_vec())))
+            .collect::<Option<Vec<_>>>();
+        let st = trainer.state();
+        Checkpoint {
+            state: CheckpointState {
+                epoch,
+                step: st.step,
+                trainer_epoch: st.epoch,
+                config_sha256,
+                schedule,
+            },
+            params,
+            velocity,
+        }
+    }
+
+    /// Copy the parameters and velocities into `trainer` and restore its step and
+    /// epoch. `Err` when the shapes or the presence of momentum differ.
+    pub fn restore_into(&self, trainer: &mut Trainer, path: &Path) -> Result<(), CheckpointError> {
+        let mismatch = |reason: String| CheckpointError::Mismatch {
+            path: path.to_path_buf(),
+            reason,
+        };
+        check_shapes(trainer.net(), &self.params, "parameters").map_err(mismatch)?;
+        for (layer, (w, b)) in trainer.net_mut().layers_mut().iter_mut().zip(&self.params) {
+            layer.weight_mut().copy_from_slice(w);
+            layer.bias_mut().copy_from_slice(b);
+        }
+        let has_velocity = trainer.velocity(0).is_some();
+        match (&self.velocity, has_velocity) {
+            (None, false) => {}
+            (Some(v), true) => {
+                check_shapes(trainer.net(), v, "velocities").map_err(mismatch)?;
+                for (i, (vw, vb)) in v.iter().enumerate() {
+                    let (w, b) = trainer
+                        .velocity_mut(i)
+                        .ok_or_else(|| mismatch(format!("no velocity for layer {i}")))?;
+                    w.copy_from_slice(vw);
+                    b.copy_from_slice(vb);
+                }
+            }
+            (Some(_), false) => {
+                return Err(mismatch(
+                    "it holds velocities but the run has no momentum".into(),
+                ));
+            }
+            (None, true) => {
+                return Err(mismatch(
+                    "the run uses momentum but the checkpoint holds no velocities".into(),
+                ));
+            }
+        }
+        trainer
+            .restore_state(regulab_model::TrainerState {
+                step: self.state.step,
+                epoch: self.state.trainer_epoch,
+            })
+            .map_err(|e| mismatch(e.to_string()))
+    }
+
+    /// The checkpoint as safetensors bytes (see the module docs).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
+        let mut add = |prefix: &str, layers: &[(Vec<f32>, Vec<f32>)]| {
+            for (i, (w, b)) in layers.iter().enumerate() {
+                let n_out = b.len();
+                let n_in = w.len().checked_div(n_out).unwrap_or(0);
+                tensors.insert(format!("{prefix}.{i}.weight"), (vec![n_in, n_out], le(w)));
+                tensors.insert(format!("{prefix}.{i}.bias"), (vec![n_out], le(b)));
+            }
+        };
+        add("params", &self.params);
+        if let Some(v) = &self.velocity {
+            add("velocity", v);
+        }
+        let mut data = Vec::new();
+        let mut header = serde_json::Map::new();
+        for (name, (shape, bytes)) in &tensors {
+            header.insert(
+                name.clone(),
+                serde_json::json!({
+                    "dtype": "F32",
+                    "shape": shape,
+                    "data_offsets": [data.len(), data.len() + bytes.len()],
+                }),
+            );
+            data.extend_from_slice(bytes);
+        }
+        let state = serde_json::to_string(&self.state).expect("state serialises");
+        let meta: BTreeMap<&str, String> = BTreeMap::from([
+            ("data_sha256", sha256_hex(&data)),
+            ("format", FORMAT.to_string()),
+            ("format_version", FORMAT_VERSION.to_string()),
+            ("state", state),
+        ]);
+        header.insert("__metadata__".into(), serde_json::json!(meta));
+        let mut json =
+            serde_json::to_vec(&serde_json::Value::Object(header)).expect("header serialises");
+        while !json.len().is_multiple_of(8) {
+            json.push(b' ');
+        }
+        let mut out = Vec::with_capacity(8 + json.len() + data.len());
+        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&data);
+        out
+    }
+
+    /// Parse checkpoint bytes; `path` names the file in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint, CheckpointError> {
+        let corrupt = |reason: String| CheckpointError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let len_bytes: [u8; 8] = bytes
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| corrupt(format!("{} bytes, shorter than a header", bytes.len())))?;
+        let header_len = usize::try_from(u64::from_le_bytes(len_bytes))
+            .ok()
+            .filter(|&n| n <= bytes.len() - 8)
+            .ok_or_else(|| corrupt("header longer than the file (truncated?)".into()))?;
+        let header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes[8..8 + header_len])
+                .map_err(|e| corrupt(format!("unreadable header: {e}")))?;
+        let data = &bytes[8 + header_len..];
+        let meta = header
+            .get("__metadata__")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| corrupt("no __metadata__".into()))?;
+        let meta_str = |key: &str| {
+            meta.get(key)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| corrupt(format!("metadata `{key}` missing")))
+        };
+        if meta_str("format")? != FORMAT {
+            return Err(corrupt(format!("metadata `format` is not \"{FORMAT}\"")));
+        }
+        let version = meta_str("format_version")?;
+        if version != FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "format_version {version}, this regulab reads {FORMAT_VERSION}"
+            )));
+        }
+        if meta_str("data_sha256")? != sha256_hex(data) {
+            return Err(corrupt(
+                "the tensor data does not match its SHA-256 (damaged file)".into(),
+            ));
+        }
+        let state: CheckpointState = serde_json::from_str(meta_str("state")?)
+            .map_err(|e| corrupt(format!("metadata `state`: {e}")))?;
+        let tensor = |name: &str| -> Result<Option<Tensor>, CheckpointError> {
+            let Some(t) = header.get(name) else {
+                return Ok(None);
+            };
+            let bad = || corrupt(format!("tensor `{name}`: bad dtype, shape or offsets"));
+            if t.get("dtype").and_then(|d| d.as_str()) != Some("F32") {
+                return Err(bad());
+            }
+            let shape: Vec<usize> = t
+                .get("shape")
+                .and_then(|s| serde_json::from_value(s.clone()).ok())
+                .ok_or_else(bad)?;
+            let offs: [usize; 2] = t
+                .get("data_offsets")
+                .and_then(|s| serde_json::from_value(s.clone()).ok())
+                .ok_or_else(bad)?;
+            let elems = shape.iter().product::<usize>();
+            let raw = data.get(offs[0]..offs[1]).ok_or_else(bad)?;
+            if raw.len() != elems * 4 {
+                return Err(bad());
+            }
+            let values = raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            Ok(Some((shape, values)))
+        };
+        let read_layers = |prefix: &str| -> Result<Layers, CheckpointError> {
+            let mut layers = Vec::new();
+            loop {
+                let i = layers.len();
+                let (Some((ws, w)), Some((bs, b))) = (
+                    tensor(&format!("{prefix}.{i}.weight"))?,
+                    tensor(&format!("{prefix}.{i}.bias"))?,
+                ) else {
+                    return Ok(layers);
+                };
+                if ws.len() != 2 || bs.len() != 1 || ws[1] != bs[0] {
+                    return Err(corrupt(format!(
+                        "`{prefix}.{i}`: weight shape {ws:?} does not fit bias shape {bs:?}"
+                    )));
+                }
+                layers.push((w, b));
+            }
+        };
+        let params = read_layers("params")?;
+        if params.is_empty() {
+            return Err(corrupt("no parameters".into()));
+        }
+        let velocity = read_layers("velocity")?;
+        Ok(Checkpoint {
+            state,
+            params,
+            velocity: (!velocity.is_empty()).then_some(velocity),
+        })
+    }
+
+    /// Write atomically to `path`.
+    pub fn write(&self, path: &Path) -> Result<(), CheckpointError> {
+        crate::atomic::write(path, &self.to_bytes()).map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Read from `path`.
+    pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
+        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Checkpoint::from_bytes(&bytes, path)
+    }
+}
+
+fn le(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn check_shapes(net: &Mlp, layers: &[(Vec<f32>, Vec<f32>)], what: &str) -> Result<(), String> {
+    if layers.len() != net.n_layers() {
+        return Err(format!(
+            "{} layers of {what}, the network has {}",
+            layers.len(),
+            net.n_layers()
+        ));
+    }
+    for (i, ((w, b), l)) in layers.iter().zip(net.layers()).enumerate() {
+        if w.len() != l.weight().len() || b.len() != l.bias().len() {
+            return Err(format!(
+                "layer {i} {what}: {}x{} values, the network has {}x{}",
+                w.len(),
+                b.len(),
+                l.weight().len(),
+                l.bias().len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regulab_model::{Activation, FixedDropout, MlpBuilder, Output, TrainConfig};
+
+    fn trainer(momentum: f32) -> Trainer {
+        let net = MlpBuilder::new(6)
+            .hidden(5, Activation::Sigmoid)
+            .output(3, Output::Softmax)
+            .seed(3)
+            .build()
+            .unwrap();
+        let cfg = TrainConfig {
+            momentum,
+            seed: 3,
+            ..TrainConfig::default()
+        };
+        Trainer::new(net, cfg, 4)
+            .unwrap()
+            .with_dropout(FixedDropout::new(0.8, 0.5))
+            .unwrap()
+    }
+
+    fn train_some(t: &mut Trainer, steps: usize) {
+        let x: Vec<f32> = (0..24).map(|i| (i % 7) as f32 / 7.0).collect();
+        let y = [0u32, 1, 2, 1];
+        for _ in 0..steps {
+            t.train_batch(&x, &y, 0.3).unwrap();
+        }
+    }
+
+    #[test]
+    fn round_trips_bytes_and_restores_training() {
+        let p = Path::new("ck.safetensors");
+        let mut a = trainer(0.9);
+        train_some(&mut a, 5);
+        a.set_epoch(2).unwrap();
+        let ck = Checkpoint::capture(&a, 2, "abc".into(), "{\"kind\":\"fixed\"}".into());
+        assert_eq!(ck.state.step, 5);
+        assert!(ck.velocity.is_some());
+        let bytes = ck.to_bytes();
+        assert_eq!(bytes, ck.to_bytes(), "deterministic bytes");
+        let back = Checkpoint::from_bytes(&bytes, p).unwrap();
+        assert_eq!(back, ck);
+        // a fresh trainer restored from the checkpoint continues bit for bit
+        let mut b = trainer(0.9);
+        back.restore_into(&mut b, p).unwrap();
+        assert_eq!(b.state(), a.state());
+        train_some(&mut a, 3);
+        train_some(&mut b, 3);
+        for (la, lb) in a.net().layers().iter().zip(b.net().layers()) {
+            assert_eq!(la.weight(), lb.weight());
+            assert_eq!(la.bias(), lb.bias());
+        }
+        assert_eq!(a.velocity(1), b.velocity(1));
+    }
+
+    #[test]
+    fn damaged_or_mismatched_checkpoints_are_errors() {
+        let p = Path::new("ck.safetensors");
+        let mut a = trainer(0.0);
+        train_some(&mut a, 2);
+        let ck = Checkpoint::capture(&a, 1, "abc".into(), "{}".into());
+        assert!(ck.velocity.is_none());
+        let bytes = ck.to_bytes();
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        let e = Checkpoint::from_bytes(&flipped, p).unwrap_err().to_string();
+        assert!(e.contains("SHA-256") && e.contains("ck.safetensors"), "{e}");
+        let e = Checkpoint::from_bytes(&bytes[..bytes.len() / 2], p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a valid regulab checkpoint"), "{e}");
+        assert!(Checkpoint::from_bytes(&bytes[..5], p).is_err());
+        // momentum present in the run but not in the checkpoint
+        let mut m = trainer(0.5);
+        let e = ck.restore_into(&mut m, p).unwrap_err().to_string();
+        assert!(e.contains("momentum"), "{e}");
+    }
+}

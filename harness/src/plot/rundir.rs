@@ -1,0 +1,284 @@
+//! Reading what `regulab run` wrote: a sweep directory (`summary.csv` + one directory
+//! per run) or a single run directory (`epochs.csv`, `manifest.json`,
+//! `model.safetensors`).
+//!
+//! Runs are ordered as in `summary.csv` (the config's plan order); runs missing from it
+//! follow in name order, so the same directory always gives the same order.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::PlotError;
+
+/// The per-epoch columns the figures use (other columns are ignored).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Epoch {
+    /// 0 = the untrained model.
+    pub epoch: u32,
+    /// Training cost (data + penalty).
+    pub train_cost: f64,
+    /// Training accuracy, fraction.
+    pub train_acc: f64,
+    /// Validation cost (absent without a validation split).
+    pub valid_cost: Option<f64>,
+    /// Validation accuracy, fraction.
+    pub valid_acc: Option<f64>,
+}
+
+/// One run directory, read.
+#[derive(Clone, Debug)]
+pub struct RunData {
+    /// The run's directory.
+    pub dir: PathBuf,
+    /// Run name.
+    pub name: String,
+    /// Experiment it belongs to.
+    pub experiment: String,
+    /// Grid values (dotted key -> value label), in key order.
+    pub grid: BTreeMap<String, String>,
+    /// The resolved config flattened to dotted keys (JSON values).
+    pub config: BTreeMap<String, Value>,
+    /// `completed` or `diverged`.
+    pub status: String,
+    /// Test accuracy of the final model (fraction).
+    pub test_acc: Option<f64>,
+    /// The run's seed.
+    pub seed: u64,
+    /// Every epoch row.
+    pub epochs: Vec<Epoch>,
+    /// Where the dataset was read from (from the manifest), if recorded.
+    pub dataset_dir: Option<PathBuf>,
+}
+
+impl RunData {
+    /// A config value as a number (`None` when absent or not a number).
+    pub fn num(&self, key: &str) -> Option<f64> {
+        self.config.get(key).and_then(Value::as_f64)
+    }
+
+    /// The model file of the final weights.
+    pub fn model_path(&self) -> PathBuf {
+        self.dir.join("model.safetensors")
+    }
+
+    /// Best validation accuracy and its epoch.
+    pub fn best_valid(&self) -> Option<(f64, u32)> {
+        self.epochs
+            .iter()
+            .filter_map(|e| e.valid_acc.filter(|a| a.is_finite()).map(|a| (a, e.epoch)))
+            .fold(None, |best, (a, e)| match best {
+                Some((b, _)) if b >= a => best,
+                _ => Some((a, e)),
+            })
+    }
+}
+
+/// A run or sweep directory, read.
+#[derive(Clone, Debug)]
+pub struct Study {
+    /// The directory given.
+    pub dir: PathBuf,
+    /// Its runs, in plan order.
+    pub runs: Vec<RunData>,
+}
+
+impl Study {
+    /// Experiment names in order of first appearance.
+    pub fn experiments(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = Vec::new();
+        for r in &self.runs {
+            if !v.contains(&r.experiment.as_str()) {
+                v.push(&r.experiment);
+            }
+        }
+        v
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PlotError + '_ {
+    move |source| PlotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Flatten a JSON object to dotted keys (`{"reg": {"l1": 0}}` -> `reg.l1`).
+pub fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.clone());
+        }
+    }
+}
+
+/// Read one run directory.
+pub fn read_run(dir: &Path) -> Result<RunData, PlotError> {
+    let mpath = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&mpath).map_err(io_err(&mpath))?;
+    let m: Value = serde_json::from_str(&text).map_err(|e| PlotError::Format {
+        path: mpath.clone(),
+        message: e.to_string(),
+    })?;
+    let field = |name: &str| -> Result<&Value, PlotError> {
+        m.get(name).ok_or_else(|| PlotError::Format {
+            path: mpath.clone(),
+            message: format!("field `{name}` missing"),
+        })
+    };
+    let string = |name: &str| -> Result<String, PlotError> {
+        field(name)?
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| PlotError::Format {
+                path: mpath.clone(),
+                message: format!("field `{name}`: expected a string"),
+            })
+    };
+    let grid = match field("grid")? {
+        Value::Object(g) => g
+            .iter()
+            .map(|(k, v)| {
+                let label = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                (k.clone(), label)
+            })
+            .collect(),
+        _ => {
+            return Err(PlotError::Format {
+                path: mpath.clone(),
+                message: "field `grid`: expected an object".into(),
+            });
+        }
+    };
+    let mut config = BTreeMap::new();
+    flatten("", field("config")?, &mut config);
+    let epath = dir.join("epochs.csv");
+    let mut reader = csv::Reader::from_path(&epath).map_err(|e| PlotError::Format {
+        path: epath.clone(),
+        message: e.to_string(),
+    })?;
+    let epochs = reader
+        .deserialize::<Epoch>()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PlotError::Format {
+            path: epath.clone(),
+            message: e.to_string(),
+        })?;
+    if epochs.is_empty() {
+        return Err(PlotError::Format {
+            path: epath,
+            message: "no epoch rows".into(),
+        });
+    }
+    Ok(RunData {
+        dir: dir.to_path_buf(),
+        name: string("run")?,
+        experiment: string("experiment")?,
+        grid,
+        config,
+        status: string("status")?,
+        test_acc: m.get("test_accuracy").and_then(Value::as_f64),
+        seed: m.get("seed").and_then(Value::as_u64).unwrap_or(0),
+        epochs,
+        dataset_dir: m
+            .pointer("/dataset/dir")
+            .and_then(Value::as_str)
+            .map(PathBuf::from),
+    })
+}
+
+/// Read a sweep directory or a single run directory.
+pub fn read_study(dir: &Path) -> Result<Study, PlotError> {
+    if !dir.is_dir() {
+        return Err(PlotError::NotARunDir {
+            path: dir.to_path_buf(),
+        });
+    }
+    if dir.join("epochs.csv").is_file() {
+        return Ok(Study {
+            dir: dir.to_path_buf(),
+            runs: vec![read_run(dir)?],
+        });
+    }
+    // Runs named in summary.csv come first, in its order.
+    let mut order: Vec<String> = Vec::new();
+    let spath = dir.join("summary.csv");
+    if spath.is_file() {
+        let mut reader = csv::Reader::from_path(&spath).map_err(|e| PlotError::Format {
+            path: spath.clone(),
+            message: e.to_string(),
+        })?;
+        for rec in reader.records() {
+            let rec = rec.map_err(|e| PlotError::Format {
+                path: spath.clone(),
+                message: e.to_string(),
+            })?;
+            if let Some(name) = rec.get(0) {
+                order.push(name.to_string());
+            }
+        }
+    }
+    let mut others: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let p = entry.path();
+        if p.join("epochs.csv").is_file() && p.join("manifest.json").is_file() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !order.contains(&name) {
+                others.push(name);
+            }
+        }
+    }
+    others.sort();
+    let mut runs = Vec::new();
+    for name in order.iter().chain(&others) {
+        let rd = dir.join(name);
+        if rd.join("epochs.csv").is_file() {
+            runs.push(read_run(&rd)?);
+        }
+    }
+    if runs.is_empty() {
+        return Err(PlotError::NotARunDir {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(Study {
+        dir: dir.to_path_buf(),
+        runs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flatten_nested_objects() {
+        let v: Value = serde_json::json!({"reg": {"l1": 0.001, "keep_layers": []}, "seed": 3});
+        let mut out = BTreeMap::new();
+        flatten("", &v, &mut out);
+        let keys: Vec<&str> = out.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["reg.keep_layers", "reg.l1", "seed"]);
+        assert_eq!(out["reg.l1"].as_f64(), Some(0.001));
+    }
+
+    #[test]
+    fn empty_dir_is_not_a_run_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let e = read_study(d.path()).unwrap_err();
+        assert!(matches!(e, PlotError::NotARunDir { .. }), "{e}");
+        assert!(e.to_string().contains("regulab run"), "{e}");
+    }
+}
