@@ -14,14 +14,19 @@
 //! * `raw_mm_1t`: one `matrixmultiply::sgemm` call on the calling thread, through
 //!   `gemm_serial` (which is exactly that call plus slice-length checks; the house style
 //!   keeps `unsafe` inside the kernels crate);
+//! * `direct_1t`: `gemm_direct` at the best SIMD level, one call on the calling thread:
+//!   the no-packing kernels alone, whatever `gemm`'s thresholds (the scalar reference on
+//!   a CPU without AVX2, much slower);
 //! * `ours_1t`, `ours_2t`: `regulab_kernels::gemm::gemm` in rayon pools of 1 and 2
-//!   threads (the whole measurement loop runs inside `install`, as the training loop does).
+//!   threads (the whole measurement loop runs inside `install`, as the training loop does);
+//!   it takes the direct kernels where `direct_path` says so, else sgemm.
 //!
 //! Throughput is `Elements(2 m n k)`, i.e. criterion reports flop/s as elements/s.
 //! Issue targets: `ours_2t` >= 1.7x `raw_mm_1t` at batch 100 and 1000, >= 1.5x at batch 10.
 //!
 //! Reproduce: `cargo bench -p regulab-benches --bench gemm`
-//! (about 3 minutes: 15 shapes x 3 variants x (1 s warm-up + 3 s measurement)).
+//! (about 4 minutes: 15 shapes x 4 variants x (1 s warm-up + 3 s measurement)); e.g.
+//! `-- /b10/` for batch 10 only.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -29,7 +34,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use regulab_kernels::gemm::{Accumulate, Op, gemm, gemm_serial};
+use regulab_kernels::gemm::{Accumulate, Op, gemm, gemm_direct, gemm_serial};
+use regulab_kernels::simd;
 
 /// One benchmarked product `C (m x n) = op(A) (m x k) . op(B) (k x n)`.
 struct Shape {
@@ -96,6 +102,23 @@ fn bench(c: &mut Criterion) {
             group.bench_function("raw_mm_1t", |bench| {
                 bench.iter(|| {
                     gemm_serial(
+                        m,
+                        n,
+                        k,
+                        black_box(&a),
+                        op_a,
+                        black_box(&b),
+                        op_b,
+                        &mut out,
+                        Accumulate::Overwrite,
+                    );
+                    black_box(&mut out);
+                })
+            });
+            group.bench_function("direct_1t", |bench| {
+                bench.iter(|| {
+                    gemm_direct(
+                        simd::best_available(),
                         m,
                         n,
                         k,

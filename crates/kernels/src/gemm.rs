@@ -1,4 +1,5 @@
-//! Deterministic parallel f32 GEMM on `matrixmultiply::sgemm`.
+//! Deterministic parallel f32 GEMM on `matrixmultiply::sgemm`, with no-packing kernels of
+//! the same bits for small batches.
 //!
 //! All matrices are dense row-major slices. `op(A)` is `m x k`: with [`Op::N`] `a`
 //! holds `m x k` (row stride k), with [`Op::T`] `a` holds `k x m` (row stride m) and is
@@ -52,10 +53,73 @@
 //! row blocks re-pack all of `B` per block and lose to column blocks; more than 4-8
 //! blocks only adds packing. For the write-bound weight gradient (`k` = 10) the cores
 //! together reach the write bandwidth whichever grid has row blocks.
+//!
+//! # Direct (no-packing) kernels for small batches
+//!
+//! `sgemm` packs all of `op(B)` into a buffer on every call: at batch 10 the forward
+//! `X (10x784) . W (784x800)` packs 2.5 MB of weights to run 12.5 MFLOP. [`gemm`]
+//! therefore sends NN products (`A`, `B` as stored) with few rows of `C`, TN products
+//! (`A^T B`, the weight gradient) with a small `k`, and NT products (`A B^T`, the input
+//! gradient) to kernels that read `B` in place (module `direct`): a register tile of up
+//! to 12 rows x 32 columns (AVX-512; 6 x 16 with AVX2), one FMA per `p` and element,
+//! merged into `C` once per `kc` chunk. For NT, `B^T` is first copied by panels of 64
+//! columns (`k x 64`, 16 x 16 register transposes with AVX-512, gathers with AVX2) into
+//! a per-thread buffer kept between calls; the copy moves values, never rounds.
+//! Their arithmetic is element for element that of matrixmultiply's FMA kernels (read
+//! in its source, `gemm.rs` and `sgemm_kernel.rs`), so they give the bits of
+//! [`gemm_serial`] and results do not depend on the batch size (evaluation at batch
+//! 1000 and training at batch 10 round alike):
+//!
+//! ```text
+//! for each chunk [p0, p1) of kc = 256:  s = +0;  s = fma(op(A)_ip, B_pj, s) for p = p0..p1
+//! first chunk, Overwrite:  C_ij = s          (KernelAvx512: 1 * s)
+//!                          C_ij = s + (+0)   (KernelFmaAvx2: fma(1, s, +0); -0 -> +0)
+//! otherwise:               C_ij = C_ij + s   (both: fma(1, s, 1 * C_ij), one rounding)
+//! ```
+//!
+//! They run only where matrixmultiply selects an FMA kernel (`avx512f`, or `fma` and
+//! `avx2`; [`direct_path`]); elsewhere every product goes to `sgemm`. Known corner, in
+//! matrixmultiply itself and only with its FMA-AVX2 kernel (not on AVX-512 machines):
+//! for an element with `C_ij = -0` before a chunk whose sum is `-0` (all products
+//! underflowing to negative zero), a full 8x8 tile writes `-0` and an edge tile `+0`, so
+//! its sign depends on the tile position; the direct kernels write `-0` (full tiles).
+//!
+//! Measured (1 thread, medians, same machine; the FMA peak here is 117 GFLOP/s per
+//! core, measured with 24 independent `vfmadd231ps zmm` chains; `sgemm` -> direct):
+//!
+//! | product                            | sgemm    | direct AVX-512   | direct AVX2 |
+//! |------------------------------------|---------:|-----------------:|------------:|
+//! | 10x784x800 NN (forward, B=10)      | 264 us   | 112 us (112 GF/s)| 157 us      |
+//! | 10x800x10 NN (output layer, B=10)  | 8.7 us   | 2.5 us           | -           |
+//! | 784x10x800 TN (weight grad, B=10)  | 134 us   | 128 us           | 129 us      |
+//! | 100x784x800 NN (forward, B=100)    | 1347 us  | 1099 us          | 1119 us     |
+//! | 100x800x800 NN                     | 1386 us  | 1137 us          | 1453 us     |
+//! | 1000x784x800 NN (evaluation)       | 12.05 ms | 11.27 ms         | 11.62 ms    |
+//! | 784x100x800 TN (weight grad, B=100)| 1130 us  | 1105 us          | 1267 us     |
+//! | 784x256x800 TN                     | 2868 us  | 2856 us          | 4507 us     |
+//! | 784x1000x800 TN                    | 11.61 ms | 11.78 ms         | 21.0 ms     |
+//! | 10x800x784 NT (input grad, B=10)   | 453 us   | 179 us           | 353 us      |
+//! | 10x10x800 NT (output layer, B=10)  | 8.6 us   | 4.1 us           | 4.5 us      |
+//! | 100x800x784 NT (input grad, B=100) | 1585 us  | 1191 us          | 1389 us     |
+//! | 1000x800x784 NT                    | 13.67 ms | 11.53 ms         | 11.98 ms    |
+//!
+//! Hence the thresholds [`DIRECT_AVX512`] and [`DIRECT_AVX2`]. The blocks of `C` are
+//! those of [`Partition::for_shape`] either way (1 x 4 column blocks for the batch-10
+//! forward, 4 x 1 row blocks for its weight gradient: splitting the weight gradient by
+//! columns instead measured 2x slower on 2 threads, the cores' prefetchers fighting
+//! over the lines at block edges).
+
+mod direct;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
+
+use crate::simd::{self, Level};
+use direct::{Block, Flavor};
 
 /// Whether an operand is used as stored or transposed (through strides, never copied).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,6 +287,8 @@ struct Operands {
     m: usize,
     n: usize,
     k: usize,
+    op_a: Op,
+    op_b: Op,
     rsa: isize,
     csa: isize,
     rsb: isize,
@@ -277,6 +343,8 @@ impl Operands {
             m,
             n,
             k,
+            op_a,
+            op_b,
             rsa,
             csa,
             rsb,
@@ -354,6 +422,279 @@ unsafe fn run_block(
     }
 }
 
+/// Thresholds deciding which products [`gemm`] sends to the direct kernels of one
+/// instruction set (measured; see the module doc). A product is `C (m x n) (+)= op(A)
+/// op(B)` with inner dimension `k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirectThresholds {
+    /// NN (`A`, `B` as stored) goes direct if `m <= nn_max_m` ...
+    pub nn_max_m: usize,
+    /// ... or if `B` has at most this many elements (`k n`; its slices stay in L2).
+    pub nn_max_b: usize,
+    /// TN (`A^T B`, the weight gradient) goes direct if `k <= tn_max_k`.
+    pub tn_max_k: usize,
+    /// NT (`A B^T`, the input gradient through `W^T`) goes direct if `m <= nt_max_m`
+    /// (the kernel copies `B^T` by panels of 64 columns, once per block).
+    pub nt_max_m: usize,
+}
+
+/// Thresholds of the AVX-512 direct kernels: NN if `m <= 24` or `k n <= 2^20`
+/// (direct won at every measured `m` from 10 to 1000 on the lab's 784x800 and 800x800
+/// weights); TN if `k <= 256` (equal to sgemm at k = 256, 1 % slower at k = 1000); NT
+/// if `m <= 1024` (won at every measured `m` from 1 to 1000).
+pub const DIRECT_AVX512: DirectThresholds = DirectThresholds {
+    nn_max_m: 24,
+    nn_max_b: 1 << 20,
+    tn_max_k: 256,
+    nt_max_m: 1024,
+};
+
+/// Thresholds of the AVX2 direct kernels (8 lanes, 16 registers: groups of 6 rows, so
+/// `B` is re-read more often): NN if `m <= 24` (e.g. 10x784x800: 157 us vs 264 us;
+/// at m = 100 on 800x800 sgemm wins); TN if `k <= 16` (at k = 64, sgemm wins); NT if
+/// `m <= 1024` (its panel copy gathers instead of transposing in registers, and still
+/// won at m = 10, 100 and 1000).
+pub const DIRECT_AVX2: DirectThresholds = DirectThresholds {
+    nn_max_m: 24,
+    nn_max_b: 0,
+    tn_max_k: 16,
+    nt_max_m: 1024,
+};
+
+/// The instruction set of a direct kernel (what [`Level::Avx512`] / [`Level::Avx2`] run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    Avx512,
+    Avx2,
+}
+
+impl Isa {
+    /// The ISA running `level`'s direct kernels; `None` for [`Level::Scalar`].
+    fn of(level: Level) -> Option<Isa> {
+        match level {
+            Level::Avx512 => Some(Isa::Avx512),
+            Level::Avx2 => Some(Isa::Avx2),
+            Level::Scalar => None,
+        }
+    }
+}
+
+/// The rounding flavor of the FMA kernel matrixmultiply 0.3.11 selects on this CPU (its
+/// `sgemm_kernel::detect`: `avx512f` -> `KernelAvx512`, else `fma` and `avx2` ->
+/// `KernelFmaAvx2`), or `None` if it selects a non-FMA kernel (whose bits no direct
+/// kernel reproduces) or was built with its testing or blocking overrides
+/// (`MMTEST_FEATURE`, `MATMUL_SGEMM_KC` at compile time), which we do not follow.
+fn mm_fma_flavor() -> Option<Flavor> {
+    static FLAVOR: OnceLock<Option<Flavor>> = OnceLock::new();
+    *FLAVOR.get_or_init(|| {
+        let overridden = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
+        if overridden(option_env!("MMTEST_FEATURE"))
+            || option_env!("MATMUL_SGEMM_KC").is_some_and(|v| v.trim() != "256")
+        {
+            return None;
+        }
+        detect_mm_flavor()
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect_mm_flavor() -> Option<Flavor> {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        Some(Flavor::Avx512)
+    } else if std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("avx2")
+    {
+        Some(Flavor::FmaAvx2)
+    } else {
+        None
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect_mm_flavor() -> Option<Flavor> {
+    None
+}
+
+/// Whether `t` sends this product to a direct kernel (see [`DirectThresholds`]); TT
+/// never does (no use for it).
+fn direct_shape(t: &DirectThresholds, m: usize, n: usize, k: usize, op_a: Op, op_b: Op) -> bool {
+    match (op_a, op_b) {
+        (Op::N, Op::N) => m <= t.nn_max_m || k.saturating_mul(n) <= t.nn_max_b,
+        (Op::T, Op::N) => k <= t.tn_max_k,
+        (Op::N, Op::T) => m <= t.nt_max_m,
+        (Op::T, Op::T) => false,
+    }
+}
+
+/// The direct kernel [`gemm`] runs for this product, if any, with its rounding flavor.
+fn direct_isa(m: usize, n: usize, k: usize, op_a: Op, op_b: Op) -> Option<(Isa, Flavor)> {
+    let flavor = mm_fma_flavor()?;
+    let isa = Isa::of(simd::level())?;
+    let t = match isa {
+        Isa::Avx512 => &DIRECT_AVX512,
+        Isa::Avx2 => &DIRECT_AVX2,
+    };
+    direct_shape(t, m, n, k, op_a, op_b).then_some((isa, flavor))
+}
+
+/// The SIMD level of the direct (no-packing) kernel [`gemm`] uses for
+/// `C (m x n) (+)= op(A) op(B)` on this machine, or `None` when it calls matrixmultiply.
+///
+/// Some only if (1) matrixmultiply selects an FMA kernel here (so a direct kernel can
+/// reproduce its bits), (2) the elementwise level [`simd::level`] is AVX2 or AVX-512
+/// (`REGULAB_SIMD=scalar` turns the direct kernels off), (3) the product is NN, TN or NT
+/// within that level's thresholds ([`DIRECT_AVX512`], [`DIRECT_AVX2`]). A function of
+/// the shape and the machine, never of the thread count.
+pub fn direct_path(m: usize, n: usize, k: usize, op_a: Op, op_b: Op) -> Option<Level> {
+    direct_isa(m, n, k, op_a, op_b).map(|(isa, _)| match isa {
+        Isa::Avx512 => Level::Avx512,
+        Isa::Avx2 => Level::Avx2,
+    })
+}
+
+/// Single-threaded `C (+)= op(A) op(B)` by the direct (no-packing) kernel of a chosen
+/// level, whatever the shape: [`Level::Avx512`] and [`Level::Avx2`] run the SIMD kernels
+/// [`gemm`] dispatches to; [`Level::Scalar`] runs the portable reference of the same
+/// arithmetic (`f32::mul_add`, slow), for tests.
+///
+/// On a machine where matrixmultiply selects an FMA kernel, every level gives the bits of
+/// [`gemm_serial`] (the module doc gives the arithmetic); elsewhere the result follows the
+/// AVX-512 kernel's arithmetic and differs from matrixmultiply's.
+///
+/// # Panics
+/// If a slice length does not match `m`, `n`, `k`, or if `level` is not available on
+/// this CPU ([`simd::available`]).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_direct(
+    level: Level,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    op_a: Op,
+    b: &[f32],
+    op_b: Op,
+    c: &mut [f32],
+    acc: Accumulate,
+) {
+    let ops = Operands::new(m, n, k, a, op_a, b, op_b, c);
+    simd::assert_available(level);
+    if ops.handle_degenerate(c, acc) {
+        return;
+    }
+    let flavor = mm_fma_flavor().unwrap_or(Flavor::Avx512);
+    match Isa::of(level) {
+        None => {
+            let strides = |rs: isize, cs: isize| (rs as usize, cs as usize);
+            direct::reference(
+                flavor,
+                (m, n, k),
+                a,
+                strides(ops.rsa, ops.csa),
+                b,
+                strides(ops.rsb, ops.csb),
+                c,
+                acc == Accumulate::Overwrite,
+            );
+        }
+        Some(isa) => {
+            let base = SharedC(c.as_mut_ptr());
+            // SAFETY: ops validated against a, b, c; m, n, k > 0; the block is all of C,
+            // mutably borrowed here and accessed by this thread only; `level` (hence
+            // `isa`) is available on this CPU (asserted above).
+            unsafe { run_direct(isa, flavor, &ops, a, b, base, 0..m, 0..n, acc) }
+        }
+    }
+}
+
+/// The direct kernel of `isa` over the block `rows x cols` of `C`.
+///
+/// # Safety
+/// As [`run_block`]; in addition the CPU must support `isa`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_direct(
+    isa: Isa,
+    flavor: Flavor,
+    ops: &Operands,
+    a: &[f32],
+    b: &[f32],
+    c: SharedC,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    acc: Accumulate,
+) {
+    debug_assert!(rows.start < rows.end && rows.end <= ops.m);
+    debug_assert!(cols.start < cols.end && cols.end <= ops.n);
+    let (a_off, lda) = match ops.op_a {
+        Op::N => (rows.start * ops.k, ops.k),
+        Op::T => (rows.start, ops.m),
+    };
+    let (b_off, ldb) = match ops.op_b {
+        Op::N => (cols.start, ops.n),
+        Op::T => (cols.start * ops.k, ops.k),
+    };
+    // SAFETY: the offsets address element (rows.start, 0) of op(A), (0, cols.start) of B
+    // and (rows.start, cols.start) of C, inside their validated slices; the kernel reads
+    // op(A)'s rows `rows` (k columns), B's columns `cols` (k rows) and reads/writes C's
+    // block `rows x cols` (row stride n), all in bounds, with exclusive access to that
+    // block (caller); the CPU supports `isa` (caller).
+    unsafe {
+        let blk = Block {
+            k: ops.k,
+            a: a.as_ptr().add(a_off),
+            lda,
+            trans_a: ops.op_a == Op::T,
+            b: b.as_ptr().add(b_off),
+            ldb,
+            trans_b: ops.op_b == Op::T,
+            c: c.0.add(rows.start * ops.n + cols.start),
+            ldc: ops.n,
+            rows: rows.len(),
+            cols: cols.len(),
+            overwrite: acc == Accumulate::Overwrite,
+            flavor,
+        };
+        run_isa(isa, &blk);
+    }
+}
+
+/// Calls the entry point of `isa`.
+///
+/// # Safety
+/// The CPU must support `isa`; `blk` as the entry points require.
+#[cfg(target_arch = "x86_64")]
+unsafe fn run_isa(isa: Isa, blk: &Block) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match isa {
+            Isa::Avx512 => x86::block_avx512(blk),
+            Isa::Avx2 => x86::block_avx2(blk),
+        }
+    }
+}
+
+/// No SIMD direct kernels off x86-64 ([`direct_path`] is always `None` there and no
+/// SIMD level is available).
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn run_isa(isa: Isa, _blk: &Block) {
+    unreachable!("no {isa:?} direct kernel on this architecture");
+}
+
+/// Reserve, on every thread of the current rayon pool (and the calling thread), the
+/// per-thread buffer the direct NT kernel packs `B^T` panels into, for inner dimensions
+/// up to `max_k`. Without it a thread allocates that buffer the first time it runs an
+/// NT block, which with work stealing may be any later minibatch; with it, training
+/// steps allocate nothing at all after the first. Costs `max_k * 64` floats per thread.
+pub fn reserve_thread_buffers(max_k: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::reserve_panel(max_k);
+        rayon::broadcast(|_| x86::reserve_panel(max_k));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = max_k;
+}
+
 /// Parallel `C (+)= op(A) op(B)` in the current rayon pool; bits independent of the pool size.
 ///
 /// Blocks of `C` follow [`Partition::for_shape`]`(m, n, k)`; the bits equal those of
@@ -387,10 +728,11 @@ pub fn gemm(
     );
 }
 
-/// `C (+)= op(A) op(B)` with an explicit partition of `C`: one `sgemm` per block, the
-/// blocks run in parallel in the current rayon pool (a single block runs on the calling
-/// thread). Any partition gives the bits of [`gemm_serial`]; this entry point exists to
-/// test that and to measure alternatives.
+/// `C (+)= op(A) op(B)` with an explicit partition of `C`: one `sgemm` (or one direct
+/// kernel call, when [`direct_path`] says so) per block, the blocks run in parallel in
+/// the current rayon pool (a single block runs on the calling thread). Any partition
+/// gives the bits of [`gemm_serial`]; this entry point exists to test that and to
+/// measure alternatives.
 ///
 /// # Panics
 /// If a slice length does not match `m`, `n`, `k`, or the partition was made for another
@@ -420,13 +762,20 @@ pub fn gemm_blocked(
     }
     let beta = acc.beta();
     let base = SharedC(c.as_mut_ptr());
+    let direct = direct_isa(m, n, k, op_a, op_b);
     let one = |idx: usize| {
         let (rows, cols) = partition.block(idx);
         // SAFETY: ops validated against a, b, c; m, n, k > 0; the partition's blocks are
         // non-empty, within bounds and pairwise disjoint, and each index is run once, so
         // no two tasks touch the same element; `c` stays mutably borrowed until all
         // tasks have finished (the parallel loop below joins before returning).
-        unsafe { run_block(&ops, a, b, base, rows, cols, beta) }
+        // `direct_isa` returned an ISA only if this CPU supports it.
+        unsafe {
+            match direct {
+                Some((isa, flavor)) => run_direct(isa, flavor, &ops, a, b, base, rows, cols, acc),
+                None => run_block(&ops, a, b, base, rows, cols, beta),
+            }
+        }
     };
     if partition.len() == 1 {
         one(0);

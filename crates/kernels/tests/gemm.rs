@@ -1,9 +1,15 @@
 //! GEMM: accuracy against an f64 reference, the beta = 0 / k = 0 edge cases, and bit
-//! identity across rayon pool sizes, partitions and the single-call baseline.
+//! identity across rayon pool sizes, partitions and the single-call baseline; the
+//! direct (no-packing) kernels, at every SIMD level and in their scalar `mul_add`
+//! reference, bit for bit against one matrixmultiply call.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use regulab_kernels::gemm::{Accumulate, Op, Partition, gemm, gemm_blocked, gemm_serial};
+use regulab_kernels::gemm::{
+    Accumulate, DIRECT_AVX2, DIRECT_AVX512, Op, Partition, direct_path, gemm, gemm_blocked,
+    gemm_direct, gemm_serial,
+};
+use regulab_kernels::simd::{self, Level};
 
 const OPS: [(Op, Op); 4] = [
     (Op::N, Op::N),
@@ -387,5 +393,237 @@ fn lab_partitions_are_parallel_and_tiny_products_are_not() {
             "{m}x{k}x{n}: {:?}",
             p.parts()
         );
+    }
+}
+
+/// The levels whose direct kernels can run here, and whether matrixmultiply selects an
+/// FMA kernel here (the condition for the direct kernels to reproduce its bits).
+fn direct_levels() -> (Vec<Level>, bool) {
+    let levels: Vec<Level> = Level::ALL
+        .into_iter()
+        .filter(|&l| simd::available(l))
+        .collect();
+    #[cfg(target_arch = "x86_64")]
+    let fma = std::arch::is_x86_feature_detected!("avx512f")
+        || (std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("avx2"));
+    #[cfg(not(target_arch = "x86_64"))]
+    let fma = false;
+    (levels, fma)
+}
+
+/// `C` computed by `gemm_direct` at `level`, as `Problem::run` does (NaN-filled `C` for
+/// Overwrite).
+fn run_direct(prob: &Problem, level: Level, op_a: Op, op_b: Op, acc: Accumulate) -> Vec<f32> {
+    prob.run(op_a, op_b, acc, |m, n, k, a, oa, b, ob, c, acc| {
+        gemm_direct(level, m, n, k, a, oa, b, ob, c, acc)
+    })
+}
+
+/// The rows of C the direct-kernel tests cover: every m up to 20 and both sides of the
+/// NN thresholds (24 / 25) of both SIMD levels.
+fn direct_ms() -> Vec<usize> {
+    let mut ms: Vec<usize> = (1..=20).collect();
+    for t in [DIRECT_AVX512.nn_max_m, DIRECT_AVX2.nn_max_m] {
+        ms.extend([t, t + 1]);
+    }
+    ms.sort_unstable();
+    ms.dedup();
+    ms
+}
+
+/// k around matrixmultiply's kc = 256 and the lab's sizes; n around the vector widths
+/// (8, 16 lanes; 32-column strips), the lab's, and the output layer's 10.
+const DIRECT_KS: [usize; 10] = [1, 7, 10, 100, 255, 256, 257, 513, 784, 800];
+const DIRECT_NS: [usize; 8] = [1, 15, 16, 17, 33, 800, 784, 10];
+
+#[test]
+fn direct_simd_kernels_give_the_bits_of_one_sgemm_call() {
+    let (levels, fma) = direct_levels();
+    let simd_levels: Vec<Level> = levels.into_iter().filter(|&l| l != Level::Scalar).collect();
+    if !fma || simd_levels.is_empty() {
+        eprintln!("skipped: no FMA sgemm kernel or no SIMD level on this CPU");
+        return;
+    }
+    let mut checked = 0usize;
+    for &m in &direct_ms() {
+        for &k in &DIRECT_KS {
+            for &n in &DIRECT_NS {
+                let prob = Problem::new(m, k, n, 300);
+                for (op_a, op_b) in OPS {
+                    for acc in ACCS {
+                        let want = bits(&prob.run(op_a, op_b, acc, gemm_serial));
+                        for &level in &simd_levels {
+                            let got = run_direct(&prob, level, op_a, op_b, acc);
+                            assert_eq!(
+                                bits(&got),
+                                want,
+                                "{level} {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        checked,
+        direct_ms().len() * DIRECT_KS.len() * DIRECT_NS.len() * 8 * simd_levels.len()
+    );
+}
+
+#[test]
+fn scalar_mul_add_reference_gives_the_bits_of_one_sgemm_call() {
+    let (_, fma) = direct_levels();
+    if !fma {
+        eprintln!("skipped: matrixmultiply selects a non-FMA kernel on this CPU");
+        return;
+    }
+    // The reference is slow (software fmaf without `-C target-feature=+fma`): every
+    // m, k and n of the SIMD test, all four orientations, within a work budget.
+    for &m in &direct_ms() {
+        for &k in &DIRECT_KS {
+            for &n in &DIRECT_NS {
+                if m * k * n > 400_000 && !(m == 1 || n == 1) {
+                    continue;
+                }
+                let prob = Problem::new(m, k, n, 400);
+                for (op_a, op_b) in OPS {
+                    for acc in ACCS {
+                        let want = bits(&prob.run(op_a, op_b, acc, gemm_serial));
+                        let got = run_direct(&prob, Level::Scalar, op_a, op_b, acc);
+                        assert_eq!(
+                            bits(&got),
+                            want,
+                            "scalar {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn signed_zeros_and_underflowing_products_match_sgemm() {
+    // Products below the smallest subnormal round to -0 or +0; chunk sums of -0 and
+    // C = -0 with Add exercise the sign rules of every merge (first chunk, later chunks).
+    let (levels, fma) = direct_levels();
+    if !fma {
+        return;
+    }
+    for &(m, k, n) in &[(3, 1, 17), (10, 300, 40), (20, 513, 33), (5, 10, 800)] {
+        let mut r = rng(9);
+        let tiny = |r: &mut ChaCha8Rng| {
+            let x: f32 = r.random_range(-1.0f32..1.0);
+            let s = if x < 0.0 { -1e-30f32 } else { 1e-30 };
+            if x.abs() < 0.2 { 0.0 * s } else { s }
+        };
+        let prob = Problem {
+            m,
+            k,
+            n,
+            a: (0..m * k).map(|_| tiny(&mut r)).collect(),
+            b: (0..k * n).map(|_| tiny(&mut r)).collect(),
+            c0: (0..m * n)
+                .map(|i| if i % 3 == 0 { -0.0 } else { 0.0 })
+                .collect(),
+        };
+        for (op_a, op_b) in OPS {
+            for acc in ACCS {
+                let want = prob.run(op_a, op_b, acc, gemm_serial);
+                assert!(want.iter().any(|v| v.to_bits() == 0x8000_0000), "has -0");
+                for &level in &levels {
+                    let got = run_direct(&prob, level, op_a, op_b, acc);
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "{level} {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"
+                    );
+                }
+                let got = prob.run(op_a, op_b, acc, gemm);
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "gemm {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn lab_training_products_take_the_direct_path_on_fma_machines() {
+    let (_, fma) = direct_levels();
+    let lvl = simd::level();
+    let expect = fma && lvl != Level::Scalar;
+    // Forward and weight gradient of 784-800-10 at batch 10 and 100.
+    for &(m, k, n, op_a) in &[
+        (10, 784, 800, Op::N),
+        (10, 800, 10, Op::N),
+        (784, 10, 800, Op::T),
+        (800, 10, 10, Op::T),
+        (100, 784, 800, Op::N),
+    ] {
+        let want = if expect && (m != 100 || lvl == Level::Avx512) {
+            Some(lvl)
+        } else {
+            None
+        };
+        assert_eq!(
+            direct_path(m, n, k, op_a, Op::N),
+            want,
+            "{m}x{k}x{n} {op_a:?}N"
+        );
+    }
+    // The input gradient D W^T (B read transposed) too; TT never.
+    let want = expect.then_some(lvl);
+    assert_eq!(direct_path(10, 800, 784, Op::N, Op::T), want);
+    assert_eq!(direct_path(10, 784, 10, Op::N, Op::T), want);
+    assert_eq!(direct_path(10, 800, 784, Op::T, Op::T), None);
+}
+
+#[test]
+fn direct_kernels_are_identical_in_pools_of_1_2_3_8_threads() {
+    // gemm's parallel blocks around the thresholds, where the direct kernels run
+    // (on FMA machines), against one sgemm call.
+    let pools: Vec<rayon::ThreadPool> = [1, 2, 3, 8]
+        .into_iter()
+        .map(|t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let t = DIRECT_AVX512;
+    for (s, &(m, k, n, op_a)) in [
+        (t.nn_max_m, 784, 800, Op::N),
+        (t.nn_max_m + 1, 513, 800, Op::N),
+        (1000, 257, 200, Op::N),
+        (784, t.tn_max_k, 800, Op::T),
+        (800, t.tn_max_k + 1, 300, Op::T),
+        (DIRECT_AVX2.nn_max_m, 300, 1000, Op::N),
+        (1000, DIRECT_AVX2.tn_max_k, 800, Op::T),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (op_a, op_b) in [(op_a, Op::N), (Op::N, Op::T)] {
+            let prob = Problem::new(m, k, n, 500 + s as u64);
+            for acc in ACCS {
+                let serial = bits(&prob.run(op_a, op_b, acc, gemm_serial));
+                for pool in &pools {
+                    let c = pool.install(|| prob.run(op_a, op_b, acc, gemm));
+                    assert_eq!(
+                        bits(&c),
+                        serial,
+                        "{m}x{k}x{n} {op_a:?}{op_b:?} {acc:?} in a pool of {}",
+                        pool.current_num_threads()
+                    );
+                }
+            }
+        }
     }
 }

@@ -195,6 +195,12 @@ impl Trainer {
             .map(|&(a, b)| if fused { vec![0.0; a * b] } else { Vec::new() })
             .collect();
         let gb = shapes.iter().map(|&(_, b)| vec![0.0; b]).collect();
+        // The input-gradient GEMM of layer i has inner dimension n_out(i); its direct
+        // kernel keeps a per-thread panel buffer: size it now on every thread of the
+        // current pool, so no later minibatch allocates (see tests/alloc.rs).
+        regulab_kernels::gemm::reserve_thread_buffers(
+            shapes.iter().skip(1).map(|&(_, b)| b).max().unwrap_or(0),
+        );
         let mut t = Trainer {
             ws: Workspace::new(&arch, batch),
             norms: vec![0.0; arch.sizes.iter().copied().max().unwrap_or(0)],

@@ -1,0 +1,448 @@
+//! Direct GEMM kernels for small batches: `C (+)= op(A) op(B)` with `op(B) = B` read in
+//! place (no packing; `op(B) = B^T` is first copied by panels of [`PANEL`] columns),
+//! element for element the arithmetic of matrixmultiply 0.3.11's FMA kernels.
+//!
+//! For every element, with `k` cut into chunks `[p0, p1)` of [`KC`] = 256 from `p = 0`:
+//!
+//! ```text
+//! s = +0;  for p in p0..p1 (increasing):  s = fma(op(A)_ip, op(B)_pj, s)  (one rounding)
+//! first chunk, Overwrite:   C_ij = s            (matrixmultiply's AVX-512 kernel: 1 * s)
+//!                           C_ij = s + (+0)     (its FMA-AVX2 kernel: fma(1, s, +0))
+//! otherwise:                C_ij = C_ij + s     (both: fma(1, s, 1 * C_ij))
+//! ```
+//!
+//! The two Overwrite forms differ only when `s` is `-0` (e.g. every product of the chunk
+//! is `-0` or a negative value that underflows to it): `s + (+0)` is `+0`. See the
+//! parent module for the one corner case where matrixmultiply's FMA-AVX2 kernel itself
+//! depends on the tile position.
+//!
+//! The SIMD kernels keep a register tile of `R` rows of `C` by `V` vectors of columns:
+//! per `p`, `V` loads of `B`'s row `p`, `R` broadcasts of `op(A)`, `R V` FMAs; per
+//! chunk, one merge of the tile into `C`. `R` rows are a balanced share of the block's
+//! rows (at most `RMAX` per group); the columns go in strips of `V` vectors, then single
+//! vectors, then one masked vector for the remainder. Every lane computes exactly the
+//! chain above for its own `(i, j)`: lanes never mix, and masked-off lanes are neither
+//! read nor written in memory.
+
+// Off x86-64 only the scalar reference is used (no SIMD instantiation).
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
+use std::cmp::min;
+
+/// Columns of `B^T` per packed panel (a multiple of every `W`).
+pub(crate) const PANEL: usize = 64;
+
+/// matrixmultiply's `kc` for f32 (`archparam::S_KC`): `k` is summed in chunks of this.
+pub(crate) const KC: usize = 256;
+
+/// NN kernels hint the cache lines of `B` this many rows ahead of the row they use
+/// (`B` is read in column strips, a stride of one row per step, which the hardware
+/// prefetchers follow poorly); 0 turns the hints off.
+const PREFETCH_ROWS: usize = 8;
+
+/// How the chunk sum of the first chunk is written with Overwrite (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// matrixmultiply's `KernelAvx512`: `C = 1 * s` (keeps `-0`).
+    Avx512,
+    /// matrixmultiply's `KernelFmaAvx2`: `C = fma(1, s, +0)` (`-0` becomes `+0`).
+    FmaAvx2,
+}
+
+/// One block of a product for the SIMD kernels: `C[0..rows, 0..cols] (+)= op(A) B` with
+/// all pointers at the block's origin.
+///
+/// * `op(A)_ip` is at `a + i lda + p` (`trans_a` false: A stored row-major `rows x k`)
+///   or at `a + p lda + i` (`trans_a` true: A stored `k x rows`, read transposed);
+/// * `B_pj` at `b + p ldb + j` (`trans_b` false: B stored `k x cols`), or at
+///   `b + j ldb + p` (`trans_b` true: B stored `cols x k`, read transposed: the entry
+///   points copy it, one panel of columns at a time, into a `k x PANEL` buffer);
+/// * `C_ij` at `c + i ldc + j`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Block {
+    pub(crate) k: usize,
+    pub(crate) a: *const f32,
+    pub(crate) lda: usize,
+    pub(crate) trans_a: bool,
+    pub(crate) b: *const f32,
+    pub(crate) ldb: usize,
+    pub(crate) trans_b: bool,
+    pub(crate) c: *mut f32,
+    pub(crate) ldc: usize,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) overwrite: bool,
+    pub(crate) flavor: Flavor,
+}
+
+impl Block {
+    /// The same block restricted to its rows `r0..r1`.
+    ///
+    /// # Safety
+    /// `r0 <= r1 <= self.rows`; the pointers of `self` must be valid for its whole block.
+    #[inline(always)]
+    pub(crate) unsafe fn sub_rows(&self, r0: usize, r1: usize) -> Block {
+        debug_assert!(r0 <= r1 && r1 <= self.rows);
+        let a_off = if self.trans_a { r0 } else { r0 * self.lda };
+        // SAFETY: rows r0..r1 lie inside the block, so the offsets stay inside the
+        // allocations the caller vouches for (element (r0, 0) of op(A) and of C; when
+        // r0 == rows the offset is one past the last row, never dereferenced).
+        unsafe {
+            Block {
+                a: self.a.add(a_off),
+                c: self.c.add(r0 * self.ldc),
+                rows: r1 - r0,
+                ..*self
+            }
+        }
+    }
+}
+
+/// Vector operations of one instruction set (a token type: a value proves the CPU
+/// supports it). Every arithmetic operation is one correctly rounded IEEE operation per
+/// lane: `fma` with a single rounding, `add` the plain sum.
+pub(crate) trait Simd: Copy {
+    /// A vector of `W` f32.
+    type V: Copy;
+    /// Lanes per vector.
+    const W: usize;
+
+    /// All lanes `+0`.
+    fn zero(self) -> Self::V;
+    /// Lanes `p[0..W]`.
+    ///
+    /// # Safety
+    /// `p[0..W]` must be readable.
+    unsafe fn load(self, p: *const f32) -> Self::V;
+    /// Lanes `p[0..n]`, the others `+0` (`1 <= n < W`); nothing else is read.
+    ///
+    /// # Safety
+    /// `p[0..n]` must be readable.
+    unsafe fn load_part(self, p: *const f32, n: usize) -> Self::V;
+    /// Writes `p[0..W]`.
+    ///
+    /// # Safety
+    /// `p[0..W]` must be writable.
+    unsafe fn store(self, p: *mut f32, v: Self::V);
+    /// Writes the first `n` lanes to `p[0..n]` (`1 <= n < W`); nothing else is written.
+    ///
+    /// # Safety
+    /// `p[0..n]` must be writable.
+    unsafe fn store_part(self, p: *mut f32, v: Self::V, n: usize);
+    /// Every lane `*p`.
+    ///
+    /// # Safety
+    /// `*p` must be readable.
+    unsafe fn splat(self, p: *const f32) -> Self::V;
+    /// Lanes `p[l stride]` for `l < W` (a gather).
+    ///
+    /// # Safety
+    /// Those elements must be readable, and `stride (W - 1) 4 <= i32::MAX`.
+    unsafe fn gather(self, p: *const f32, stride: usize) -> Self::V;
+    /// A hint to fetch the cache line holding `p` (never faults; `p` need not be valid).
+    fn prefetch(self, p: *const f32);
+    /// `a * b + c` with one rounding.
+    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a + b`.
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+
+    /// Copies the panel of columns `0..w` (`w <= PANEL`) of `op(B) = B^T`, B stored
+    /// `w x k` from `b` with row stride `ldb`, into `buf` as `k x PANEL` row-major:
+    /// `buf[p PANEL + j] = b[j ldb + p]` (columns `w..PANEL` are left as they are).
+    /// This default gathers `W` rows at a time; an implementation may do better.
+    ///
+    /// # Safety
+    /// `b[j ldb + p]` readable for `j < w`, `p < k`; `buf[0..k PANEL]` writable.
+    #[inline(always)]
+    unsafe fn pack_bt(self, b: *const f32, ldb: usize, k: usize, w: usize, buf: *mut f32) {
+        debug_assert!(w <= PANEL);
+        let gather_ok = ldb
+            .checked_mul(4 * (Self::W - 1))
+            .is_some_and(|x| x <= i32::MAX as usize);
+        let full = if gather_ok { w / Self::W * Self::W } else { 0 };
+        for p in 0..k {
+            // SAFETY: j < w and p < k index readable elements of B and writable ones of
+            // `buf` (caller); the gather's stride fits (checked).
+            unsafe {
+                let row = buf.add(p * PANEL);
+                let mut j = 0;
+                while j < full {
+                    self.store(row.add(j), self.gather(b.add(j * ldb + p), ldb));
+                    j += Self::W;
+                }
+                for j in full..w {
+                    *row.add(j) = *b.add(j * ldb + p);
+                }
+            }
+        }
+    }
+}
+
+/// The scalar part of a panel copy: `buf[p PANEL + j] = b[j ldb + p]` for `p` in `ps`,
+/// `j` in `js`.
+///
+/// # Safety
+/// As [`Simd::pack_bt`], for those indices.
+#[inline(always)]
+pub(crate) unsafe fn pack_bt_scalar(
+    b: *const f32,
+    ldb: usize,
+    ps: std::ops::Range<usize>,
+    js: std::ops::Range<usize>,
+    buf: *mut f32,
+) {
+    for p in ps {
+        for j in js.clone() {
+            // SAFETY: in bounds (caller).
+            unsafe { *buf.add(p * PANEL + j) = *b.add(j * ldb + p) };
+        }
+    }
+}
+
+/// One register tile `R x V` vectors at column `j` of `blk`, over all of `k`: the
+/// chain of the module doc for every element of the tile. With `MASKED`, the last
+/// vector covers only `last` (`1 <= last < W`) columns.
+///
+/// # Safety
+/// `blk`'s pointers must be valid for its whole block (rows `0..R`, columns
+/// `j..j + (V - 1) W + last` or `j..j + V W`), `R <= blk.rows`, and no other thread may
+/// access that part of `C` meanwhile.
+#[inline(always)]
+unsafe fn tile<S: Simd, const R: usize, const V: usize, const MASKED: bool, const TA: bool>(
+    s: S,
+    blk: &Block,
+    j: usize,
+    last: usize,
+) {
+    let w = S::W;
+    let mut p0 = 0;
+    while p0 < blk.k {
+        let p1 = min(p0 + KC, blk.k);
+        let mut acc = [[s.zero(); V]; R];
+        for p in p0..p1 {
+            // SAFETY (all accesses in this loop): p < k and the columns j.. of the
+            // tile lie in the block, as the caller guarantees; masked lanes are not read.
+            unsafe {
+                let brow = blk.b.add(p * blk.ldb + j);
+                if !TA && PREFETCH_ROWS > 0 {
+                    let ahead = brow.wrapping_add(PREFETCH_ROWS * blk.ldb);
+                    for line in 0..(V * w).div_ceil(16) {
+                        s.prefetch(ahead.wrapping_add(16 * line));
+                    }
+                }
+                let mut bv = [s.zero(); V];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = if MASKED && v + 1 == V {
+                        s.load_part(brow.add(v * w), last)
+                    } else {
+                        s.load(brow.add(v * w))
+                    };
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let ap = if TA {
+                        blk.a.add(p * blk.lda + i)
+                    } else {
+                        blk.a.add(i * blk.lda + p)
+                    };
+                    let av = s.splat(ap);
+                    for (x, &b) in row.iter_mut().zip(&bv) {
+                        *x = s.fma(av, b, *x);
+                    }
+                }
+            }
+        }
+        let fresh = p0 == 0 && blk.overwrite;
+        let plus_zero = blk.flavor == Flavor::FmaAvx2;
+        for (i, row) in acc.iter().enumerate() {
+            for (v, &sum) in row.iter().enumerate() {
+                let masked = MASKED && v + 1 == V;
+                // SAFETY: element (i, j + v W) of the block's C, with W (or `last`,
+                // masked) columns inside the block; exclusive access per the caller.
+                unsafe {
+                    let cp = blk.c.add(i * blk.ldc + j + v * w);
+                    let out = if fresh {
+                        if plus_zero { s.add(sum, s.zero()) } else { sum }
+                    } else {
+                        let old = if masked {
+                            s.load_part(cp, last)
+                        } else {
+                            s.load(cp)
+                        };
+                        s.add(old, sum)
+                    };
+                    if masked {
+                        s.store_part(cp, out, last);
+                    } else {
+                        s.store(cp, out);
+                    }
+                }
+            }
+        }
+        p0 = p1;
+    }
+}
+
+/// All columns of `blk` for its `R` rows: strips of `V` vectors, then single vectors,
+/// then one masked vector.
+///
+/// # Safety
+/// As [`tile`], for the whole block; `blk.rows == R`.
+#[inline(always)]
+pub(crate) unsafe fn rows<S: Simd, const R: usize, const V: usize, const TA: bool>(
+    s: S,
+    blk: &Block,
+) {
+    debug_assert_eq!(blk.rows, R);
+    let w = S::W;
+    let n = blk.cols;
+    let mut j = 0;
+    // SAFETY (the three loops): each tile covers columns inside 0..n of the block.
+    unsafe {
+        while j + V * w <= n {
+            tile::<S, R, V, false, TA>(s, blk, j, w);
+            j += V * w;
+        }
+        while j + w <= n {
+            tile::<S, R, 1, false, TA>(s, blk, j, w);
+            j += w;
+        }
+        if j < n {
+            tile::<S, R, 1, true, TA>(s, blk, j, n - j);
+        }
+    }
+}
+
+/// The number of row groups for `rows` rows with at most `rmax` per group, and the
+/// bounds of group `g`: `[g rows / groups, (g + 1) rows / groups)` (balanced).
+#[inline(always)]
+pub(crate) fn group_bounds(rows: usize, rmax: usize, g: usize, groups: usize) -> (usize, usize) {
+    debug_assert_eq!(groups, rows.div_ceil(rmax));
+    (g * rows / groups, (g + 1) * rows / groups)
+}
+
+/// Portable reference of the same arithmetic (slow: `f32::mul_add` is an exact fused
+/// multiply-add, in software where the CPU has none), for any strides:
+/// `op(A)_ip = a[i rsa + p csa]`, `op(B)_pj = b[p rsb + j csb]`, `C_ij = c[i n + j]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn reference(
+    flavor: Flavor,
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    (rsb, csb): (usize, usize),
+    c: &mut [f32],
+    overwrite: bool,
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let cij = &mut c[i * n + j];
+            let mut p0 = 0;
+            while p0 < k {
+                let p1 = min(p0 + KC, k);
+                let mut s = 0.0f32;
+                for p in p0..p1 {
+                    s = a[i * rsa + p * csa].mul_add(b[p * rsb + j * csb], s);
+                }
+                *cij = if p0 == 0 && overwrite {
+                    match flavor {
+                        Flavor::Avx512 => s,
+                        Flavor::FmaAvx2 => s + 0.0,
+                    }
+                } else {
+                    *cij + s
+                };
+                p0 = p1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_balanced_and_cover_the_rows() {
+        for rows in 1usize..60 {
+            for rmax in [4, 6, 12] {
+                let groups = rows.div_ceil(rmax);
+                let mut next = 0;
+                for g in 0..groups {
+                    let (r0, r1) = group_bounds(rows, rmax, g, groups);
+                    assert_eq!(r0, next);
+                    assert!(r1 > r0 && r1 - r0 <= rmax, "{rows} {rmax} {g}");
+                    next = r1;
+                }
+                assert_eq!(next, rows);
+            }
+        }
+    }
+
+    /// The reference on hand-made values: chunks of 256, FMA (single rounding) within a
+    /// chunk, a rounded add between chunks, and the two Overwrite flavors on `-0`.
+    #[test]
+    fn reference_closed_forms() {
+        // fma vs mul-then-add: s = -(1 + 2^-11), then s = fma(x, x, s) with x = 1 + 2^-12,
+        // x^2 = 1 + 2^-11 + 2^-24 exactly: the fused step gives 2^-24, a rounded product
+        // (a tie, to even: 1 + 2^-11) would give 0.
+        let x = 1.0 + 2f32.powi(-12);
+        let a = [1.0, x];
+        let b = [-(1.0 + 2f32.powi(-11)), x];
+        let mut c = [f32::NAN];
+        reference(
+            Flavor::Avx512,
+            (1, 1, 2),
+            &a,
+            (2, 1),
+            &b,
+            (1, 1),
+            &mut c,
+            true,
+        );
+        assert_eq!(c[0], 2f32.powi(-24));
+
+        // Chunks of 256: 2^24 then 1 + 1 in the next chunk. One chain would lose each 1
+        // (2^24 + 1 is a tie, rounded to even 2^24); summed in its own chunk the 2 is kept.
+        let k = 258;
+        let a = vec![1.0f32; k];
+        let mut b = vec![0.0f32; k];
+        b[0] = 2f32.powi(24);
+        b[256] = 1.0;
+        b[257] = 1.0;
+        let mut c = [f32::NAN];
+        reference(
+            Flavor::Avx512,
+            (1, 1, k),
+            &a,
+            (k, 1),
+            &b,
+            (1, 1),
+            &mut c,
+            true,
+        );
+        assert_eq!(c[0], 2f32.powi(24) + 2.0);
+        // Add: C = round(C + s) per chunk: (1 + 2^24) -> 2^24, then + 2.
+        let mut c = [1.0f32];
+        reference(
+            Flavor::Avx512,
+            (1, 1, k),
+            &a,
+            (k, 1),
+            &b,
+            (1, 1),
+            &mut c,
+            false,
+        );
+        assert_eq!(c[0], 2f32.powi(24) + 2.0);
+
+        // -0: a tiny negative product rounds to -0.
+        let a = [-1e-30f32];
+        let b = [1e-30f32];
+        for (flavor, want) in [(Flavor::Avx512, 0x8000_0000u32), (Flavor::FmaAvx2, 0)] {
+            let mut c = [f32::NAN];
+            reference(flavor, (1, 1, 1), &a, (1, 1), &b, (1, 1), &mut c, true);
+            assert_eq!(c[0].to_bits(), want, "{flavor:?}");
+        }
+    }
+}
