@@ -110,6 +110,7 @@
 //! over the lines at block edges).
 
 mod direct;
+mod sparse;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -120,6 +121,7 @@ use rayon::prelude::*;
 
 use crate::simd::{self, Level};
 use direct::{Block, Flavor};
+use sparse::Pattern;
 
 /// Whether an operand is used as stored or transposed (through strides, never copied).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,7 +284,7 @@ fn split_tiles(len: usize, parts: usize, j: usize) -> Range<usize> {
 }
 
 /// Validated operands of one product: shapes and element strides (row, column).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Operands {
     m: usize,
     n: usize,
@@ -607,6 +609,54 @@ pub fn gemm_direct(
     }
 }
 
+/// The [`Block`] `rows x cols` of a validated product (pointers at the block's origin).
+///
+/// # Safety
+/// As [`run_block`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn make_block(
+    flavor: Flavor,
+    ops: &Operands,
+    a: &[f32],
+    b: &[f32],
+    c: SharedC,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    acc: Accumulate,
+) -> Block {
+    debug_assert!(rows.start < rows.end && rows.end <= ops.m);
+    debug_assert!(cols.start < cols.end && cols.end <= ops.n);
+    let (a_off, lda) = match ops.op_a {
+        Op::N => (rows.start * ops.k, ops.k),
+        Op::T => (rows.start, ops.m),
+    };
+    let (b_off, ldb) = match ops.op_b {
+        Op::N => (cols.start, ops.n),
+        Op::T => (cols.start * ops.k, ops.k),
+    };
+    // SAFETY: the offsets address element (rows.start, 0) of op(A), (0, cols.start) of B
+    // and (rows.start, cols.start) of C, inside their validated slices (caller); the
+    // kernels read op(A)'s rows `rows` (k columns), B's columns `cols` (k rows) and
+    // read/write C's block `rows x cols` (row stride n), all in bounds.
+    unsafe {
+        Block {
+            k: ops.k,
+            a: a.as_ptr().add(a_off),
+            lda,
+            trans_a: ops.op_a == Op::T,
+            b: b.as_ptr().add(b_off),
+            ldb,
+            trans_b: ops.op_b == Op::T,
+            c: c.0.add(rows.start * ops.n + cols.start),
+            ldc: ops.n,
+            rows: rows.len(),
+            cols: cols.len(),
+            overwrite: acc == Accumulate::Overwrite,
+            flavor,
+        }
+    }
+}
+
 /// The direct kernel of `isa` over the block `rows x cols` of `C`.
 ///
 /// # Safety
@@ -623,39 +673,72 @@ unsafe fn run_direct(
     cols: Range<usize>,
     acc: Accumulate,
 ) {
-    debug_assert!(rows.start < rows.end && rows.end <= ops.m);
-    debug_assert!(cols.start < cols.end && cols.end <= ops.n);
-    let (a_off, lda) = match ops.op_a {
-        Op::N => (rows.start * ops.k, ops.k),
-        Op::T => (rows.start, ops.m),
-    };
-    let (b_off, ldb) = match ops.op_b {
-        Op::N => (cols.start, ops.n),
-        Op::T => (cols.start * ops.k, ops.k),
-    };
-    // SAFETY: the offsets address element (rows.start, 0) of op(A), (0, cols.start) of B
-    // and (rows.start, cols.start) of C, inside their validated slices; the kernel reads
-    // op(A)'s rows `rows` (k columns), B's columns `cols` (k rows) and reads/writes C's
-    // block `rows x cols` (row stride n), all in bounds, with exclusive access to that
-    // block (caller); the CPU supports `isa` (caller).
+    // SAFETY: the block is valid and exclusively ours (caller); the CPU supports `isa`.
+    unsafe { run_isa(isa, &make_block(flavor, ops, a, b, c, rows, cols, acc)) }
+}
+
+/// The zero-skipping kernel of `isa` over the block `rows x cols` of `C`, with `pat`
+/// (the pattern of op(A)'s rows `rows`) or building its own.
+///
+/// # Safety
+/// As [`run_direct`]; `op_b` is [`Op::N`] and `m k <= u32::MAX`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_sparse(
+    isa: Isa,
+    flavor: Flavor,
+    ops: &Operands,
+    a: &[f32],
+    b: &[f32],
+    c: SharedC,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    acc: Accumulate,
+    pat: Option<&Pattern>,
+) {
+    // SAFETY: the block is valid and exclusively ours (caller); the CPU supports `isa`.
     unsafe {
-        let blk = Block {
-            k: ops.k,
-            a: a.as_ptr().add(a_off),
-            lda,
-            trans_a: ops.op_a == Op::T,
-            b: b.as_ptr().add(b_off),
-            ldb,
-            trans_b: ops.op_b == Op::T,
-            c: c.0.add(rows.start * ops.n + cols.start),
-            ldc: ops.n,
-            rows: rows.len(),
-            cols: cols.len(),
-            overwrite: acc == Accumulate::Overwrite,
-            flavor,
-        };
-        run_isa(isa, &blk);
+        let blk = make_block(flavor, ops, a, b, c, rows, cols, acc);
+        run_sparse_isa(isa, &blk, pat);
     }
+}
+
+/// Builds the pattern of all rows of `op(A) = A` (NN products) with `isa`.
+///
+/// # Safety
+/// The CPU must support `isa`; `ops` validated against `a`, `op_a` N, `m k <= u32::MAX`.
+unsafe fn build_pattern(isa: Isa, ops: &Operands, a: &[f32], pat: &mut Pattern) {
+    debug_assert_eq!(ops.op_a, Op::N);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `a` holds m x k elements (validated); the CPU supports `isa` (caller).
+    unsafe {
+        match isa {
+            Isa::Avx512 => x86::pattern_rows_avx512(pat, a.as_ptr(), ops.k, ops.m, ops.k),
+            Isa::Avx2 => x86::pattern_rows_avx2(pat, a.as_ptr(), ops.k, ops.m, ops.k),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("no {isa:?} kernels on this architecture ({ops:?} {a:?} {pat:?})");
+}
+
+/// Calls the zero-skipping entry point of `isa`.
+///
+/// # Safety
+/// The CPU must support `isa`; `blk` as `sparse::run` requires.
+#[cfg(target_arch = "x86_64")]
+unsafe fn run_sparse_isa(isa: Isa, blk: &Block, pat: Option<&Pattern>) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match isa {
+            Isa::Avx512 => x86::sparse_avx512(blk, pat),
+            Isa::Avx2 => x86::sparse_avx2(blk, pat),
+        }
+    }
+}
+
+/// No SIMD kernels off x86-64 (no SIMD level is available there).
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn run_sparse_isa(isa: Isa, _blk: &Block, _pat: Option<&Pattern>) {
+    unreachable!("no {isa:?} zero-skipping kernel on this architecture");
 }
 
 /// Calls the entry point of `isa`.
@@ -681,18 +764,25 @@ unsafe fn run_isa(isa: Isa, _blk: &Block) {
 }
 
 /// Reserve, on every thread of the current rayon pool (and the calling thread), the
-/// per-thread buffer the direct NT kernel packs `B^T` panels into, for inner dimensions
-/// up to `max_k`. Without it a thread allocates that buffer the first time it runs an
-/// NT block, which with work stealing may be any later minibatch; with it, training
-/// steps allocate nothing at all after the first. Costs `max_k * 64` floats per thread.
-pub fn reserve_thread_buffers(max_k: usize) {
+/// per-thread buffers of the direct and zero-skipping kernels: the buffer the direct NT
+/// kernel packs `B^T` panels into, for inner dimensions up to `max_k` (`max_k * 64`
+/// floats), and the nonzero pattern (`max_a` indices and a little more) and
+/// accumulator rows (`max_rows * 512` bytes) of the zero-skipping kernels, for products
+/// with up to `max_a` elements in `A` and `max_rows` rows of `op(A)`. Without it a thread allocates these the first
+/// time it runs such a block, which with work stealing may be any later minibatch; with
+/// it, training steps allocate nothing at all after the first.
+pub fn reserve_thread_buffers(max_k: usize, max_rows: usize, max_a: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        x86::reserve_panel(max_k);
-        rayon::broadcast(|_| x86::reserve_panel(max_k));
+        let both = || {
+            x86::reserve_panel(max_k);
+            sparse::reserve(max_a + max_rows * sparse::PB + 16, max_rows);
+        };
+        both();
+        rayon::broadcast(|_| both());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = max_k;
+    let _ = (max_k, max_rows, max_a);
 }
 
 /// Parallel `C (+)= op(A) op(B)` in the current rayon pool; bits independent of the pool size.
@@ -714,6 +804,12 @@ pub fn gemm(
     c: &mut [f32],
     acc: Accumulate,
 ) {
+    if let Some((isa, flavor)) = sparse_isa(m, n, k, op_b)
+        && let Some(nnz) = sparse_nonzeros(a, m, k)
+    {
+        let ops = Operands::new(m, n, k, a, op_a, b, op_b, c);
+        return gemm_sparse_par(isa, flavor, &ops, a, b, c, acc, nnz);
+    }
     gemm_blocked(
         m,
         n,
@@ -726,6 +822,160 @@ pub fn gemm(
         acc,
         Partition::for_shape(m, n, k),
     );
+}
+
+/// Products whose `op(A)` has at most this fraction of nonzero entries run on the
+/// zero-skipping kernels (measured; see the module doc).
+pub const SPARSE_MAX_DENSITY: f64 = 0.5;
+
+/// The zero-skipping kernels run only for `C` with at least this many columns: with
+/// fewer, a row has too few independent FMA chains to hide their latency.
+pub const SPARSE_MIN_N: usize = 64;
+
+/// The ISA and flavor of the zero-skipping kernels for this shape, if the machine and
+/// the shape allow them (`op(B) = B`, `n >= SPARSE_MIN_N`, `m k` indexable by `u32`, and
+/// the same conditions on the machine as the direct kernels).
+fn sparse_isa(m: usize, n: usize, k: usize, op_b: Op) -> Option<(Isa, Flavor)> {
+    let indexable = m
+        .checked_mul(k + sparse::PB)
+        .is_some_and(|e| e <= u32::MAX as usize);
+    if op_b != Op::N || n < SPARSE_MIN_N || m == 0 || k == 0 || !indexable {
+        return None;
+    }
+    Some((Isa::of(simd::level())?, mm_fma_flavor()?))
+}
+
+/// The number of nonzero entries of `a` (`m k` elements) if it is at most
+/// [`SPARSE_MAX_DENSITY`] of them; `None` as soon as the count passes that.
+fn sparse_nonzeros(a: &[f32], m: usize, k: usize) -> Option<usize> {
+    let limit = (SPARSE_MAX_DENSITY * (m * k) as f64) as usize;
+    let mut nnz = 0;
+    for chunk in a.chunks(4096) {
+        nnz += chunk.iter().filter(|x| **x != 0.0).count();
+        if nnz > limit {
+            return None;
+        }
+    }
+    Some(nnz)
+}
+
+/// Whether [`gemm`] runs `C (m x n) (+)= op(A) op(B)` with this `a` (`m x k` elements) on
+/// the zero-skipping kernels, and at which SIMD level: when the machine has the direct
+/// kernels ([`direct_path`]'s conditions), `op(B)` is `B`, `n >= SPARSE_MIN_N` and at
+/// most [`SPARSE_MAX_DENSITY`] of `a`'s entries are nonzero. A function of the shape,
+/// the zeros of `a` and the machine, never of the thread count; either way the bits
+/// are those of [`gemm_serial`] (finite `b`; see the module doc).
+pub fn sparse_path(m: usize, n: usize, k: usize, a: &[f32], op_b: Op) -> Option<Level> {
+    let (isa, _) = sparse_isa(m, n, k, op_b)?;
+    sparse_nonzeros(a, m, k)?;
+    Some(match isa {
+        Isa::Avx512 => Level::Avx512,
+        Isa::Avx2 => Level::Avx2,
+    })
+}
+
+/// The zero-skipping product in the current rayon pool: NN products split by columns
+/// (each block reads its slice of `B`; the pattern of `A`'s rows is built once, here),
+/// TN products by rows (each block builds the pattern of its rows of `A^T`); 4 blocks,
+/// or 1 below [`SERIAL_MAX_FLOPS`] of useful work (`2 nnz n`).
+#[allow(clippy::too_many_arguments)]
+fn gemm_sparse_par(
+    isa: Isa,
+    flavor: Flavor,
+    ops: &Operands,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    acc: Accumulate,
+    nnz: usize,
+) {
+    let (m, n) = (ops.m, ops.n);
+    let parts = if nnz.saturating_mul(2 * n) < SERIAL_MAX_FLOPS {
+        1
+    } else {
+        4
+    };
+    let partition = match ops.op_a {
+        Op::N => Partition::grid(m, n, 1, parts),
+        Op::T => Partition::grid(m, n, parts, 1),
+    };
+    let base = SharedC(c.as_mut_ptr());
+    let mut shared = (ops.op_a == Op::N && partition.len() > 1).then(sparse::take);
+    if let Some(pat) = shared.as_mut() {
+        // SAFETY: ops validated against a; op_a is N; m k <= u32::MAX (sparse_isa); the
+        // CPU supports `isa` (sparse_isa took it from simd::level()).
+        unsafe { build_pattern(isa, ops, a, pat) };
+    }
+    let pat = shared.as_ref();
+    let one = |idx: usize| {
+        let (rows, cols) = partition.block(idx);
+        // SAFETY: as in `gemm_blocked` (validated operands, disjoint non-empty blocks,
+        // C borrowed until the loop joins); op_b is N and m k <= u32::MAX
+        // (sparse_isa); the shared pattern covers all rows, which every NN block has.
+        unsafe { run_sparse(isa, flavor, ops, a, b, base, rows, cols, acc, pat) }
+    };
+    if partition.len() == 1 {
+        one(0);
+    } else {
+        (0..partition.len()).into_par_iter().for_each(one);
+    }
+    if let Some(p) = shared {
+        sparse::put_back(p);
+    }
+}
+
+/// Single-threaded `C (+)= op(A) B` by the zero-skipping kernel of a chosen level,
+/// whatever the density of `A` (for tests and benches): [`Level::Avx512`] and
+/// [`Level::Avx2`] run the SIMD kernels [`gemm`] dispatches to, [`Level::Scalar`] the
+/// portable dense reference. Bits as [`gemm_direct`]'s for finite `b`.
+///
+/// # Panics
+/// If a slice length does not match `m`, `n`, `k`, if `op_b` is not [`Op::N`], if
+/// `m (k + 32) > u32::MAX`, or if `level` is not available on this CPU.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_sparse(
+    level: Level,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    op_a: Op,
+    b: &[f32],
+    c: &mut [f32],
+    acc: Accumulate,
+) {
+    let ops = Operands::new(m, n, k, a, op_a, b, Op::N, c);
+    simd::assert_available(level);
+    assert!(
+        m.checked_mul(k + sparse::PB)
+            .is_some_and(|e| e <= u32::MAX as usize),
+        "gemm_sparse: m (k + 32) = {m} x ({k} + 32) exceeds u32"
+    );
+    if ops.handle_degenerate(c, acc) {
+        return;
+    }
+    let flavor = mm_fma_flavor().unwrap_or(Flavor::Avx512);
+    match Isa::of(level) {
+        None => {
+            let strides = |rs: isize, cs: isize| (rs as usize, cs as usize);
+            direct::reference(
+                flavor,
+                (m, n, k),
+                a,
+                strides(ops.rsa, ops.csa),
+                b,
+                strides(ops.rsb, ops.csb),
+                c,
+                acc == Accumulate::Overwrite,
+            );
+        }
+        Some(isa) => {
+            let base = SharedC(c.as_mut_ptr());
+            // SAFETY: ops validated; m, n, k > 0; the block is all of C, borrowed here;
+            // `level` is available (asserted); op_b N and m k <= u32::MAX (checked).
+            unsafe { run_sparse(isa, flavor, &ops, a, b, base, 0..m, 0..n, acc, None) }
+        }
+    }
 }
 
 /// `C (+)= op(A) op(B)` with an explicit partition of `C`: one `sgemm` (or one direct

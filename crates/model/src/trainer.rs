@@ -198,8 +198,13 @@ impl Trainer {
         // The input-gradient GEMM of layer i has inner dimension n_out(i); its direct
         // kernel keeps a per-thread panel buffer: size it now on every thread of the
         // current pool, so no later minibatch allocates (see tests/alloc.rs).
+        // The zero-skipping kernels keep the nonzero pattern of a layer's input
+        // (batch x n_in) and accumulator rows (batch, or n_in for the weight
+        // gradient) likewise.
         regulab_kernels::gemm::reserve_thread_buffers(
             shapes.iter().skip(1).map(|&(_, b)| b).max().unwrap_or(0),
+            batch.max(shapes.iter().map(|&(a, _)| a).max().unwrap_or(0)),
+            batch * shapes.iter().map(|&(a, _)| a).max().unwrap_or(0),
         );
         let mut t = Trainer {
             ws: Workspace::new(&arch, batch),

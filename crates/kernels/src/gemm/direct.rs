@@ -146,6 +146,33 @@ pub(crate) trait Simd: Copy {
     /// `a + b`.
     fn add(self, a: Self::V, b: Self::V) -> Self::V;
 
+    /// Bit `l` set iff `p[l] != 0` for `l < W` (NaN counts as nonzero, `-0` as zero).
+    ///
+    /// # Safety
+    /// `p[0..W]` must be readable.
+    unsafe fn nonzero_mask(self, p: *const f32) -> u32;
+    /// Bit `l` set iff lane `l` of `v` is `-0` (bits `0x8000_0000`).
+    fn neg_zero_lanes(self, v: Self::V) -> u32;
+    /// Writes `base + l` for every lane `l < W` with `p[l] != 0`, in increasing `l`, to
+    /// `dst[0..]` and returns how many; it may write anything to the rest of
+    /// `dst[0..W]`. This default is branch-free scalar code; an implementation with a
+    /// compress instruction does better.
+    ///
+    /// # Safety
+    /// `p[0..W]` must be readable and `dst[0..W]` writable.
+    #[inline(always)]
+    unsafe fn compress_nonzero(self, p: *const f32, base: u32, dst: *mut u32) -> usize {
+        // SAFETY: p[0..W] readable (caller).
+        let mask = unsafe { self.nonzero_mask(p) };
+        let mut n = 0;
+        for l in 0..Self::W {
+            // SAFETY: n <= l < W, inside dst[0..W] (caller).
+            unsafe { *dst.add(n) = base + l as u32 };
+            n += ((mask >> l) & 1) as usize;
+        }
+        n
+    }
+
     /// Copies the panel of columns `0..w` (`w <= PANEL`) of `op(B) = B^T`, B stored
     /// `w x k` from `b` with row stride `ldb`, into `buf` as `k x PANEL` row-major:
     /// `buf[p PANEL + j] = b[j ldb + p]` (columns `w..PANEL` are left as they are).
@@ -252,7 +279,6 @@ unsafe fn tile<S: Simd, const R: usize, const V: usize, const MASKED: bool, cons
             }
         }
         let fresh = p0 == 0 && blk.overwrite;
-        let plus_zero = blk.flavor == Flavor::FmaAvx2;
         for (i, row) in acc.iter().enumerate() {
             for (v, &sum) in row.iter().enumerate() {
                 let masked = MASKED && v + 1 == V;
@@ -260,25 +286,48 @@ unsafe fn tile<S: Simd, const R: usize, const V: usize, const MASKED: bool, cons
                 // masked) columns inside the block; exclusive access per the caller.
                 unsafe {
                     let cp = blk.c.add(i * blk.ldc + j + v * w);
-                    let out = if fresh {
-                        if plus_zero { s.add(sum, s.zero()) } else { sum }
-                    } else {
-                        let old = if masked {
-                            s.load_part(cp, last)
-                        } else {
-                            s.load(cp)
-                        };
-                        s.add(old, sum)
-                    };
-                    if masked {
-                        s.store_part(cp, out, last);
-                    } else {
-                        s.store(cp, out);
-                    }
+                    merge(s, blk.flavor, cp, sum, fresh, masked.then_some(last));
                 }
             }
         }
         p0 = p1;
+    }
+}
+
+/// Merges a chunk sum `sum` into the `W` elements of `C` at `cp` (only the first `n`
+/// with `part = Some(n)`), as the module doc says: `C = s` (or `s + (+0)` with the
+/// FMA-AVX2 flavor) for the first chunk of an Overwrite, `C = C + s` otherwise.
+///
+/// # Safety
+/// `cp[0..W]` (or `cp[0..n]`) must be readable and writable by this thread only.
+#[inline(always)]
+pub(crate) unsafe fn merge<S: Simd>(
+    s: S,
+    flavor: Flavor,
+    cp: *mut f32,
+    sum: S::V,
+    fresh: bool,
+    part: Option<usize>,
+) {
+    // SAFETY: cp[0..W] or cp[0..n] accessible (caller); masked lanes are not accessed.
+    unsafe {
+        let out = if fresh {
+            if flavor == Flavor::FmaAvx2 {
+                s.add(sum, s.zero())
+            } else {
+                sum
+            }
+        } else {
+            let old = match part {
+                Some(n) => s.load_part(cp, n),
+                None => s.load(cp),
+            };
+            s.add(old, sum)
+        };
+        match part {
+            Some(n) => s.store_part(cp, out, n),
+            None => s.store(cp, out),
+        }
     }
 }
 

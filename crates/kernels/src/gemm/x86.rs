@@ -16,6 +16,7 @@ use std::arch::x86_64::*;
 use std::cell::RefCell;
 
 use super::direct::{Block, PANEL, Simd, group_bounds, pack_bt_scalar, rows};
+use super::sparse::{self, Pattern};
 
 thread_local! {
     /// Per-thread buffer of one packed panel of `B^T` (`k x PANEL`), grown on demand and
@@ -113,6 +114,33 @@ impl Simd for Avx512 {
     fn add(self, a: __m512, b: __m512) -> __m512 {
         // SAFETY: see the impl comment.
         unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn nonzero_mask(self, p: *const f32) -> u32 {
+        // SAFETY: p[0..16] readable (caller). NEQ_UQ: NaN compares not equal.
+        unsafe { _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_loadu_ps(p), _mm512_setzero_ps()) as u32 }
+    }
+    #[inline(always)]
+    fn neg_zero_lanes(self, v: __m512) -> u32 {
+        // SAFETY: see the impl comment.
+        unsafe {
+            _mm512_cmpeq_epi32_mask(_mm512_castps_si512(v), _mm512_set1_epi32(i32::MIN)) as u32
+        }
+    }
+    /// `vpcompressd` into a register (the memory form is slow on some CPUs), then one
+    /// full store.
+    #[inline(always)]
+    unsafe fn compress_nonzero(self, p: *const f32, base: u32, dst: *mut u32) -> usize {
+        // SAFETY: p[0..16] readable, dst[0..16] writable (caller).
+        unsafe {
+            let mask = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_loadu_ps(p), _mm512_setzero_ps());
+            let idx = _mm512_add_epi32(
+                _mm512_set1_epi32(base as i32),
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            );
+            _mm512_storeu_si512(dst.cast(), _mm512_maskz_compress_epi32(mask, idx));
+            mask.count_ones() as usize
+        }
     }
 
     /// 16 x 16 blocks transposed in registers (4 stages of `vpermt2ps`: stage `d`
@@ -252,6 +280,24 @@ impl Simd for Avx2 {
         // SAFETY: see the impl comment.
         unsafe { _mm256_add_ps(a, b) }
     }
+    #[inline(always)]
+    unsafe fn nonzero_mask(self, p: *const f32) -> u32 {
+        // SAFETY: p[0..8] readable (caller). NEQ_UQ: NaN compares not equal.
+        unsafe {
+            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(
+                _mm256_loadu_ps(p),
+                _mm256_setzero_ps(),
+            )) as u32
+        }
+    }
+    #[inline(always)]
+    fn neg_zero_lanes(self, v: __m256) -> u32 {
+        // SAFETY: see the impl comment.
+        unsafe {
+            let eq = _mm256_cmpeq_epi32(_mm256_castps_si256(v), _mm256_set1_epi32(i32::MIN));
+            _mm256_movemask_ps(_mm256_castsi256_ps(eq)) as u32
+        }
+    }
 }
 
 /// Defines one `#[target_feature]` entry point: the block's rows in balanced groups of
@@ -337,3 +383,55 @@ entry!(
     6,
     [1 => 4, 2 => 4, 3 => 3, 4 => 2, 5 => 2, 6 => 2]
 );
+
+/// The zero-skipping kernel (module `sparse`) over one block, with AVX-512F.
+///
+/// # Safety
+/// The CPU must support AVX-512F; otherwise as `sparse::run`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn sparse_avx512(blk: &Block, pat: Option<&Pattern>) {
+    // SAFETY: forwarded; the token's feature is enabled here.
+    unsafe { sparse::run(Avx512(()), blk, pat) }
+}
+
+/// The zero-skipping kernel over one block, with AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; otherwise as `sparse::run`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn sparse_avx2(blk: &Block, pat: Option<&Pattern>) {
+    // SAFETY: forwarded; the token's feature is enabled here.
+    unsafe { sparse::run(Avx2(()), blk, pat) }
+}
+
+/// `Pattern::build_rows` with AVX-512F.
+///
+/// # Safety
+/// The CPU must support AVX-512F; otherwise as `Pattern::build_rows`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn pattern_rows_avx512(
+    pat: &mut Pattern,
+    a: *const f32,
+    lda: usize,
+    rows: usize,
+    k: usize,
+) {
+    // SAFETY: forwarded; the token's feature is enabled here.
+    unsafe { pat.build_rows(Avx512(()), a, lda, rows, k) }
+}
+
+/// `Pattern::build_rows` with AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; otherwise as `Pattern::build_rows`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn pattern_rows_avx2(
+    pat: &mut Pattern,
+    a: *const f32,
+    lda: usize,
+    rows: usize,
+    k: usize,
+) {
+    // SAFETY: forwarded; the token's feature is enabled here.
+    unsafe { pat.build_rows(Avx2(()), a, lda, rows, k) }
+}
