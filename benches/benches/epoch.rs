@@ -10,7 +10,8 @@
 //!
 //! on 1 and 2 threads, with `Throughput::Elements` = training examples. Also a 4-run
 //! grid of (i) with `--jobs 2` (two runs at once, one thread each) against `--jobs 1`
-//! (one run at a time on two threads), and evaluation (forward only, batch 1000).
+//! (one run at a time; on two threads, what `--jobs 1` gives on this machine by
+//! default, and on one thread), and evaluation (forward only, batch 1000).
 //!
 //! Before the criterion groups, the bench prints for each configuration the median
 //! time of an epoch and of the same epoch's GEMM calls alone (same shapes, same pool),
@@ -20,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use regulab::data::LabeledImages;
-use regulab_benches::{CFGS, D, Epoch, N, dataset, gemm_epoch, median, pool, trainer};
+use regulab_benches::{
+    CFGS, D, Epoch, N, dataset, gemm_epoch, layer_inputs, median, pool, trainer,
+};
 use regulab_model::{Penalty, Trainer, Workspace, evaluate};
 
 /// Median epoch vs median GEMM-only epoch, printed once per config and thread count.
@@ -42,9 +45,11 @@ fn print_gemm_share(data: &LabeledImages) {
                     e.run(data, &mut t, c);
                     te.push(t0.elapsed());
                 }
+                // the GEMMs see the layer inputs of the last training step (with its
+                // dropout and ReLU zeros), so they take the kernels training takes
+                let inputs = layer_inputs(&t, e.last_batch());
                 let maxw = 800;
                 let mut bufs = [
-                    vec![0.5f32; c.batch * maxw.max(D)],
                     vec![0.0f32; c.batch * maxw.max(D)],
                     vec![0.01f32; c.batch * maxw.max(D)],
                     vec![0.0f32; c.batch * maxw.max(D)],
@@ -57,7 +62,7 @@ fn print_gemm_share(data: &LabeledImages) {
                 let mut tg = Vec::new();
                 for _ in 0..5 {
                     let t0 = Instant::now();
-                    gemm_epoch(c, &mut bufs, &mut ws);
+                    gemm_epoch(c, &inputs, &mut bufs, &mut ws);
                     tg.push(t0.elapsed());
                 }
                 (median(te), median(tg))
@@ -98,7 +103,7 @@ fn bench_epochs(cr: &mut Criterion) {
     g.finish();
 
     // A grid of 4 runs of (i), one epoch each: two at once on one thread each
-    // (--jobs 2) against one at a time on two threads (--jobs 1).
+    // (--jobs 2) against one at a time (--jobs 1) on two threads and on one.
     let mut g = cr.benchmark_group("grid4_i");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(2))
@@ -107,6 +112,21 @@ fn bench_epochs(cr: &mut Criterion) {
     let c = &CFGS[0];
     g.bench_function("jobs1_threads2", |b| {
         let p = pool(2);
+        let mut runs: Vec<(Trainer, Epoch)> = (0..4)
+            .map(|s| (trainer(c, s), Epoch::new(c.batch)))
+            .collect();
+        b.iter(|| {
+            p.install(|| {
+                for (t, e) in runs.iter_mut() {
+                    e.run(&data, t, c);
+                }
+            })
+        })
+    });
+    // --jobs 1 --threads 1: one run at a time on one core (the per-core baseline that
+    // --jobs 2 should double).
+    g.bench_function("jobs1_threads1", |b| {
+        let p = pool(1);
         let mut runs: Vec<(Trainer, Epoch)> = (0..4)
             .map(|s| (trainer(c, s), Epoch::new(c.batch)))
             .collect();

@@ -125,6 +125,11 @@ impl Epoch {
         }
     }
 
+    /// The last batch [`Epoch::run`] trained on (`batch x 784` pixels in [0, 1]).
+    pub fn last_batch(&self) -> &[f32] {
+        &self.x
+    }
+
     /// One epoch: gather each batch from u8 pixels, train on it.
     pub fn run(&mut self, data: &LabeledImages, t: &mut Trainer, c: &Cfg) {
         for chunk in self.order.chunks(c.batch) {
@@ -136,9 +141,21 @@ impl Epoch {
     }
 }
 
+/// The inputs of every weight layer in the trainer's last step (after dropout), `x`
+/// being that step's batch: the operands whose zeros decide which GEMM kernels run.
+pub fn layer_inputs(t: &Trainer, x: &[f32]) -> Vec<Vec<f32>> {
+    let ws = t.workspace();
+    (0..t.net().n_layers())
+        .map(|i| ws.layer_input(i).unwrap_or(x).to_vec())
+        .collect()
+}
+
 /// The GEMM calls of one epoch alone: per batch and layer, forward, weight gradient
 /// accumulated into W (the G-free update), and the input gradient below layer 0.
-pub fn gemm_epoch(c: &Cfg, bufs: &mut [Vec<f32>; 4], ws: &mut [Vec<f32>]) {
+/// `inputs` are the layers' inputs of a real training step ([`layer_inputs`]), so the
+/// products have training's zeros (dropout, ReLU) and take the same kernels; `bufs`
+/// are `[out, delta, dprev]` of at least `batch x 800` values.
+pub fn gemm_epoch(c: &Cfg, inputs: &[Vec<f32>], bufs: &mut [Vec<f32>; 3], ws: &mut [Vec<f32>]) {
     let mut sizes = vec![D];
     sizes.extend(c.hidden);
     sizes.push(10);
@@ -146,7 +163,8 @@ pub fn gemm_epoch(c: &Cfg, bufs: &mut [Vec<f32>; 4], ws: &mut [Vec<f32>]) {
     for _ in 0..N / b {
         for (i, w) in ws.iter_mut().enumerate() {
             let (n_in, n_out) = (sizes[i], sizes[i + 1]);
-            let [x, out, delta, dprev] = &mut *bufs;
+            let x = &inputs[i];
+            let [out, delta, dprev] = &mut *bufs;
             gemm(
                 b,
                 n_out,

@@ -124,6 +124,25 @@ impl Workspace {
         }
     }
 
+    /// The input of weight layer `i` in the last pass, after dropout (`rows x sizes[i]`
+    /// values): for `i > 0` the output of layer `i - 1` (after its dropout, if any);
+    /// for `i = 0` the batch after input dropout, or `None` without input dropout (the
+    /// input is then the batch itself, which the workspace does not copy). `None` also
+    /// for `i` out of range.
+    pub fn layer_input(&self, i: usize) -> Option<&[f32]> {
+        if i + 1 >= self.sizes.len() {
+            return None;
+        }
+        let len = self.rows * self.sizes[i];
+        let dropped = matches!(self.keeps.get(i), Some(Some(_)));
+        match (i, dropped) {
+            (0, true) => Some(&self.inp[..len]),
+            (0, false) => None,
+            (_, true) => Some(&self.hd.get(i - 1)?[..len]),
+            (_, false) => Some(&self.h.get(i - 1)?[..len]),
+        }
+    }
+
     /// Per-example data cost of the last pass (`rows` values, example order).
     pub fn losses(&self) -> &[f32] {
         &self.loss[..self.rows]

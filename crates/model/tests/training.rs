@@ -499,3 +499,41 @@ fn learns_a_synthetic_problem() {
     assert!(test.accuracy > 0.8 && test.cost < 1.0, "{test:?}");
     assert!(epochs[1].cost < start.cost && end.cost < epochs[1].cost);
 }
+
+#[test]
+fn layer_inputs_are_the_dropped_out_activations() {
+    let x = uniform(2, 8 * 20, 0.1, 1.0);
+    let y = common::labels(2, 8, 4);
+    let mut t = Trainer::new(small_net(Activation::Sigmoid, 5), TrainConfig::default(), 8)
+        .unwrap()
+        .with_dropout(FixedDropout::new(0.5, 0.5))
+        .unwrap();
+    t.train_batch(&x, &y, 0.1).unwrap();
+    let ws = t.workspace();
+    // layer 0: the batch with dropped inputs zeroed and the kept ones scaled by 1/0.5
+    let inp = ws.layer_input(0).unwrap();
+    assert_eq!(inp.len(), 8 * 20);
+    let (mut kept, mut dropped) = (0, 0);
+    for (&v, &x) in inp.iter().zip(&x) {
+        if v == 0.0 {
+            dropped += 1;
+        } else {
+            assert_eq!(v, x * 2.0);
+            kept += 1;
+        }
+    }
+    assert!(kept > 40 && dropped > 40, "kept {kept}, dropped {dropped}");
+    // hidden layers: sigmoid outputs (never 0) with dropout zeros
+    for i in 1..3 {
+        let h = ws.layer_input(i).unwrap();
+        assert_eq!(h.len(), 8 * [16, 12][i - 1]);
+        let zeros = h.iter().filter(|v| **v == 0.0).count();
+        assert!(zeros > 0 && zeros < h.len(), "layer {i}: {zeros} zeros");
+    }
+    assert!(ws.layer_input(3).is_none());
+    // without input dropout, layer 0's input is the batch itself (not copied)
+    let mut t = Trainer::new(small_net(Activation::Sigmoid, 5), TrainConfig::default(), 8).unwrap();
+    t.train_batch(&x, &y, 0.1).unwrap();
+    assert!(t.workspace().layer_input(0).is_none());
+    assert_eq!(t.workspace().layer_input(1).unwrap().len(), 8 * 16);
+}
