@@ -2,11 +2,21 @@
 //! sync, then rename over the target. A reader (or a crash) sees the old file or the
 //! new one, never half of one; nothing is left behind on failure.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// Write `bytes` to `path` atomically (temp file in the same directory + rename).
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_with(path, |w| w.write_all(bytes))
+}
+
+/// Write what `fill` writes to `path` atomically, streamed through a buffer (for large
+/// files that need not be assembled in memory first). On error nothing is left behind
+/// and the old file, if any, is kept.
+pub fn write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -21,7 +31,11 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         builder.permissions(std::fs::Permissions::from_mode(0o644));
     }
     let mut tmp = builder.tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        fill(&mut w)?;
+        w.flush()?;
+    }
     tmp.as_file().sync_all()?;
     // On error the NamedTempFile is dropped and removed.
     tmp.persist(path).map_err(|e| e.error)?;
@@ -59,5 +73,29 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["taken"]);
+    }
+
+    #[test]
+    fn streamed_write_is_atomic_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.bin");
+        write(&p, b"old").unwrap();
+        // a failing writer leaves the old file and no temporary file
+        let e = write_with(&p, |w| {
+            w.write_all(&[1; 100_000])?;
+            Err(std::io::Error::other("stop"))
+        });
+        assert!(e.is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // pieces larger and smaller than the buffer arrive in order
+        write_with(&p, |w| {
+            w.write_all(&[7; 100_000])?;
+            w.write_all(b"end")
+        })
+        .unwrap();
+        let got = std::fs::read(&p).unwrap();
+        assert_eq!(got.len(), 100_003);
+        assert!(got[..100_000].iter().all(|&b| b == 7) && got.ends_with(b"end"));
     }
 }

@@ -22,6 +22,7 @@
 //! state gives the same bytes.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use regulab_model::{Mlp, Trainer};
@@ -124,18 +125,38 @@ impl Checkpoint {
         let velocity = (0..net.n_layers())
             .map(|i| trainer.velocity(i).map(|(w, b)| (w.to_vec(), b.to_vec())))
             .collect::<Option<Vec<_>>>();
-        let st = trainer.state();
         Checkpoint {
-            state: CheckpointState {
-                epoch,
-                step: st.step,
-                trainer_epoch: st.epoch,
-                config_sha256,
-                schedule,
-            },
+            state: state_of(trainer, epoch, config_sha256, schedule),
             params,
             velocity,
         }
+    }
+
+    /// Write the checkpoint of `trainer` after `epoch` atomically to `path`: the bytes
+    /// of `capture(..).write(path)`, streamed from the trainer's own buffers (no copy
+    /// of the weights is made).
+    pub fn write_trainer(
+        trainer: &Trainer,
+        epoch: u32,
+        config_sha256: String,
+        schedule: String,
+        path: &Path,
+    ) -> Result<(), CheckpointError> {
+        let net = trainer.net();
+        let params: Vec<LayerRef<'_>> = net
+            .layers()
+            .iter()
+            .map(|l| (l.weight(), l.bias()))
+            .collect();
+        let velocity = (0..net.n_layers())
+            .map(|i| trainer.velocity(i))
+            .collect::<Option<Vec<_>>>();
+        let state = state_of(trainer, epoch, config_sha256, schedule);
+        let layout = Layout::new(&state, &params, velocity.as_deref());
+        crate::atomic::write_with(path, |w| layout.write(w)).map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Copy the parameters and velocities into `trainer` and restore its step and
@@ -184,49 +205,12 @@ impl Checkpoint {
 
     /// The checkpoint as safetensors bytes (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
-        let mut add = |prefix: &str, layers: &[(Vec<f32>, Vec<f32>)]| {
-            for (i, (w, b)) in layers.iter().enumerate() {
-                let n_out = b.len();
-                let n_in = w.len().checked_div(n_out).unwrap_or(0);
-                tensors.insert(format!("{prefix}.{i}.weight"), (vec![n_in, n_out], le(w)));
-                tensors.insert(format!("{prefix}.{i}.bias"), (vec![n_out], le(b)));
-            }
-        };
-        add("params", &self.params);
-        if let Some(v) = &self.velocity {
-            add("velocity", v);
-        }
-        let mut data = Vec::new();
-        let mut header = serde_json::Map::new();
-        for (name, (shape, bytes)) in &tensors {
-            header.insert(
-                name.clone(),
-                serde_json::json!({
-                    "dtype": "F32",
-                    "shape": shape,
-                    "data_offsets": [data.len(), data.len() + bytes.len()],
-                }),
-            );
-            data.extend_from_slice(bytes);
-        }
-        let state = serde_json::to_string(&self.state).expect("state serialises");
-        let meta: BTreeMap<&str, String> = BTreeMap::from([
-            ("data_sha256", sha256_hex(&data)),
-            ("format", FORMAT.to_string()),
-            ("format_version", FORMAT_VERSION.to_string()),
-            ("state", state),
-        ]);
-        header.insert("__metadata__".into(), serde_json::json!(meta));
-        let mut json =
-            serde_json::to_vec(&serde_json::Value::Object(header)).expect("header serialises");
-        while !json.len().is_multiple_of(8) {
-            json.push(b' ');
-        }
-        let mut out = Vec::with_capacity(8 + json.len() + data.len());
-        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-        out.extend_from_slice(&json);
-        out.extend_from_slice(&data);
+        let (params, velocity) = (refs(&self.params), self.velocity.as_deref().map(refs));
+        let layout = Layout::new(&self.state, &params, velocity.as_deref());
+        let mut out = Vec::with_capacity(layout.len());
+        layout
+            .write(&mut out)
+            .expect("writing into a Vec does not fail");
         out
     }
 
@@ -332,7 +316,9 @@ impl Checkpoint {
 
     /// Write atomically to `path`.
     pub fn write(&self, path: &Path) -> Result<(), CheckpointError> {
-        crate::atomic::write(path, &self.to_bytes()).map_err(|source| CheckpointError::Io {
+        let (params, velocity) = (refs(&self.params), self.velocity.as_deref().map(refs));
+        let layout = Layout::new(&self.state, &params, velocity.as_deref());
+        crate::atomic::write_with(path, |w| layout.write(w)).map_err(|source| CheckpointError::Io {
             path: path.to_path_buf(),
             source,
         })
@@ -348,8 +334,129 @@ impl Checkpoint {
     }
 }
 
-fn le(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// `(W_i, b_i)` of one layer, borrowed.
+type LayerRef<'a> = (&'a [f32], &'a [f32]);
+
+fn refs(layers: &[(Vec<f32>, Vec<f32>)]) -> Vec<LayerRef<'_>> {
+    layers.iter().map(|(w, b)| (&w[..], &b[..])).collect()
+}
+
+/// The scalar state of `trainer` after `epoch`.
+fn state_of(
+    trainer: &Trainer,
+    epoch: u32,
+    config_sha256: String,
+    schedule: String,
+) -> CheckpointState {
+    let st = trainer.state();
+    CheckpointState {
+        epoch,
+        step: st.step,
+        trainer_epoch: st.epoch,
+        config_sha256,
+        schedule,
+    }
+}
+
+/// A checkpoint file laid out from borrowed tensors: the JSON header (tensors in name
+/// order, their offsets, the metadata with the SHA-256 of the tensor bytes, padded with
+/// spaces to a multiple of 8 bytes), then the tensors' little-endian bytes in the same
+/// order. Only the header is built in memory; the tensor bytes are hashed and written
+/// straight from the slices.
+struct Layout<'a> {
+    header: Vec<u8>,
+    tensors: Vec<&'a [f32]>,
+    data_len: usize,
+}
+
+impl<'a> Layout<'a> {
+    fn new(
+        state: &CheckpointState,
+        params: &[LayerRef<'a>],
+        velocity: Option<&[LayerRef<'a>]>,
+    ) -> Layout<'a> {
+        let mut tensors: BTreeMap<String, (Vec<usize>, &'a [f32])> = BTreeMap::new();
+        let mut add = |prefix: &str, layers: &[LayerRef<'a>]| {
+            for (i, &(w, b)) in layers.iter().enumerate() {
+                let n_out = b.len();
+                let n_in = w.len().checked_div(n_out).unwrap_or(0);
+                tensors.insert(format!("{prefix}.{i}.weight"), (vec![n_in, n_out], w));
+                tensors.insert(format!("{prefix}.{i}.bias"), (vec![n_out], b));
+            }
+        };
+        add("params", params);
+        if let Some(v) = velocity {
+            add("velocity", v);
+        }
+        let mut hasher = Sha256::new();
+        let mut data_len = 0usize;
+        let mut header = serde_json::Map::new();
+        for (name, (shape, values)) in &tensors {
+            let len = 4 * values.len();
+            header.insert(
+                name.clone(),
+                serde_json::json!({
+                    "dtype": "F32",
+                    "shape": shape,
+                    "data_offsets": [data_len, data_len + len],
+                }),
+            );
+            for_le_bytes(values, |bytes| {
+                hasher.update(bytes);
+                Ok(())
+            })
+            .expect("hashing does not fail");
+            data_len += len;
+        }
+        let state = serde_json::to_string(state).expect("state serialises");
+        let meta: BTreeMap<&str, String> = BTreeMap::from([
+            ("data_sha256", hex::encode(hasher.finalize())),
+            ("format", FORMAT.to_string()),
+            ("format_version", FORMAT_VERSION.to_string()),
+            ("state", state),
+        ]);
+        header.insert("__metadata__".into(), serde_json::json!(meta));
+        let mut json =
+            serde_json::to_vec(&serde_json::Value::Object(header)).expect("header serialises");
+        while !json.len().is_multiple_of(8) {
+            json.push(b' ');
+        }
+        Layout {
+            header: json,
+            tensors: tensors.into_values().map(|(_, v)| v).collect(),
+            data_len,
+        }
+    }
+
+    /// Length of the file in bytes.
+    fn len(&self) -> usize {
+        8 + self.header.len() + self.data_len
+    }
+
+    fn write(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        w.write_all(&(self.header.len() as u64).to_le_bytes())?;
+        w.write_all(&self.header)?;
+        for values in &self.tensors {
+            for_le_bytes(values, |bytes| w.write_all(bytes))?;
+        }
+        Ok(())
+    }
+}
+
+/// Call `f` on the little-endian bytes of `values`, a block at a time.
+fn for_le_bytes(
+    values: &[f32],
+    mut f: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    const BLOCK: usize = 2048;
+    let mut buf = [0u8; 4 * BLOCK];
+    for chunk in values.chunks(BLOCK) {
+        for (dst, v) in buf.chunks_exact_mut(4).zip(chunk) {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
+        f(&buf[..4 * chunk.len()])?;
+    }
+    Ok(())
 }
 
 fn check_shapes(net: &Mlp, layers: &[(Vec<f32>, Vec<f32>)], what: &str) -> Result<(), String> {
@@ -429,6 +536,33 @@ mod tests {
             assert_eq!(la.bias(), lb.bias());
         }
         assert_eq!(a.velocity(1), b.velocity(1));
+    }
+
+    #[test]
+    fn streamed_files_are_the_captured_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        for momentum in [0.0, 0.9] {
+            let mut t = trainer(momentum);
+            train_some(&mut t, 3);
+            let ck = Checkpoint::capture(&t, 4, "abc".into(), "{}".into());
+            let bytes = ck.to_bytes();
+            let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+            Checkpoint::write_trainer(&t, 4, "abc".into(), "{}".into(), &a).unwrap();
+            ck.write(&b).unwrap();
+            assert_eq!(std::fs::read(&a).unwrap(), bytes, "momentum {momentum}");
+            assert_eq!(std::fs::read(&b).unwrap(), bytes, "momentum {momentum}");
+            // a valid safetensors file: 8-byte length, padded header, tensors
+            let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            assert_eq!(n % 8, 0);
+            let tensors: usize = t
+                .net()
+                .layers()
+                .iter()
+                .map(|l| 4 * (l.weight().len() + l.bias().len()))
+                .sum();
+            let copies = if momentum > 0.0 { 2 } else { 1 };
+            assert_eq!(bytes.len(), 8 + n + copies * tensors);
+        }
     }
 
     #[test]

@@ -242,6 +242,17 @@ fn real_main() -> Result<ExitCode> {
                 .collect::<Result<Vec<_>, _>>()?;
             let plan = config::load(&config_path, &sets)?;
             let data = load_or_fetch(&plan, data_dir.as_deref(), !no_fetch)?;
+            // The figures drawn after training show one training image: keep it apart,
+            // so that all the data can be released before drawing.
+            let preview = (!no_plot)
+                .then(|| {
+                    data.values()
+                        .next()
+                        .map(|d| d.keep_only(&[PREVIEW_IMAGE], &[]))
+                })
+                .flatten();
+            // Training reads only the runs' pools and validation splits.
+            let data = run::release_unused(&plan, data);
             let (jobs, threads) = run::default_parallelism(plan.runs.len(), jobs, threads);
             let progress = if quiet {
                 Progress::Quiet
@@ -268,14 +279,11 @@ fn real_main() -> Result<ExitCode> {
                 );
             }
             let outcomes = run::execute(&plan, &data, &opts)?;
+            drop(data);
             print!("{}", run::comparison_table(&outcomes));
             println!("summary: {}", out.join("summary.csv").display());
             if !no_plot {
-                plot_after_run(
-                    &out,
-                    data_dir.as_deref(),
-                    data.values().next().map(|d| &**d),
-                );
+                plot_after_run(&out, data_dir.as_deref(), preview.as_ref());
             }
             let diverged: Vec<&str> = outcomes
                 .iter()
@@ -346,8 +354,12 @@ fn parse_format(s: &str) -> Result<plot::Format, String> {
     s.parse()
 }
 
+/// The training image shown in the input-dropout figure drawn by `regulab run`.
+const PREVIEW_IMAGE: u32 = 0;
+
 /// The figures and report at the end of `regulab run`; a failure is a warning (the
-/// runs' results are written already).
+/// runs' results are written already). `dataset` needs to hold only training image
+/// [`PREVIEW_IMAGE`].
 fn plot_after_run(
     out: &std::path::Path,
     data_dir: Option<&std::path::Path>,
@@ -357,7 +369,7 @@ fn plot_after_run(
         format: plot::Format::Svg,
         data_dir,
         dataset,
-        image_index: 0,
+        image_index: PREVIEW_IMAGE as usize,
     };
     match plot::plot_dir(out, &opts) {
         Ok(o) => println!("report: {} ({} figures)", o.report.display(), o.files.len()),

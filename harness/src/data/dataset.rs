@@ -234,6 +234,21 @@ impl Dataset {
         self.train.dim()
     }
 
+    /// A copy holding the pixels of training examples `train` and test examples `test`
+    /// only ([`LabeledImages::keep_only`]: every label, index and file identity is
+    /// kept), e.g. the one image a figure shows once training is over.
+    pub fn keep_only(&self, train: &[u32], test: &[u32]) -> Dataset {
+        Dataset {
+            name: self.name,
+            dir: self.dir.clone(),
+            train: self.train.keep_only(train),
+            test: self.test.keep_only(test),
+            num_classes: self.num_classes,
+            files: self.files.clone(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
     /// The train/validation split and training pool of the training file.
     pub fn splits(&self, spec: &SplitSpec, seed: u64) -> Result<Splits, DataError> {
         Splits::new(self.train.len(), spec, seed)

@@ -8,6 +8,12 @@
 //! correctly rounded, so each value is the `f32` nearest to the exact quotient
 //! (multiplying by a rounded `1/255` would round twice and differ in the last bit for
 //! some bytes). The 256 possible values are precomputed in [`PIXEL_SCALE`].
+//!
+//! A command that reads only some examples of a file (the lab's study: a pool of 1,000
+//! training images and the last 10,000 for validation, of 60,000) can release the
+//! others with [`LabeledImages::keep_only`]: the copy holds the pixels of those
+//! examples only, with every label and the original indices, so splits, shuffles and
+//! gathers give the same values as with the whole file.
 
 use std::ops::Range;
 
@@ -25,12 +31,21 @@ pub const PIXEL_SCALE: [f32; 256] = {
 };
 
 /// A set of equally sized `u8` images with one `u8` label each.
+///
+/// Normally every image's pixels are held; after [`keep_only`](Self::keep_only) only
+/// those of some examples are (the others keep their index and label, but
+/// [`image`](Self::image) and [`gather`](Self::gather) refuse them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabeledImages {
     rows: usize,
     cols: usize,
+    /// Pixels of the held images, image after image.
     pixels: Vec<u8>,
+    /// The label of every example, held or not.
     labels: Vec<u8>,
+    /// `None`: every image is held (image `i` is at row `i` of `pixels`); `Some(h)`:
+    /// only examples `h` (strictly increasing), image `h[r]` at row `r`.
+    held: Option<Vec<u32>>,
 }
 
 impl LabeledImages {
@@ -61,6 +76,7 @@ impl LabeledImages {
             cols,
             pixels,
             labels,
+            held: None,
         })
     }
 
@@ -89,9 +105,24 @@ impl LabeledImages {
         self.rows * self.cols
     }
 
-    /// All pixels, image after image.
+    /// The pixels held, image after image: those of every example, unless
+    /// [`keep_only`](Self::keep_only) released some.
     pub fn pixels(&self) -> &[u8] {
         &self.pixels
+    }
+
+    /// Number of examples whose pixels are held (`len()` unless
+    /// [`keep_only`](Self::keep_only) released some).
+    pub fn held_len(&self) -> usize {
+        self.held.as_ref().map_or(self.len(), Vec::len)
+    }
+
+    /// Row of `pixels` holding image `i`, if it is held.
+    fn row_of(&self, i: usize) -> Option<usize> {
+        match &self.held {
+            None => (i < self.len()).then_some(i),
+            Some(h) => h.binary_search(&u32::try_from(i).ok()?).ok(),
+        }
     }
 
     /// All labels.
@@ -99,11 +130,41 @@ impl LabeledImages {
         &self.labels
     }
 
-    /// The pixels of image `i`, if it exists.
+    /// The pixels of image `i`, if it exists (and is held, see
+    /// [`keep_only`](Self::keep_only)).
     pub fn image(&self, i: usize) -> Option<&[u8]> {
         let d = self.dim();
+        let r = self.row_of(i)?;
         self.pixels
-            .get(i.checked_mul(d)?..i.checked_add(1)?.checked_mul(d)?)
+            .get(r.checked_mul(d)?..r.checked_add(1)?.checked_mul(d)?)
+    }
+
+    /// A copy holding the pixels of examples `keep` only (any order, repeats allowed;
+    /// indices `>= len()` are ignored), with every label and the same indices:
+    /// `len()`, [`labels`](Self::labels) and, for a kept `i`, [`image`](Self::image)`(i)`
+    /// and [`gather`](Self::gather) are unchanged; other images are no longer available.
+    /// Keeping every example gives an ordinary copy.
+    pub fn keep_only(&self, keep: &[u32]) -> LabeledImages {
+        let mut held: Vec<u32> = keep
+            .iter()
+            .copied()
+            .filter(|&i| self.image(i as usize).is_some())
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        let d = self.dim();
+        let mut pixels = Vec::with_capacity(held.len() * d);
+        for &i in &held {
+            pixels.extend_from_slice(self.image(i as usize).unwrap_or_default());
+        }
+        let held = (held.len() < self.len()).then_some(held);
+        LabeledImages {
+            rows: self.rows,
+            cols: self.cols,
+            pixels,
+            labels: self.labels.clone(),
+            held,
+        }
     }
 
     /// How many examples carry each label `0..num_classes` (larger labels are not counted).
@@ -131,11 +192,24 @@ impl LabeledImages {
             )));
         }
         let d = self.dim();
+        let (pixels, held) = match &self.held {
+            None => (self.pixels[range.start * d..range.end * d].to_vec(), None),
+            Some(h) => {
+                // held rows of the range, re-indexed from its start
+                let (a, b) = (
+                    h.partition_point(|&i| (i as usize) < range.start),
+                    h.partition_point(|&i| (i as usize) < range.end),
+                );
+                let shifted = h[a..b].iter().map(|&i| i - range.start as u32).collect();
+                (self.pixels[a * d..b * d].to_vec(), Some(shifted))
+            }
+        };
         Ok(LabeledImages {
             rows: self.rows,
             cols: self.cols,
-            pixels: self.pixels[range.start * d..range.end * d].to_vec(),
+            pixels,
             labels: self.labels[range].to_vec(),
+            held,
         })
     }
 
@@ -161,15 +235,28 @@ impl LabeledImages {
         {
             let i = i as usize;
             let (Some(src), Some(&l)) = (self.image(i), self.labels.get(i)) else {
-                return Err(DataError::Gather(format!(
-                    "index {i} out of range for {} examples",
-                    self.len()
-                )));
+                return Err(self.missing(i));
             };
             scale_into(src, row);
             *label = u32::from(l);
         }
         Ok(())
+    }
+
+    /// The error for an example `i` whose image is not available.
+    fn missing(&self, i: usize) -> DataError {
+        if i < self.len() {
+            DataError::Gather(format!(
+                "example {i} is not held in memory (only {} of the {} examples were kept)",
+                self.held_len(),
+                self.len()
+            ))
+        } else {
+            DataError::Gather(format!(
+                "index {i} out of range for {} examples",
+                self.len()
+            ))
+        }
     }
 
     /// Like [`gather`](Self::gather) for the consecutive examples `range` (evaluation
@@ -189,7 +276,14 @@ impl LabeledImages {
             )));
         }
         let d = self.dim();
-        scale_into(&self.pixels[range.start * d..range.end * d], x);
+        match &self.held {
+            None => scale_into(&self.pixels[range.start * d..range.end * d], x),
+            Some(_) => {
+                for (i, row) in range.clone().zip(x.chunks_exact_mut(d)) {
+                    scale_into(self.image(i).ok_or_else(|| self.missing(i))?, row);
+                }
+            }
+        }
         for (dst, &l) in labels.iter_mut().zip(&self.labels[range]) {
             *dst = u32::from(l);
         }
@@ -235,6 +329,49 @@ mod tests {
         }
         assert_eq!(PIXEL_SCALE[0], 0.0);
         assert_eq!(PIXEL_SCALE[255], 1.0);
+    }
+
+    #[test]
+    fn keep_only_holds_some_images_under_their_own_indices() {
+        // 6 images of 2x3: pixel j of image i is 10*i + j
+        let pixels: Vec<u8> = (0..6u8)
+            .flat_map(|i| (0..6u8).map(move |j| 10 * i + j))
+            .collect();
+        let all = LabeledImages::new(2, 3, pixels, vec![5, 4, 3, 2, 1, 0]).unwrap();
+        let some = all.keep_only(&[4, 1, 4, 99, 2]);
+        assert_eq!((some.len(), some.held_len(), some.dim()), (6, 3, 6));
+        assert_eq!(some.labels(), all.labels());
+        assert_eq!(some.pixels().len(), 3 * 6);
+        for i in 0..6 {
+            let held = [1, 2, 4].contains(&i);
+            assert_eq!(some.image(i), if held { all.image(i) } else { None }, "{i}");
+        }
+        // gathers of held examples are those of the whole set; others are errors
+        let (mut x, mut y) = (vec![0.0; 18], vec![0; 3]);
+        let (mut xa, mut ya) = (vec![0.0; 18], vec![0; 3]);
+        some.gather(&[4, 1, 2], &mut x, &mut y).unwrap();
+        all.gather(&[4, 1, 2], &mut xa, &mut ya).unwrap();
+        assert_eq!((&x, &y), (&xa, &ya));
+        some.gather_range(1..3, &mut x[..12], &mut y[..2]).unwrap();
+        all.gather_range(1..3, &mut xa[..12], &mut ya[..2]).unwrap();
+        assert_eq!((&x, &y), (&xa, &ya));
+        let e = some.gather(&[1, 3], &mut x[..12], &mut y[..2]).unwrap_err();
+        assert!(e.to_string().contains("not held"), "{e}");
+        assert!(some.gather_range(2..4, &mut x[..12], &mut y[..2]).is_err());
+        assert!(some.gather(&[6], &mut x[..6], &mut y[..1]).is_err());
+        // a subset keeps the held images of its range, re-indexed
+        let sub = some.subset(2..5).unwrap();
+        assert_eq!((sub.len(), sub.held_len()), (3, 2));
+        assert_eq!(sub.image(0), all.image(2));
+        assert_eq!(sub.image(1), None);
+        assert_eq!(sub.image(2), all.image(4));
+        // keeping everything is a plain copy; keeping nothing keeps the labels only
+        assert_eq!(all.keep_only(&[5, 4, 3, 2, 1, 0]), all);
+        let none = all.keep_only(&[]);
+        assert_eq!(
+            (none.len(), none.held_len(), none.pixels().len()),
+            (6, 0, 0)
+        );
     }
 
     #[test]

@@ -270,42 +270,45 @@ pub fn figures(
             svg: curves::cost_svg(r)?,
         });
     }
-    let mut loaded = Vec::new();
+    // The histograms share one range, which depends on every run's weights: a first
+    // pass reads each run's model for its statistics and range, a second reads it again
+    // for its histogram, so that one run's weights are in memory at a time.
+    let mut stats = Vec::with_capacity(study.runs.len());
+    let mut ranges = Vec::new();
     for r in &study.runs {
         match weights::load(r) {
-            Ok(w) => loaded.push(Some(w)),
+            Ok(w) => {
+                stats.push(Some(WeightStats {
+                    frac_small: w.frac_small,
+                    l2_norm: w.l2_norm,
+                }));
+                ranges.push(w.into_range());
+            }
             Err(e) => {
                 notes.push(format!("weight histogram of {} skipped: {e}", r.name));
-                loaded.push(None);
+                stats.push(None);
             }
         }
     }
-    let m = weights::common_range(&loaded.iter().flatten().collect::<Vec<_>>());
-    for (r, w) in study.runs.iter().zip(&loaded) {
-        if let Some(w) = w {
-            figs.push(Figure {
-                stem: format!("weights_{}", r.name),
-                section: Section::Weights,
-                caption: format!(
-                    "Run {}: {}; the same {} bins over ±{} for every run.",
-                    r.name,
-                    labels::describe(r),
-                    weights::BINS,
-                    chart::trim_float(f64::from(m))
-                ),
-                svg: weights::histogram_svg(r, w, m)?,
-            });
+    let m = weights::range_of(ranges);
+    for (r, st) in study.runs.iter().zip(&stats) {
+        if st.is_none() {
+            continue;
         }
+        let w = weights::load(r)?;
+        figs.push(Figure {
+            stem: format!("weights_{}", r.name),
+            section: Section::Weights,
+            caption: format!(
+                "Run {}: {}; the same {} bins over ±{} for every run.",
+                r.name,
+                labels::describe(r),
+                weights::BINS,
+                chart::trim_float(f64::from(m))
+            ),
+            svg: weights::histogram_svg(r, &w, m)?,
+        });
     }
-    let stats = loaded
-        .iter()
-        .map(|w| {
-            w.as_ref().map(|w| WeightStats {
-                frac_small: w.frac_small,
-                l2_norm: w.l2_norm,
-            })
-        })
-        .collect();
     Ok((figs, stats))
 }
 
@@ -344,66 +347,75 @@ fn dropout_seed(study: &Study) -> u64 {
         .seed
 }
 
+/// The input-dropout figure of training image `opts.image_index` of `d`.
+fn input_figure(d: &Dataset, opts: &PlotOptions<'_>, study: &Study) -> Result<Figure, PlotError> {
+    input_dropout_figure(InputImage {
+        images: &d.train,
+        dataset: d.name,
+        index: opts.image_index,
+        seed: dropout_seed(study),
+    })
+}
+
+/// Load the dataset of the study's first run (from `opts.data_dir`, else the directory
+/// its manifest records, else the usual places); `Err` is the note saying why not.
+fn load_dataset(study: &Study, opts: &PlotOptions<'_>) -> Result<Dataset, String> {
+    let name = study.runs[0]
+        .config
+        .get("data.dataset")
+        .and_then(|v| v.as_str())
+        .unwrap_or("mnist")
+        .to_string();
+    let dir = opts.data_dir.map(Path::to_path_buf).or_else(|| {
+        study.runs[0]
+            .dataset_dir
+            .clone()
+            .filter(|d| d.is_dir() && name.parse::<DatasetName>().is_ok())
+    });
+    let result = match name.parse::<DatasetName>() {
+        Ok(known @ (DatasetName::Mnist | DatasetName::FashionMnist)) => {
+            Dataset::load(known, dir.as_deref())
+        }
+        _ => Dataset::load_dir(DatasetName::Custom, Path::new(&name)),
+    };
+    result.map_err(|e| {
+        format!(
+            "input-dropout grid skipped: dataset `{name}` not loaded: {}",
+            e.to_string().lines().next().unwrap_or("")
+        )
+    })
+}
+
 /// Write the figures of run or sweep directory `dir` into `dir/plots/` and the report
 /// into `dir/report.html`.
 pub fn plot_dir(dir: &Path, opts: &PlotOptions<'_>) -> Result<PlotOutput, PlotError> {
     let study = read_study(dir)?;
+    // The input-dropout grid first: a dataset loaded for it is released before the
+    // models are read. It comes last in the report, and so does its note.
+    let (input, input_note) = match opts.dataset {
+        Some(d) => (Some(input_figure(d, opts, &study)?), None),
+        None => match load_dataset(&study, opts) {
+            Ok(d) => (Some(input_figure(&d, opts, &study)?), None),
+            Err(note) => (None, Some(note)),
+        },
+    };
     let mut notes = Vec::new();
     let (mut figs, stats) = figures(&study, &mut notes)?;
-    let loaded;
-    let dataset = match opts.dataset {
-        Some(d) => Some(d),
-        None => {
-            let name = study.runs[0]
-                .config
-                .get("data.dataset")
-                .and_then(|v| v.as_str())
-                .unwrap_or("mnist")
-                .to_string();
-            let dir = opts.data_dir.map(Path::to_path_buf).or_else(|| {
-                study.runs[0]
-                    .dataset_dir
-                    .clone()
-                    .filter(|d| d.is_dir() && name.parse::<DatasetName>().is_ok())
-            });
-            let result = match name.parse::<DatasetName>() {
-                Ok(known @ (DatasetName::Mnist | DatasetName::FashionMnist)) => {
-                    Dataset::load(known, dir.as_deref())
-                }
-                _ => Dataset::load_dir(DatasetName::Custom, Path::new(&name)),
-            };
-            match result {
-                Ok(d) => {
-                    loaded = d;
-                    Some(&loaded)
-                }
-                Err(e) => {
-                    notes.push(format!(
-                        "input-dropout grid skipped: dataset `{name}` not loaded: {}",
-                        e.to_string().lines().next().unwrap_or("")
-                    ));
-                    None
-                }
-            }
-        }
-    };
-    if let Some(d) = dataset {
-        figs.push(input_dropout_figure(InputImage {
-            images: &d.train,
-            dataset: d.name,
-            index: opts.image_index,
-            seed: dropout_seed(&study),
-        })?);
-    }
+    figs.extend(input);
+    notes.extend(input_note);
     let plots = dir.join("plots");
     let mut files = Vec::new();
     for f in &figs {
         let path = plots.join(format!("{}.{}", f.stem, opts.format.ext()));
+        let png;
         let bytes = match opts.format {
-            Format::Svg => f.svg.clone().into_bytes(),
-            Format::Png => raster::png(&f.svg)?.0,
+            Format::Svg => f.svg.as_bytes(),
+            Format::Png => {
+                png = raster::png(&f.svg)?.0;
+                &png[..]
+            }
         };
-        crate::atomic::write(&path, &bytes).map_err(|source| PlotError::Io {
+        crate::atomic::write(&path, bytes).map_err(|source| PlotError::Io {
             path: path.clone(),
             source,
         })?;

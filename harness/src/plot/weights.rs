@@ -39,11 +39,11 @@ pub fn load(run: &RunData) -> Result<Weights, PlotError> {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    let values: Vec<f32> = net
-        .layers()
-        .iter()
-        .flat_map(|l| l.weight().iter().copied())
-        .collect();
+    let mut values = Vec::with_capacity(net.layers().iter().map(|l| l.weight().len()).sum());
+    for l in net.layers() {
+        values.extend_from_slice(l.weight());
+    }
+    drop(net);
     let small = values.iter().filter(|w| w.abs() < SMALL).count();
     let l2_norm = values
         .iter()
@@ -60,6 +60,35 @@ pub fn load(run: &RunData) -> Result<Weights, PlotError> {
         max_abs,
         values,
     })
+}
+
+impl Weights {
+    /// This run's share of the common range: the 99th percentile of the finite `|w|`
+    /// (the element of rank `round(0.99 (n - 1))`), 0 without any.
+    pub fn range(&self) -> f32 {
+        let mut a = Vec::with_capacity(self.values.len());
+        a.extend(self.values.iter().copied());
+        p99_abs(a)
+    }
+
+    /// [`range`](Self::range), reusing the weights' own buffer.
+    pub fn into_range(self) -> f32 {
+        p99_abs(self.values)
+    }
+}
+
+/// The 99th percentile of the finite `|v|` of `a` (0 without any), in place.
+fn p99_abs(mut a: Vec<f32>) -> f32 {
+    a.retain(|v| v.is_finite());
+    for v in &mut a {
+        *v = v.abs();
+    }
+    if a.is_empty() {
+        return 0.0;
+    }
+    let k = ((a.len() - 1) as f64 * 0.99).round() as usize;
+    let (_, v, _) = a.select_nth_unstable_by(k, f32::total_cmp);
+    *v
 }
 
 /// Counts of the finite `values` in `BINS` equal bins over `[-m, m]`, and the number
@@ -83,23 +112,13 @@ pub fn histogram(values: &[f32], m: f32) -> (Vec<usize>, usize) {
 /// The range of a study's histograms: the largest over runs of the 99th percentile
 /// of `|w|` (a few outlying weights would otherwise squeeze every bar into the middle).
 pub fn common_range(runs: &[&Weights]) -> f32 {
-    runs.iter()
-        .map(|w| {
-            let mut a: Vec<f32> = w
-                .values
-                .iter()
-                .filter(|v| v.is_finite())
-                .map(|v| v.abs())
-                .collect();
-            if a.is_empty() {
-                return 0.0;
-            }
-            let k = ((a.len() - 1) as f64 * 0.99).round() as usize;
-            let (_, v, _) = a.select_nth_unstable_by(k, f32::total_cmp);
-            *v
-        })
-        .fold(0f32, f32::max)
-        .max(1e-6)
+    range_of(runs.iter().map(|w| w.range()))
+}
+
+/// The common range from each run's [`Weights::range`] (so that a study's runs can be
+/// loaded one at a time).
+pub fn range_of(ranges: impl IntoIterator<Item = f32>) -> f32 {
+    ranges.into_iter().fold(0f32, f32::max).max(1e-6)
 }
 
 /// The histogram figure of one run, bins over `[-m, m]`.
@@ -203,5 +222,15 @@ mod tests {
         };
         let m = common_range(&[&w]);
         assert!((0.48..=0.5).contains(&m), "{m}");
+        assert_eq!(m, w.range());
+        assert_eq!(m, w.clone().into_range());
+        // run by run, as the figures are made
+        let wide = Weights {
+            values: vec![-2.0, 1.0],
+            ..w.clone()
+        };
+        assert_eq!(range_of([w.range(), wide.range()]), 2.0);
+        assert_eq!(common_range(&[&w, &wide]), 2.0);
+        assert_eq!(range_of([]), 1e-6);
     }
 }
