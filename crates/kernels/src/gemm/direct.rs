@@ -153,22 +153,30 @@ pub(crate) trait Simd: Copy {
     unsafe fn nonzero_mask(self, p: *const f32) -> u32;
     /// Bit `l` set iff lane `l` of `v` is `-0` (bits `0x8000_0000`).
     fn neg_zero_lanes(self, v: Self::V) -> u32;
-    /// Writes `base + l` for every lane `l < W` with `p[l] != 0`, in increasing `l`, to
-    /// `dst[0..]` and returns how many; it may write anything to the rest of
-    /// `dst[0..W]`. This default is branch-free scalar code; an implementation with a
-    /// compress instruction does better.
+    /// Writes `base + l` and `p[l]` for every lane `l < W` with `p[l] != 0`, in
+    /// increasing `l`, to `dst[0..]` and `vals[0..]`, and returns how many; it may write
+    /// anything to the rest of `dst[0..W]` and `vals[0..W]`. This default is branch-free
+    /// scalar code; an implementation with a compress instruction does better.
     ///
     /// # Safety
-    /// `p[0..W]` must be readable and `dst[0..W]` writable.
+    /// `p[0..W]` must be readable, `dst[0..W]` and `vals[0..W]` writable.
     #[inline(always)]
-    unsafe fn compress_nonzero(self, p: *const f32, base: u32, dst: *mut u32) -> usize {
-        // SAFETY: p[0..W] readable (caller).
-        let mask = unsafe { self.nonzero_mask(p) };
+    unsafe fn compress_nonzero(
+        self,
+        p: *const f32,
+        base: u32,
+        dst: *mut u32,
+        vals: *mut f32,
+    ) -> usize {
         let mut n = 0;
         for l in 0..Self::W {
-            // SAFETY: n <= l < W, inside dst[0..W] (caller).
-            unsafe { *dst.add(n) = base + l as u32 };
-            n += ((mask >> l) & 1) as usize;
+            // SAFETY: l < W, and n <= l: inside p[0..W], dst[0..W], vals[0..W] (caller).
+            unsafe {
+                let x = *p.add(l);
+                *dst.add(n) = base + l as u32;
+                *vals.add(n) = x;
+                n += usize::from(x != 0.0);
+            }
         }
         n
     }

@@ -66,10 +66,12 @@ pub(crate) const VMAX_TN: usize = 4;
 
 /// The nonzero pattern of `op(A)`: for row `i` and block `q` (`nb` blocks of [`PB`]),
 /// the column indices `p` with `op(A)_ip != 0` are `idx[lo[e]..hi[e]]`, `e = i nb + q`,
-/// in increasing order.
+/// in increasing order, and `val[t] = op(A)_ip` for `p = idx[t]` (a copy, so the kernel
+/// reads `op(A)` sequentially).
 #[derive(Debug, Default)]
 pub(crate) struct Pattern {
     idx: Vec<u32>,
+    val: Vec<f32>,
     lo: Vec<u32>,
     hi: Vec<u32>,
     nb: usize,
@@ -110,9 +112,7 @@ pub(crate) fn put_back(p: Pattern) {
 /// rows for `rows` rows (see [`super::reserve_thread_buffers`]).
 pub(crate) fn reserve(entries: usize, rows: usize) {
     PATTERN.with_borrow_mut(|p| {
-        if p.idx.len() < entries {
-            p.idx.resize(entries, 0);
-        }
+        p.fit(entries);
     });
     SCRATCH.with_borrow_mut(|s| s.grow(rows));
 }
@@ -127,6 +127,14 @@ impl Scratch {
 }
 
 impl Pattern {
+    /// Grows `idx` and `val` to at least `entries`.
+    fn fit(&mut self, entries: usize) {
+        if self.idx.len() < entries {
+            self.idx.resize(entries, 0);
+            self.val.resize(entries, 0.0);
+        }
+    }
+
     /// The pattern of `rows x k` row-major `A` (`a[i lda + p]`), compacted.
     ///
     /// # Safety
@@ -157,19 +165,21 @@ impl Pattern {
                 let mut p = p0;
                 while p < p1 {
                     if self.idx.len() < n + w {
-                        let grown = (n + w).max(2 * self.idx.len());
-                        self.idx.resize(grown, 0);
+                        self.fit((n + w).max(2 * self.idx.len()));
                     }
                     // SAFETY: p + w <= p1 <= k (or one element p < k) is readable;
-                    // idx has at least n + w entries (just ensured).
+                    // idx and val have at least n + w entries (just ensured).
                     unsafe {
                         let dst = self.idx.as_mut_ptr().add(n);
+                        let vals = self.val.as_mut_ptr().add(n);
                         if p + w <= p1 {
-                            n += s.compress_nonzero(row.add(p), p as u32, dst);
+                            n += s.compress_nonzero(row.add(p), p as u32, dst, vals);
                             p += w;
                         } else {
+                            let x = *row.add(p);
                             *dst = p as u32;
-                            n += usize::from(*row.add(p) != 0.0);
+                            *vals = x;
+                            n += usize::from(x != 0.0);
                             p += 1;
                         }
                     }
@@ -204,13 +214,12 @@ impl Pattern {
             }
         }
         self.hi.clone_from(&self.lo);
-        if self.idx.len() < rows * k {
-            self.idx.resize(rows * k, 0);
-        }
-        let (idx, hi) = (&mut self.idx, &mut self.hi);
-        let mut push = |i: usize, p: usize| {
+        self.fit(rows * k);
+        let (idx, val, hi) = (&mut self.idx, &mut self.val, &mut self.hi);
+        let mut push = |i: usize, p: usize, x: f32| {
             let slot = &mut hi[i * nb + p / PB_TN];
             idx[*slot as usize] = p as u32;
+            val[*slot as usize] = x;
             *slot += 1;
         };
         for p in 0..k {
@@ -221,15 +230,18 @@ impl Pattern {
                 // SAFETY: row[i..i + w] readable (i + w <= rows).
                 let mut mask = unsafe { s.nonzero_mask(row.add(i)) };
                 while mask != 0 {
-                    push(i + mask.trailing_zeros() as usize, p);
+                    let ii = i + mask.trailing_zeros() as usize;
+                    // SAFETY: ii < i + w <= rows.
+                    push(ii, p, unsafe { *row.add(ii) });
                     mask &= mask - 1;
                 }
                 i += w;
             }
             for i in i..rows {
                 // SAFETY: i < rows.
-                if unsafe { *row.add(i) } != 0.0 {
-                    push(i, p);
+                let x = unsafe { *row.add(i) };
+                if x != 0.0 {
+                    push(i, p, x);
                 }
             }
         }
@@ -332,13 +344,14 @@ unsafe fn strip<S: Simd, const V: usize, const MASKED: bool, const TA: bool>(
         for q in p0 / pat.pb..p1.div_ceil(pat.pb) {
             for (i, on) in live.iter_mut().enumerate() {
                 let e = i * nb + q;
-                let list = &pat.idx[pat.lo[e] as usize..pat.hi[e] as usize];
-                if list.is_empty() {
+                let (t0, t1) = (pat.lo[e] as usize, pat.hi[e] as usize);
+                if t0 == t1 {
                     continue;
                 }
+                let (ps, xs) = (&pat.idx[t0..t1], &pat.val[t0..t1]);
                 // SAFETY: accumulator row i of the scratch (rows x VMAX x 16 floats,
-                // V W <= VMAX 16); p < k and i < rows address an element of op(A); row
-                // p of B at columns j.. (masked lanes not read) lies in the block.
+                // V W <= VMAX 16); p < k, so row p of B at columns j.. (masked lanes
+                // not read) lies in the block.
                 unsafe {
                     let sp = accs.add(i * VMAX * 16);
                     let mut acc = [s.zero(); V];
@@ -347,15 +360,9 @@ unsafe fn strip<S: Simd, const V: usize, const MASKED: bool, const TA: bool>(
                             *x = s.load(sp.add(v * w));
                         }
                     }
-                    for &p in list {
-                        let p = p as usize;
-                        let ap = if TA {
-                            blk.a.add(p * blk.lda + i)
-                        } else {
-                            blk.a.add(i * blk.lda + p)
-                        };
-                        let av = s.splat(ap);
-                        let brow = blk.b.add(p * blk.ldb + j);
+                    for (&p, x) in ps.iter().zip(xs) {
+                        let av = s.splat(x);
+                        let brow = blk.b.add(p as usize * blk.ldb + j);
                         for (v, x) in acc.iter_mut().enumerate() {
                             let bv = if MASKED && v + 1 == V {
                                 s.load_part(brow.add(v * w), last)

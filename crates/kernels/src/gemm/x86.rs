@@ -127,22 +127,29 @@ impl Simd for Avx512 {
             _mm512_cmpeq_epi32_mask(_mm512_castps_si512(v), _mm512_set1_epi32(i32::MIN)) as u32
         }
     }
-    /// `vpcompressd` into a register (the memory form is slow on some CPUs), then one
-    /// full store.
+    /// `vpcompressd` / `vcompressps` into registers (the memory forms are slow on some
+    /// CPUs), then full stores.
     #[inline(always)]
-    unsafe fn compress_nonzero(self, p: *const f32, base: u32, dst: *mut u32) -> usize {
-        // SAFETY: p[0..16] readable, dst[0..16] writable (caller).
+    unsafe fn compress_nonzero(
+        self,
+        p: *const f32,
+        base: u32,
+        dst: *mut u32,
+        vals: *mut f32,
+    ) -> usize {
+        // SAFETY: p[0..16] readable, dst[0..16] and vals[0..16] writable (caller).
         unsafe {
-            let mask = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_loadu_ps(p), _mm512_setzero_ps());
+            let x = _mm512_loadu_ps(p);
+            let mask = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(x, _mm512_setzero_ps());
             let idx = _mm512_add_epi32(
                 _mm512_set1_epi32(base as i32),
                 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
             );
             _mm512_storeu_si512(dst.cast(), _mm512_maskz_compress_epi32(mask, idx));
+            _mm512_storeu_ps(vals, _mm512_maskz_compress_ps(mask, x));
             mask.count_ones() as usize
         }
     }
-
     /// 16 x 16 blocks transposed in registers (4 stages of `vpermt2ps`: stage `d`
     /// swaps the off-diagonal `d x d` sub-blocks of every `2d x 2d` block), the
     /// remainders (`k % 16` rows, `w % 16` columns) copied one element at a time.
