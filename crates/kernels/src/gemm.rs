@@ -872,12 +872,20 @@ fn sparse_isa(m: usize, n: usize, k: usize, op_b: Op) -> Option<(Isa, Flavor)> {
 }
 
 /// The number of nonzero entries of `a` (`m k` elements) if it is at most
-/// [`SPARSE_MAX_DENSITY`] of them; `None` as soon as the count passes that.
+/// [`SPARSE_MAX_DENSITY`] of them; `None` as soon as the count passes that, or when the
+/// first 1024 entries are more than 1.25 times that dense (a dense operand, e.g.
+/// sigmoid activations, costs a 4 KB look). The decision only picks between two kernels
+/// of identical bits, so a sample may decide it.
 fn sparse_nonzeros(a: &[f32], m: usize, k: usize) -> Option<usize> {
+    let nonzeros = |x: &[f32]| x.iter().map(|v| usize::from(*v != 0.0)).sum::<usize>();
+    let head = &a[..a.len().min(1024)];
+    if nonzeros(head) as f64 > 1.25 * SPARSE_MAX_DENSITY * head.len() as f64 {
+        return None;
+    }
     let limit = (SPARSE_MAX_DENSITY * (m * k) as f64) as usize;
     let mut nnz = 0;
     for chunk in a.chunks(4096) {
-        nnz += chunk.iter().filter(|x| **x != 0.0).count();
+        nnz += nonzeros(chunk);
         if nnz > limit {
             return None;
         }
@@ -888,7 +896,8 @@ fn sparse_nonzeros(a: &[f32], m: usize, k: usize) -> Option<usize> {
 /// Whether [`gemm`] runs `C (m x n) (+)= op(A) op(B)` with this `a` (`m x k` elements) on
 /// the zero-skipping kernels, and at which SIMD level: when the machine has the direct
 /// kernels ([`direct_path`]'s conditions), `op(B)` is `B`, `n >= SPARSE_MIN_N` and at
-/// most [`SPARSE_MAX_DENSITY`] of `a`'s entries are nonzero. A function of the shape,
+/// most [`SPARSE_MAX_DENSITY`] of `a`'s entries are nonzero (and, to decide dense
+/// operands at a glance, at most 1.25 times that share of its first 1024). A function of the shape,
 /// the zeros of `a` and the machine, never of the thread count; either way the bits
 /// are those of [`gemm_serial`] (finite `b`; see the module doc).
 pub fn sparse_path(m: usize, n: usize, k: usize, a: &[f32], op_b: Op) -> Option<Level> {
