@@ -290,3 +290,54 @@ fn zero_skipping_gemm_is_identical_in_pools_of_1_2_3_8_threads() {
         }
     }
 }
+
+#[test]
+fn every_alignment_of_b_and_c_gives_the_same_bits() {
+    let levels = simd_levels();
+    if levels.is_empty() {
+        return;
+    }
+    // The kernels align their vectors to B's cache lines when B's row stride allows
+    // (n a multiple of the vector width), masking lanes at both ends: B and C start at
+    // every float offset of a 64-byte line here, for widths that do and do not allow it.
+    for &(m, k, n, op_a) in &[
+        (7, 300, 800, Op::N),
+        (5, 40, 96, Op::N),
+        (40, 9, 160, Op::T),
+        (6, 70, 100, Op::N),
+        (3, 20, 17, Op::T),
+    ] {
+        let case = Case::new(m, k, n, op_a, 0.3, 90);
+        for acc in ACCS {
+            let want = bits(&case.serial(acc));
+            for off in 0..16 {
+                let mut b = vec![0.0f32; off + k * n];
+                b[off..].copy_from_slice(&case.b);
+                let mut c = vec![f32::NAN; off + m * n];
+                if acc == Accumulate::Add {
+                    c[off..].copy_from_slice(&case.c0);
+                }
+                for &level in &levels {
+                    let mut cl = c.clone();
+                    gemm_sparse(
+                        level,
+                        m,
+                        n,
+                        k,
+                        &case.a,
+                        op_a,
+                        &b[off..],
+                        &mut cl[off..],
+                        acc,
+                    );
+                    assert_eq!(
+                        bits(&cl[off..]),
+                        want,
+                        "{level} {m}x{k}x{n} {op_a:?} {acc:?} offset {off}"
+                    );
+                    assert!(cl[..off].iter().all(|v| v.is_nan()), "wrote before C");
+                }
+            }
+        }
+    }
+}

@@ -146,6 +146,17 @@ pub(crate) trait Simd: Copy {
     /// `a + b`.
     fn add(self, a: Self::V, b: Self::V) -> Self::V;
 
+    /// Lanes `p[l]` for the lanes `l` with bit `l` of `mask` set, the others `+0`; only
+    /// those elements are read (the others need not be valid memory).
+    ///
+    /// # Safety
+    /// `p[l]` must be readable for every set bit `l < W`.
+    unsafe fn load_mask(self, p: *const f32, mask: u32) -> Self::V;
+    /// Writes lane `l` to `p[l]` for the set bits `l` of `mask`; nothing else is written.
+    ///
+    /// # Safety
+    /// `p[l]` must be writable for every set bit `l < W`.
+    unsafe fn store_mask(self, p: *mut f32, v: Self::V, mask: u32);
     /// Bit `l` set iff `p[l] != 0` for `l < W` (NaN counts as nonzero, `-0` as zero).
     ///
     /// # Safety

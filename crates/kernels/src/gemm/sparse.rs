@@ -26,18 +26,23 @@
 //!
 //! A [`Pattern`] lists, for every row `i` of `op(A)` and block `q` of [`PB`] consecutive
 //! `p` (blocks never straddle a chunk), the `p` of the block with `op(A)_ip != 0`, in
-//! increasing order. The kernel runs the columns of `C` in strips of up to [`VMAX`]
-//! vectors (balanced, the last one masked); per strip and chunk, per block of `B`'s rows
-//! (`PB x 128` floats, 16 KB: it stays in L1 while every row of `op(A)` uses it), per
-//! row with entries in the block: `V` accumulators loaded from a per-thread scratch row
-//! (or `+0` at the row's first entry of the chunk), per listed `p` one broadcast of
-//! `op(A)_ip`, `V` loads of `B`'s row `p` and `V` FMAs, and the accumulators stored
-//! back. Storing and reloading an accumulator does not change its value, so each
-//! element still runs the chain above; at the end of a chunk the scratch rows are
-//! checked for `-0` and merged into `C`.
+//! increasing order, with copies of those values. The kernel runs the columns of `C` in
+//! strips of up to [`VMAX`] vectors (balanced; vectors aligned to `B`'s cache lines,
+//! the ends masked); per strip and chunk, per block of `B`'s rows (`PB x 64` floats,
+//! 32 KB: it stays in L1 while every row of `op(A)` uses it), per row with entries in
+//! the block: `V` accumulators loaded from a per-thread scratch row (or `+0` at the
+//! row's first entry of the chunk), per listed `p` one broadcast of `op(A)_ip`, `V` loads
+//! of `B`'s row `p` and `V` FMAs, and the accumulators stored back. Storing and
+//! reloading an accumulator does not change its value, so each element still runs the
+//! chain above; at the end of a chunk the scratch rows are checked for `-0` and merged
+//! into `C`.
 //!
-//! Without the blocks (each row streaming the whole strip of `B` from L2) the kernel
-//! ran at a third of the dense kernels' rate per FMA; see the `sparse` bench.
+//! What mattered, measured (100x800x800 at density 0.25, one thread; the dense path
+//! takes 1150 us): without the blocks each row streams its strip of `B` from L2 (790
+//! us); with them, but `B`'s rows not 64-byte aligned, every load spans two cache lines
+//! and the time swung between 560 and 930 us with the allocator's placement of `B`;
+//! aligned, 600 us whatever the placement. Two threads' scratch flags on one cache line
+//! (false sharing) cost as much again on 2 threads.
 
 // Off x86-64 only the scalar reference is used (no SIMD instantiation).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -45,16 +50,18 @@
 use std::cell::RefCell;
 use std::cmp::min;
 
-use super::direct::{Block, KC, Simd, merge};
+use super::direct::{Block, Flavor, KC, Simd, merge};
 
-/// Vectors of columns per strip at most (8 accumulators: enough independent FMA chains
-/// to hide the FMA latency, with room for the broadcast and the loads).
+/// Vectors of columns per strip at most (NN products): 4 accumulators per row, enough
+/// independent FMA chains for one FMA per cycle. Measured on 100x800x800 at density
+/// 0.25 (1 / 2 threads): 8 vectors with 64-row blocks 561 / 463 us, 4 with 64 668 / 471
+/// us, 4 with 128 599 / 412 us.
 pub(crate) const VMAX: usize = 4;
 
-/// Rows of `B` per block for NN products (`B` = the weights, `k` large): 64 rows of a
-/// 128-column strip are 32 KB (measured best of 32, 64 and 128 with strips of 4, 6 and
-/// 8 vectors). A multiple of every vector width, dividing [`KC`].
-pub(crate) const PB: usize = 64;
+/// Rows of `B` per block for NN products (`B` = the weights, `k` large): 128 rows of a
+/// 64-column strip are 32 KB, L1's size (see [`VMAX`] for the measurements). A
+/// multiple of every vector width, dividing [`KC`].
+pub(crate) const PB: usize = 128;
 
 /// Rows of `B` per block for TN products (`B` = the deltas, `k` = the batch): one block
 /// per chunk, so each row's accumulators stay in registers for the whole chunk.
@@ -79,12 +86,18 @@ pub(crate) struct Pattern {
 }
 
 /// A thread's accumulator rows (`rows x VMAX x 16` floats) and their "holds a partial
-/// sum of this chunk" flags.
+/// sum of this chunk" flags, each with [`PAD`] bytes unused at both ends: the flags are
+/// written constantly, and two threads' small buffers can sit side by side on the heap;
+/// without the padding they would share cache lines (false sharing measured 2x slower
+/// on 2 threads).
 #[derive(Debug, Default)]
 struct Scratch {
     acc: Vec<f32>,
     live: Vec<bool>,
 }
+
+/// Bytes left unused at both ends of a thread's scratch buffers (a cache line).
+const PAD: usize = 64;
 
 thread_local! {
     /// Per-thread pattern buffer, kept between calls (taken out while in use, so a
@@ -119,10 +132,17 @@ pub(crate) fn reserve(entries: usize, rows: usize) {
 
 impl Scratch {
     fn grow(&mut self, rows: usize) {
-        if self.live.len() < rows {
-            self.live.resize(rows, false);
-            self.acc.resize(rows * VMAX * 16, 0.0);
+        if self.live.len() < rows + 2 * PAD {
+            self.live.resize(rows + 2 * PAD, false);
+            self.acc.resize(rows * VMAX * 16 + 2 * PAD / 4, 0.0);
         }
+    }
+
+    /// The flags of `rows` rows and a pointer to the first accumulator row (each row
+    /// `VMAX x 16` floats), both inside the padding.
+    fn rows(&mut self, rows: usize) -> (&mut [bool], *mut f32) {
+        let acc = self.acc[PAD / 4..PAD / 4 + rows * VMAX * 16].as_mut_ptr();
+        (&mut self.live[PAD..PAD + rows], acc)
     }
 }
 
@@ -286,23 +306,41 @@ pub(crate) unsafe fn run<S: Simd>(s: S, blk: &Block, pat: Option<&Pattern>) {
 
 /// Dispatches the strips of the block to [`strip`] with their vector counts.
 ///
+/// Vectors are aligned to `B`'s rows where the row stride allows (a multiple of `W`):
+/// the block's columns are numbered from `-mis`, `mis` being `B`'s misalignment in
+/// floats, so every load of `B` lies within one cache line (a load across two lines
+/// costs two); the first vector's lanes below `mis` and the last vector's lanes past
+/// the block are masked off, never read or written.
+///
 /// # Safety
 /// As [`run`], with `pat` the pattern of the block's rows and `scratch` grown to them.
 #[inline(always)]
 unsafe fn strips<S: Simd>(s: S, blk: &Block, pat: &Pattern, scratch: &mut Scratch) {
     let w = S::W;
-    let nv = blk.cols.div_ceil(w);
+    let mis = if blk.ldb.is_multiple_of(w) {
+        (blk.b as usize / 4) % w
+    } else {
+        0
+    };
+    let total = blk.cols + mis;
+    let nv = total.div_ceil(w);
+    let full = u32::MAX >> (32 - w);
+    let lead = full & !((1u32 << mis) - 1);
+    let tail = full >> (nv * w - total);
     let vmax = if blk.trans_a { VMAX_TN } else { VMAX };
     let groups = nv.div_ceil(vmax);
-    let tail = blk.cols % w;
     macro_rules! go {
-        ($v:expr, $j:expr, $last:expr, $masked:expr; $($n:literal),+) => {
-            match ($v, $masked, blk.trans_a) {
+        ($v:expr, $j:expr, $m:expr, $first:expr, $last:expr; $($n:literal),+) => {
+            match ($v, $first, $last, blk.trans_a) {
                 $(
-                    ($n, false, false) => strip::<S, $n, false, false>(s, blk, pat, scratch, $j, $last),
-                    ($n, false, true) => strip::<S, $n, false, true>(s, blk, pat, scratch, $j, $last),
-                    ($n, true, false) => strip::<S, $n, true, false>(s, blk, pat, scratch, $j, $last),
-                    ($n, true, true) => strip::<S, $n, true, true>(s, blk, pat, scratch, $j, $last),
+                    ($n, false, false, false) => strip::<S, $n, false, false, false>(s, blk, pat, scratch, $j, $m),
+                    ($n, false, false, true) => strip::<S, $n, false, false, true>(s, blk, pat, scratch, $j, $m),
+                    ($n, false, true, false) => strip::<S, $n, false, true, false>(s, blk, pat, scratch, $j, $m),
+                    ($n, false, true, true) => strip::<S, $n, false, true, true>(s, blk, pat, scratch, $j, $m),
+                    ($n, true, false, false) => strip::<S, $n, true, false, false>(s, blk, pat, scratch, $j, $m),
+                    ($n, true, false, true) => strip::<S, $n, true, false, true>(s, blk, pat, scratch, $j, $m),
+                    ($n, true, true, false) => strip::<S, $n, true, true, false>(s, blk, pat, scratch, $j, $m),
+                    ($n, true, true, true) => strip::<S, $n, true, true, true>(s, blk, pat, scratch, $j, $m),
                 )+
                 _ => unreachable!("strip of {} vectors", $v),
             }
@@ -310,33 +348,50 @@ unsafe fn strips<S: Simd>(s: S, blk: &Block, pat: &Pattern, scratch: &mut Scratc
     }
     for g in 0..groups {
         let (v0, v1) = (g * nv / groups, (g + 1) * nv / groups);
-        let masked = v1 == nv && tail != 0;
-        let last = if masked { tail } else { w };
-        // SAFETY: vectors v0..v1 cover columns inside the block (the last one masked
-        // to `tail` columns when the block's width is not a multiple of W).
-        unsafe { go!(v1 - v0, v0 * w, last, masked; 1, 2, 3, 4, 5, 6, 7, 8) }
+        let (first, last) = (v0 == 0 && lead != full, v1 == nv && tail != full);
+        let masks = [
+            if v0 == 0 { lead } else { full },
+            if v1 == nv { tail } else { full },
+        ];
+        // SAFETY: vectors v0..v1 cover the block's columns v0 W - mis .. v1 W - mis,
+        // masked to 0..cols (the masks select exactly the lanes inside the block).
+        unsafe { go!(v1 - v0, v0 * w, (mis, masks), first, last; 1, 2, 3, 4, 5, 6, 7, 8) }
     }
 }
 
-/// Columns `j .. j + (V - 1) W + last` of the block, every row: the skipping chain per
-/// chunk, block by block of `B`'s rows, `-0` sums recomputed densely, merged into `C`.
+/// Vectors of columns `j - mis ..` of the block (`V` of them, the first masked to
+/// `masks[0]` if `FIRST`, the last to `masks[1]` if `LAST`), every row: the skipping
+/// chain per chunk, block by block of `B`'s rows, `-0` sums recomputed densely, merged
+/// into `C`.
 ///
 /// # Safety
-/// As [`strips`]; the columns lie inside the block.
+/// As [`strips`]; the unmasked lanes lie inside the block.
 #[inline(always)]
-unsafe fn strip<S: Simd, const V: usize, const MASKED: bool, const TA: bool>(
+unsafe fn strip<S: Simd, const V: usize, const FIRST: bool, const LAST: bool, const TA: bool>(
     s: S,
     blk: &Block,
     pat: &Pattern,
     scratch: &mut Scratch,
     j: usize,
-    last: usize,
+    (mis, masks): (usize, [u32; 2]),
 ) {
     let w = S::W;
+    let full = u32::MAX >> (32 - w);
+    // lanes of vector v: all, or the masks at the strip's ends
+    let lanes = |v: usize| -> u32 {
+        let mut m = full;
+        if FIRST && v == 0 {
+            m &= masks[0];
+        }
+        if LAST && v + 1 == V {
+            m &= masks[1];
+        }
+        m
+    };
+    let masked = |v: usize| (FIRST && v == 0) || (LAST && v + 1 == V);
     let nb = pat.nb;
     let rows = blk.rows;
-    let live = &mut scratch.live[..rows];
-    let accs = scratch.acc.as_mut_ptr();
+    let (live, accs) = scratch.rows(rows);
     let mut p0 = 0;
     while p0 < blk.k {
         let p1 = min(p0 + KC, blk.k);
@@ -350,8 +405,10 @@ unsafe fn strip<S: Simd, const V: usize, const MASKED: bool, const TA: bool>(
                 }
                 let (ps, xs) = (&pat.idx[t0..t1], &pat.val[t0..t1]);
                 // SAFETY: accumulator row i of the scratch (rows x VMAX x 16 floats,
-                // V W <= VMAX 16); p < k, so row p of B at columns j.. (masked lanes
-                // not read) lies in the block.
+                // V W <= VMAX 16); p < k, so row p of B at the unmasked columns lies in
+                // the block (masked lanes are not accessed; the address of a vector is
+                // formed with wrapping arithmetic and only its lanes inside the block
+                // are read).
                 unsafe {
                     let sp = accs.add(i * VMAX * 16);
                     let mut acc = [s.zero(); V];
@@ -362,12 +419,15 @@ unsafe fn strip<S: Simd, const V: usize, const MASKED: bool, const TA: bool>(
                     }
                     for (&p, x) in ps.iter().zip(xs) {
                         let av = s.splat(x);
-                        let brow = blk.b.add(p as usize * blk.ldb + j);
+                        let brow = blk
+                            .b
+                            .wrapping_add(p as usize * blk.ldb + j)
+                            .wrapping_sub(mis);
                         for (v, x) in acc.iter_mut().enumerate() {
-                            let bv = if MASKED && v + 1 == V {
-                                s.load_part(brow.add(v * w), last)
+                            let bv = if masked(v) {
+                                s.load_mask(brow.wrapping_add(v * w), lanes(v))
                             } else {
-                                s.load(brow.add(v * w))
+                                s.load(brow.wrapping_add(v * w))
                             };
                             *x = s.fma(av, bv, *x);
                         }
@@ -382,23 +442,33 @@ unsafe fn strip<S: Simd, const V: usize, const MASKED: bool, const TA: bool>(
         let fresh = p0 == 0 && blk.overwrite;
         for (i, &on) in live.iter().enumerate() {
             for v in 0..V {
-                let masked = MASKED && v + 1 == V;
-                let width = if masked { last } else { w };
+                let m = lanes(v);
                 // SAFETY: accumulator row i, vector v of the scratch (written above when
-                // `on`); columns j + v W + l for lanes l < width lie in the block;
-                // element (i, j + v W) of C as in `tile`.
+                // `on`); the unmasked lanes of element (i, j + v W - mis) onwards of C
+                // lie in the block, exclusive to this thread (caller); masked lanes are
+                // not accessed.
                 unsafe {
                     let sp = accs.add(i * VMAX * 16 + v * w);
                     let mut sum = if on { s.load(sp) } else { s.zero() };
-                    let lanes = s.neg_zero_lanes(sum) & (u32::MAX >> (32 - width));
-                    if lanes != 0 {
+                    let col = (j + v * w).wrapping_sub(mis);
+                    let neg = s.neg_zero_lanes(sum) & m;
+                    if neg != 0 {
                         let mut buf = [0.0f32; 16];
                         s.store(buf.as_mut_ptr(), sum);
-                        dense_lanes::<TA>(blk, i, j + v * w, (p0, p1), lanes, &mut buf);
+                        dense_lanes::<TA>(blk, i, col, (p0, p1), neg, &mut buf);
                         sum = s.load(buf.as_ptr());
                     }
-                    let cp = blk.c.add(i * blk.ldc + j + v * w);
-                    merge(s, blk.flavor, cp, sum, fresh, masked.then_some(last));
+                    let cp = blk.c.wrapping_add(i * blk.ldc).wrapping_add(col);
+                    if masked(v) {
+                        let out = if fresh {
+                            fresh_sum(s, blk.flavor, sum)
+                        } else {
+                            s.add(s.load_mask(cp, m), sum)
+                        };
+                        s.store_mask(cp, out, m);
+                    } else {
+                        merge(s, blk.flavor, cp, sum, fresh, None);
+                    }
                 }
             }
         }
@@ -406,8 +476,19 @@ unsafe fn strip<S: Simd, const V: usize, const MASKED: bool, const TA: bool>(
     }
 }
 
+/// The first chunk's sum as an Overwrite writes it (see `direct::merge`).
+#[inline(always)]
+fn fresh_sum<S: Simd>(s: S, flavor: Flavor, sum: S::V) -> S::V {
+    if flavor == Flavor::FmaAvx2 {
+        s.add(sum, s.zero())
+    } else {
+        sum
+    }
+}
+
 /// The dense chunk chain `s = +0; s = fma(op(A)_ip, B_pj, s)` for `p` in `p0..p1`, for
-/// the columns `j + l` of row `i` with bit `l` set in `lanes`, into `buf[l]`.
+/// the columns `j + l` (wrapping: `j` may be "negative" when lane 0 is masked off) of
+/// row `i` with bit `l` set in `lanes`, into `buf[l]`.
 ///
 /// # Safety
 /// Those elements of `op(A)` and `B` must lie in the block `blk` describes.
@@ -432,7 +513,7 @@ unsafe fn dense_lanes<const TA: bool>(
                 } else {
                     *blk.a.add(i * blk.lda + p)
                 };
-                (a, *blk.b.add(p * blk.ldb + j + l))
+                (a, *blk.b.add(p * blk.ldb + j.wrapping_add(l)))
             };
             x = a.mul_add(b, x);
         }

@@ -116,6 +116,18 @@ impl Simd for Avx512 {
         unsafe { _mm512_add_ps(a, b) }
     }
     #[inline(always)]
+    unsafe fn load_mask(self, p: *const f32, mask: u32) -> __m512 {
+        // SAFETY: the unmasked elements are readable (caller); masked-off lanes are
+        // neither accessed nor able to fault.
+        unsafe { _mm512_maskz_loadu_ps(mask as __mmask16, p) }
+    }
+    #[inline(always)]
+    unsafe fn store_mask(self, p: *mut f32, v: __m512, mask: u32) {
+        // SAFETY: the unmasked elements are writable (caller); masked-off lanes are
+        // neither accessed nor able to fault.
+        unsafe { _mm512_mask_storeu_ps(p, mask as __mmask16, v) }
+    }
+    #[inline(always)]
     unsafe fn nonzero_mask(self, p: *const f32) -> u32 {
         // SAFETY: p[0..16] readable (caller). NEQ_UQ: NaN compares not equal.
         unsafe { _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_loadu_ps(p), _mm512_setzero_ps()) as u32 }
@@ -221,6 +233,21 @@ unsafe fn first8(n: usize) -> __m256i {
     }
 }
 
+/// Lane mask (all ones in lane `l` iff bit `l` of `mask` is set) for AVX `maskload` /
+/// `maskstore`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[inline(always)]
+unsafe fn lanes8(mask: u32) -> __m256i {
+    // SAFETY: AVX2 (caller); pure register operations.
+    unsafe {
+        let bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        let m = _mm256_and_si256(_mm256_set1_epi32(mask as i32), bits);
+        _mm256_cmpeq_epi32(m, bits)
+    }
+}
+
 // SAFETY (for every `unsafe` block in this impl): an `Avx2` value exists only inside
 // `block_avx2`, a `#[target_feature(enable = "avx2,fma")]` function whose callers
 // guarantee the CPU supports AVX2 and FMA; every intrinsic used is AVX, AVX2 or FMA.
@@ -286,6 +313,18 @@ impl Simd for Avx2 {
     fn add(self, a: __m256, b: __m256) -> __m256 {
         // SAFETY: see the impl comment.
         unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn load_mask(self, p: *const f32, mask: u32) -> __m256 {
+        // SAFETY: the unmasked elements are readable (caller); `maskload` neither
+        // accesses nor faults on masked-off lanes.
+        unsafe { _mm256_maskload_ps(p, lanes8(mask)) }
+    }
+    #[inline(always)]
+    unsafe fn store_mask(self, p: *mut f32, v: __m256, mask: u32) {
+        // SAFETY: the unmasked elements are writable (caller); `maskstore` neither
+        // accesses nor faults on masked-off lanes.
+        unsafe { _mm256_maskstore_ps(p, lanes8(mask), v) }
     }
     #[inline(always)]
     unsafe fn nonzero_mask(self, p: *const f32) -> u32 {
