@@ -121,7 +121,9 @@
 //! ends at `-0` with the full chain, so every element keeps the bits of one `sgemm`
 //! call (the module doc of `sparse` has the argument; tests check every density,
 //! chunk edge and pool size, and a constructed `-0` case). Which kernel runs depends on
-//! the zeros of the operand, never on the thread count.
+//! the zeros of the operand, never on the thread count; `REGULAB_ZERO_SKIP=off` turns
+//! the zero-skipping kernels off ([`zero_skipping_enabled`]), for timing the dense
+//! path.
 //!
 //! Measured (1 thread, medians, `cargo bench -p regulab-benches --bench sparse --
 //! density/`): the kernel alone vs the dense path, by density of `op(A)`:
@@ -862,6 +864,9 @@ pub const SPARSE_MIN_N: usize = 64;
 /// the shape allow them (`op(B) = B`, `n >= SPARSE_MIN_N`, `m k` indexable by `u32`, and
 /// the same conditions on the machine as the direct kernels).
 fn sparse_isa(m: usize, n: usize, k: usize, op_b: Op) -> Option<(Isa, Flavor)> {
+    if !zero_skipping_enabled() {
+        return None;
+    }
     let indexable = m
         .checked_mul(k + sparse::PB)
         .is_some_and(|e| e <= u32::MAX as usize);
@@ -869,6 +874,19 @@ fn sparse_isa(m: usize, n: usize, k: usize, op_b: Op) -> Option<(Isa, Flavor)> {
         return None;
     }
     Some((Isa::of(simd::level())?, mm_fma_flavor()?))
+}
+
+/// Whether the zero-skipping kernels may run: yes unless the environment variable
+/// `REGULAB_ZERO_SKIP` is `off` (or `0`) when first asked, e.g. to time the dense
+/// path alone. Either way the bits are the same.
+pub fn zero_skipping_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        !matches!(
+            std::env::var("REGULAB_ZERO_SKIP").as_deref().map(str::trim),
+            Ok("off" | "0")
+        )
+    })
 }
 
 /// The number of nonzero entries of `a` (`m k` elements) if it is at most
