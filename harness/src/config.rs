@@ -834,6 +834,23 @@ mod tests {
         plan(text).unwrap_err().to_string()
     }
 
+    /// Every config under `experiments/` loads (and `load` validates every run).
+    #[test]
+    fn committed_experiment_configs_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let plan = load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(!plan.runs.is_empty(), "{}", path.display());
+                names.push(plan.name);
+            }
+        }
+        names.sort();
+        assert_eq!(names, ["lab4", "speed-mnist-t10k"]);
+    }
+
     #[test]
     fn empty_file_is_the_lab_protocol() {
         let p = plan("").unwrap();
