@@ -63,6 +63,35 @@ struct Case {
     op_a: Op,
 }
 
+impl Case {
+    /// `C = op(A) B` by what `gemm` ran before zero-skipping: `gemm_blocked` with
+    /// `Partition::for_shape` (direct kernels or sgemm).
+    fn dense(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        let Case { m, k, n, op_a, .. } = *self;
+        let (a, b) = (black_box(a), black_box(b));
+        let p = Partition::for_shape(m, n, k);
+        gemm_blocked(m, n, k, a, op_a, b, Op::N, out, Accumulate::Overwrite, p);
+        black_box(out);
+    }
+
+    /// `C = op(A) B` by `gemm` (which chooses the zero-skipping kernels by density).
+    fn auto(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        let Case { m, k, n, op_a, .. } = *self;
+        let (a, b) = (black_box(a), black_box(b));
+        gemm(m, n, k, a, op_a, b, Op::N, out, Accumulate::Overwrite);
+        black_box(out);
+    }
+
+    /// `C = op(A) B` by the zero-skipping kernel alone, one thread, whatever the density.
+    fn kernel(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        let Case { m, k, n, op_a, .. } = *self;
+        let (a, b) = (black_box(a), black_box(b));
+        let level = simd::best_available();
+        gemm_sparse(level, m, n, k, a, op_a, b, out, Accumulate::Overwrite);
+        black_box(out);
+    }
+}
+
 fn group<'a>(
     c: &'a mut Criterion,
     name: String,
@@ -171,13 +200,7 @@ fn bench(c: &mut Criterion) {
         ),
     ];
     for (case, density) in &cases {
-        let Case {
-            name,
-            m,
-            k,
-            n,
-            op_a,
-        } = *case;
+        let Case { name, m, k, n, .. } = *case;
         let a = sparse_random(m * k, *density, 1);
         let b = sparse_random(k * n, 1.0, 2);
         let mut out = vec![0.0f32; m * n];
@@ -192,37 +215,14 @@ fn bench(c: &mut Criterion) {
             g.bench_function(format!("dense_{threads}t"), |bench| {
                 pool.install(|| {
                     bench.iter(|| {
-                        gemm_blocked(
-                            m,
-                            n,
-                            k,
-                            black_box(&a),
-                            op_a,
-                            black_box(&b),
-                            Op::N,
-                            &mut out,
-                            Accumulate::Overwrite,
-                            Partition::for_shape(m, n, k),
-                        );
-                        black_box(&mut out);
+                        case.dense(&a, &b, &mut out);
                     })
                 })
             });
             g.bench_function(format!("sparse_{threads}t"), |bench| {
                 pool.install(|| {
                     bench.iter(|| {
-                        gemm(
-                            m,
-                            n,
-                            k,
-                            black_box(&a),
-                            op_a,
-                            black_box(&b),
-                            Op::N,
-                            &mut out,
-                            Accumulate::Overwrite,
-                        );
-                        black_box(&mut out);
+                        case.auto(&a, &b, &mut out);
                     })
                 })
             });
@@ -254,13 +254,7 @@ fn bench(c: &mut Criterion) {
         },
     ];
     for case in &density_cases {
-        let Case {
-            name,
-            m,
-            k,
-            n,
-            op_a,
-        } = *case;
+        let Case { name, m, k, n, .. } = *case;
         let b = sparse_random(k * n, 1.0, 2);
         let mut out = vec![0.0f32; m * n];
         for density in [0.1, 0.25, 0.4, 0.6, 0.8] {
@@ -269,37 +263,12 @@ fn bench(c: &mut Criterion) {
             g.bench_function("dense_1t", |bench| {
                 pools[0].1.install(|| {
                     bench.iter(|| {
-                        gemm_blocked(
-                            m,
-                            n,
-                            k,
-                            black_box(&a),
-                            op_a,
-                            black_box(&b),
-                            Op::N,
-                            &mut out,
-                            Accumulate::Overwrite,
-                            Partition::for_shape(m, n, k),
-                        );
-                        black_box(&mut out);
+                        case.dense(&a, &b, &mut out);
                     })
                 })
             });
             g.bench_function("kernel_1t", |bench| {
-                bench.iter(|| {
-                    gemm_sparse(
-                        simd::best_available(),
-                        m,
-                        n,
-                        k,
-                        black_box(&a),
-                        op_a,
-                        black_box(&b),
-                        &mut out,
-                        Accumulate::Overwrite,
-                    );
-                    black_box(&mut out);
-                })
+                bench.iter(|| case.kernel(&a, &b, &mut out))
             });
             g.finish();
         }

@@ -382,6 +382,21 @@ impl Operands {
         }
     }
 
+    /// The product by the portable scalar reference of the direct kernels' arithmetic.
+    fn reference(&self, flavor: Flavor, a: &[f32], b: &[f32], c: &mut [f32], acc: Accumulate) {
+        let strides = |rs: isize, cs: isize| (rs as usize, cs as usize);
+        direct::reference(
+            flavor,
+            (self.m, self.n, self.k),
+            a,
+            strides(self.rsa, self.csa),
+            b,
+            strides(self.rsb, self.csb),
+            c,
+            acc == Accumulate::Overwrite,
+        );
+    }
+
     /// Whether there is no product to compute (`m`, `n` or `k` is 0); in that case `C` has
     /// been set to its final value (zeros for Overwrite, unchanged for Add).
     fn handle_degenerate(&self, c: &mut [f32], acc: Accumulate) -> bool {
@@ -614,19 +629,7 @@ pub fn gemm_direct(
     }
     let flavor = mm_fma_flavor().unwrap_or(Flavor::Avx512);
     match Isa::of(level) {
-        None => {
-            let strides = |rs: isize, cs: isize| (rs as usize, cs as usize);
-            direct::reference(
-                flavor,
-                (m, n, k),
-                a,
-                strides(ops.rsa, ops.csa),
-                b,
-                strides(ops.rsb, ops.csb),
-                c,
-                acc == Accumulate::Overwrite,
-            );
-        }
+        None => ops.reference(flavor, a, b, c, acc),
         Some(isa) => {
             let base = SharedC(c.as_mut_ptr());
             // SAFETY: ops validated against a, b, c; m, n, k > 0; the block is all of C,
@@ -984,7 +987,7 @@ fn gemm_sparse_par(
 ///
 /// # Panics
 /// If a slice length does not match `m`, `n`, `k`, if `op_b` is not [`Op::N`], if
-/// `m (k + 32) > u32::MAX`, or if `level` is not available on this CPU.
+/// `m (k + 128) > u32::MAX`, or if `level` is not available on this CPU.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_sparse(
     level: Level,
@@ -1002,26 +1005,16 @@ pub fn gemm_sparse(
     assert!(
         m.checked_mul(k + sparse::PB)
             .is_some_and(|e| e <= u32::MAX as usize),
-        "gemm_sparse: m (k + 32) = {m} x ({k} + 32) exceeds u32"
+        "gemm_sparse: m (k + {}) = {m} x ({k} + {}) exceeds u32",
+        sparse::PB,
+        sparse::PB
     );
     if ops.handle_degenerate(c, acc) {
         return;
     }
     let flavor = mm_fma_flavor().unwrap_or(Flavor::Avx512);
     match Isa::of(level) {
-        None => {
-            let strides = |rs: isize, cs: isize| (rs as usize, cs as usize);
-            direct::reference(
-                flavor,
-                (m, n, k),
-                a,
-                strides(ops.rsa, ops.csa),
-                b,
-                strides(ops.rsb, ops.csb),
-                c,
-                acc == Accumulate::Overwrite,
-            );
-        }
+        None => ops.reference(flavor, a, b, c, acc),
         Some(isa) => {
             let base = SharedC(c.as_mut_ptr());
             // SAFETY: ops validated; m, n, k > 0; the block is all of C, borrowed here;
