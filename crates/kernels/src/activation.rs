@@ -35,9 +35,9 @@
 //! beforehand and returns typed errors.
 
 mod elementary;
-mod rows;
+pub(crate) mod rows;
 
-use crate::simd::{self, Level, assert_available};
+use crate::simd::{self, Level, require};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -133,7 +133,7 @@ pub fn exp(x: f32) -> f32 {
 /// In place `x = exp(x)` on the chosen SIMD level (see [`exp`]); panics if `level` is
 /// not [`simd::available`].
 pub fn exp_with(level: Level, x: &mut [f32]) {
-    assert_available(level);
+    require(level);
     if x.len() > BLOCK {
         x.par_chunks_mut(BLOCK).for_each(|c| rows::exp(level, c));
     } else {
@@ -156,7 +156,7 @@ pub fn forward(act: Activation, z: &mut [f32], bias: &[f32]) {
 
 /// [`forward`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
 pub fn forward_with(level: Level, act: Activation, z: &mut [f32], bias: &[f32]) {
-    assert_available(level);
+    require(level);
     let cols = bias.len();
     if cols == 0 {
         assert!(
@@ -193,7 +193,7 @@ pub fn backward(act: Activation, h: &[f32], g: &mut [f32]) {
 
 /// [`backward`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
 pub fn backward_with(level: Level, act: Activation, h: &[f32], g: &mut [f32]) {
-    assert_available(level);
+    require(level);
     assert_eq!(
         h.len(),
         g.len(),
@@ -244,7 +244,7 @@ pub fn softmax_xent_with(
     grad: &mut [f32],
     loss: &mut [f32],
 ) -> f64 {
-    assert_available(level);
+    require(level);
     let cols = bias.len();
     let rows = labels.len();
     check_rows(
@@ -302,7 +302,7 @@ pub fn mse_with(
     grad: &mut [f32],
     loss: &mut [f32],
 ) -> f64 {
-    assert_available(level);
+    require(level);
     let cols = bias.len();
     let rows = loss.len();
     check_rows(
@@ -386,7 +386,7 @@ pub fn col_sums(x: &[f32], cols: usize, out: &mut [f32]) {
 
 /// [`col_sums`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
 pub fn col_sums_with(level: Level, x: &[f32], cols: usize, out: &mut [f32]) {
-    assert_available(level);
+    require(level);
     assert_eq!(
         out.len(),
         cols,

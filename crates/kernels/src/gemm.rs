@@ -623,7 +623,7 @@ pub fn gemm_direct(
     acc: Accumulate,
 ) {
     let ops = Operands::new(m, n, k, a, op_a, b, op_b, c);
-    simd::assert_available(level);
+    simd::require(level);
     if ops.handle_degenerate(c, acc) {
         return;
     }
@@ -1001,7 +1001,7 @@ pub fn gemm_sparse(
     acc: Accumulate,
 ) {
     let ops = Operands::new(m, n, k, a, op_a, b, Op::N, c);
-    simd::assert_available(level);
+    simd::require(level);
     assert!(
         m.checked_mul(k + sparse::PB)
             .is_some_and(|e| e <= u32::MAX as usize),
