@@ -139,8 +139,6 @@
 
 mod direct;
 mod sparse;
-#[cfg(target_arch = "x86_64")]
-mod x86;
 
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -506,22 +504,10 @@ pub const DIRECT_AVX2: DirectThresholds = DirectThresholds {
     nt_max_m: 1024,
 };
 
-/// The instruction set of a direct kernel (what [`Level::Avx512`] / [`Level::Avx2`] run).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Isa {
-    Avx512,
-    Avx2,
-}
-
-impl Isa {
-    /// The ISA running `level`'s direct kernels; `None` for [`Level::Scalar`].
-    fn of(level: Level) -> Option<Isa> {
-        match level {
-            Level::Avx512 => Some(Isa::Avx512),
-            Level::Avx2 => Some(Isa::Avx2),
-            Level::Scalar => None,
-        }
-    }
+/// The SIMD level the direct and zero-skipping kernels run at: [`simd::level`], or
+/// `None` when that is [`Level::Scalar`] (they have no scalar instantiation).
+fn vector_level() -> Option<Level> {
+    Some(simd::level()).filter(|&l| l != Level::Scalar)
 }
 
 /// The rounding flavor of the FMA kernel matrixmultiply 0.3.11 selects on this CPU (its
@@ -571,15 +557,16 @@ fn direct_shape(t: &DirectThresholds, m: usize, n: usize, k: usize, op_a: Op, op
     }
 }
 
-/// The direct kernel [`gemm`] runs for this product, if any, with its rounding flavor.
-fn direct_isa(m: usize, n: usize, k: usize, op_a: Op, op_b: Op) -> Option<(Isa, Flavor)> {
+/// The direct kernel [`gemm`] runs for this product, if any: its level and rounding
+/// flavor.
+fn direct_level(m: usize, n: usize, k: usize, op_a: Op, op_b: Op) -> Option<(Level, Flavor)> {
     let flavor = mm_fma_flavor()?;
-    let isa = Isa::of(simd::level())?;
-    let t = match isa {
-        Isa::Avx512 => &DIRECT_AVX512,
-        Isa::Avx2 => &DIRECT_AVX2,
+    let level = vector_level()?;
+    let t = match level {
+        Level::Avx2 => &DIRECT_AVX2,
+        _ => &DIRECT_AVX512,
     };
-    direct_shape(t, m, n, k, op_a, op_b).then_some((isa, flavor))
+    direct_shape(t, m, n, k, op_a, op_b).then_some((level, flavor))
 }
 
 /// The SIMD level of the direct (no-packing) kernel [`gemm`] uses for
@@ -591,10 +578,7 @@ fn direct_isa(m: usize, n: usize, k: usize, op_a: Op, op_b: Op) -> Option<(Isa, 
 /// within that level's thresholds ([`DIRECT_AVX512`], [`DIRECT_AVX2`]). A function of
 /// the shape and the machine, never of the thread count.
 pub fn direct_path(m: usize, n: usize, k: usize, op_a: Op, op_b: Op) -> Option<Level> {
-    direct_isa(m, n, k, op_a, op_b).map(|(isa, _)| match isa {
-        Isa::Avx512 => Level::Avx512,
-        Isa::Avx2 => Level::Avx2,
-    })
+    direct_level(m, n, k, op_a, op_b).map(|(level, _)| level)
 }
 
 /// Single-threaded `C (+)= op(A) op(B)` by the direct (no-packing) kernel of a chosen
@@ -628,15 +612,14 @@ pub fn gemm_direct(
         return;
     }
     let flavor = mm_fma_flavor().unwrap_or(Flavor::Avx512);
-    match Isa::of(level) {
-        None => ops.reference(flavor, a, b, c, acc),
-        Some(isa) => {
-            let base = SharedC(c.as_mut_ptr());
-            // SAFETY: ops validated against a, b, c; m, n, k > 0; the block is all of C,
-            // mutably borrowed here and accessed by this thread only; `level` (hence
-            // `isa`) is available on this CPU (asserted above).
-            unsafe { run_direct(isa, flavor, &ops, a, b, base, 0..m, 0..n, acc) }
-        }
+    if level == Level::Scalar {
+        ops.reference(flavor, a, b, c, acc);
+    } else {
+        let base = SharedC(c.as_mut_ptr());
+        // SAFETY: ops validated against a, b, c; m, n, k > 0; the block is all of C,
+        // mutably borrowed here and accessed by this thread only; `level` is a SIMD
+        // level, available on this CPU (required above).
+        unsafe { run_direct(level, flavor, &ops, a, b, base, 0..m, 0..n, acc) }
     }
 }
 
@@ -688,13 +671,13 @@ unsafe fn make_block(
     }
 }
 
-/// The direct kernel of `isa` over the block `rows x cols` of `C`.
+/// The direct kernel of `level` over the block `rows x cols` of `C`.
 ///
 /// # Safety
-/// As [`run_block`]; in addition the CPU must support `isa`.
+/// As [`run_block`]; `level` is a SIMD level.
 #[allow(clippy::too_many_arguments)]
 unsafe fn run_direct(
-    isa: Isa,
+    level: Level,
     flavor: Flavor,
     ops: &Operands,
     a: &[f32],
@@ -704,18 +687,18 @@ unsafe fn run_direct(
     cols: Range<usize>,
     acc: Accumulate,
 ) {
-    // SAFETY: the block is valid and exclusively ours (caller); the CPU supports `isa`.
-    unsafe { run_isa(isa, &make_block(flavor, ops, a, b, c, rows, cols, acc)) }
+    // SAFETY: the block is valid and exclusively ours (caller).
+    unsafe { direct::run(level, &make_block(flavor, ops, a, b, c, rows, cols, acc)) }
 }
 
-/// The zero-skipping kernel of `isa` over the block `rows x cols` of `C`, with `pat`
+/// The zero-skipping kernel of `level` over the block `rows x cols` of `C`, with `pat`
 /// (the pattern of op(A)'s rows `rows`) or building its own.
 ///
 /// # Safety
 /// As [`run_direct`]; `op_b` is [`Op::N`] and `m k <= u32::MAX`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn run_sparse(
-    isa: Isa,
+    level: Level,
     flavor: Flavor,
     ops: &Operands,
     a: &[f32],
@@ -726,72 +709,21 @@ unsafe fn run_sparse(
     acc: Accumulate,
     pat: Option<&Pattern>,
 ) {
-    // SAFETY: the block is valid and exclusively ours (caller); the CPU supports `isa`.
+    // SAFETY: the block is valid and exclusively ours (caller).
     unsafe {
         let blk = make_block(flavor, ops, a, b, c, rows, cols, acc);
-        run_sparse_isa(isa, &blk, pat);
+        sparse::run_at(level, &blk, pat);
     }
 }
 
-/// Builds the pattern of all rows of `op(A) = A` (NN products) with `isa`.
+/// Builds the pattern of all rows of `op(A) = A` (NN products) at `level`.
 ///
 /// # Safety
-/// The CPU must support `isa`; `ops` validated against `a`, `op_a` N, `m k <= u32::MAX`.
-unsafe fn build_pattern(isa: Isa, ops: &Operands, a: &[f32], pat: &mut Pattern) {
+/// `level` is a SIMD level; `ops` validated against `a`, `op_a` N, `m k <= u32::MAX`.
+unsafe fn build_pattern(level: Level, ops: &Operands, a: &[f32], pat: &mut Pattern) {
     debug_assert_eq!(ops.op_a, Op::N);
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `a` holds m x k elements (validated); the CPU supports `isa` (caller).
-    unsafe {
-        match isa {
-            Isa::Avx512 => x86::pattern_rows_avx512(pat, a.as_ptr(), ops.k, ops.m, ops.k),
-            Isa::Avx2 => x86::pattern_rows_avx2(pat, a.as_ptr(), ops.k, ops.m, ops.k),
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("no {isa:?} kernels on this architecture ({ops:?} {a:?} {pat:?})");
-}
-
-/// Calls the zero-skipping entry point of `isa`.
-///
-/// # Safety
-/// The CPU must support `isa`; `blk` as `sparse::run` requires.
-#[cfg(target_arch = "x86_64")]
-unsafe fn run_sparse_isa(isa: Isa, blk: &Block, pat: Option<&Pattern>) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        match isa {
-            Isa::Avx512 => x86::sparse_avx512(blk, pat),
-            Isa::Avx2 => x86::sparse_avx2(blk, pat),
-        }
-    }
-}
-
-/// No SIMD kernels off x86-64 (no SIMD level is available there).
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn run_sparse_isa(isa: Isa, _blk: &Block, _pat: Option<&Pattern>) {
-    unreachable!("no {isa:?} zero-skipping kernel on this architecture");
-}
-
-/// Calls the entry point of `isa`.
-///
-/// # Safety
-/// The CPU must support `isa`; `blk` as the entry points require.
-#[cfg(target_arch = "x86_64")]
-unsafe fn run_isa(isa: Isa, blk: &Block) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        match isa {
-            Isa::Avx512 => x86::block_avx512(blk),
-            Isa::Avx2 => x86::block_avx2(blk),
-        }
-    }
-}
-
-/// No SIMD direct kernels off x86-64 ([`direct_path`] is always `None` there and no
-/// SIMD level is available).
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn run_isa(isa: Isa, _blk: &Block) {
-    unreachable!("no {isa:?} direct kernel on this architecture");
+    // SAFETY: `a` holds m x k elements (validated), read as m rows of stride k.
+    unsafe { sparse::build_rows_at(level, pat, a.as_ptr(), ops.k, ops.m, ops.k) }
 }
 
 /// Reserve, on every thread of the current rayon pool (and the calling thread), the
@@ -803,17 +735,12 @@ unsafe fn run_isa(isa: Isa, _blk: &Block) {
 /// time it runs such a block, which with work stealing may be any later minibatch; with
 /// it, training steps allocate nothing at all after the first.
 pub fn reserve_thread_buffers(max_k: usize, max_rows: usize, max_a: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let both = || {
-            x86::reserve_panel(max_k);
-            sparse::reserve(max_a + max_rows * sparse::PB + 16, max_rows);
-        };
-        both();
-        rayon::broadcast(|_| both());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (max_k, max_rows, max_a);
+    let both = || {
+        direct::reserve_panel(max_k);
+        sparse::reserve(max_a + max_rows * sparse::PB + 16, max_rows);
+    };
+    both();
+    rayon::broadcast(|_| both());
 }
 
 /// Parallel `C (+)= op(A) op(B)` in the current rayon pool; bits independent of the pool size.
@@ -835,11 +762,11 @@ pub fn gemm(
     c: &mut [f32],
     acc: Accumulate,
 ) {
-    if let Some((isa, flavor)) = sparse_isa(m, n, k, op_b)
+    if let Some((level, flavor)) = sparse_level(m, n, k, op_b)
         && let Some(nnz) = sparse_nonzeros(a, m, k)
     {
         let ops = Operands::new(m, n, k, a, op_a, b, op_b, c);
-        return gemm_sparse_par(isa, flavor, &ops, a, b, c, acc, nnz);
+        return gemm_sparse_par(level, flavor, &ops, a, b, c, acc, nnz);
     }
     gemm_blocked(
         m,
@@ -866,7 +793,7 @@ pub const SPARSE_MIN_N: usize = 64;
 /// The ISA and flavor of the zero-skipping kernels for this shape, if the machine and
 /// the shape allow them (`op(B) = B`, `n >= SPARSE_MIN_N`, `m k` indexable by `u32`, and
 /// the same conditions on the machine as the direct kernels).
-fn sparse_isa(m: usize, n: usize, k: usize, op_b: Op) -> Option<(Isa, Flavor)> {
+fn sparse_level(m: usize, n: usize, k: usize, op_b: Op) -> Option<(Level, Flavor)> {
     if !zero_skipping_enabled() {
         return None;
     }
@@ -876,7 +803,7 @@ fn sparse_isa(m: usize, n: usize, k: usize, op_b: Op) -> Option<(Isa, Flavor)> {
     if op_b != Op::N || n < SPARSE_MIN_N || m == 0 || k == 0 || !indexable {
         return None;
     }
-    Some((Isa::of(simd::level())?, mm_fma_flavor()?))
+    Some((vector_level()?, mm_fma_flavor()?))
 }
 
 /// Whether the zero-skipping kernels may run: yes unless the environment variable
@@ -922,12 +849,9 @@ fn sparse_nonzeros(a: &[f32], m: usize, k: usize) -> Option<usize> {
 /// the zeros of `a` and the machine, never of the thread count; either way the bits
 /// are those of [`gemm_serial`] (finite `b`; see the module doc).
 pub fn sparse_path(m: usize, n: usize, k: usize, a: &[f32], op_b: Op) -> Option<Level> {
-    let (isa, _) = sparse_isa(m, n, k, op_b)?;
+    let (level, _) = sparse_level(m, n, k, op_b)?;
     sparse_nonzeros(a, m, k)?;
-    Some(match isa {
-        Isa::Avx512 => Level::Avx512,
-        Isa::Avx2 => Level::Avx2,
-    })
+    Some(level)
 }
 
 /// The zero-skipping product in the current rayon pool: NN products split by columns
@@ -936,7 +860,7 @@ pub fn sparse_path(m: usize, n: usize, k: usize, a: &[f32], op_b: Op) -> Option<
 /// or 1 below [`SERIAL_MAX_FLOPS`] of useful work (`2 nnz n`).
 #[allow(clippy::too_many_arguments)]
 fn gemm_sparse_par(
-    isa: Isa,
+    level: Level,
     flavor: Flavor,
     ops: &Operands,
     a: &[f32],
@@ -958,17 +882,17 @@ fn gemm_sparse_par(
     let base = SharedC(c.as_mut_ptr());
     let mut shared = (ops.op_a == Op::N && partition.len() > 1).then(sparse::take);
     if let Some(pat) = shared.as_mut() {
-        // SAFETY: ops validated against a; op_a is N; m k <= u32::MAX (sparse_isa); the
-        // CPU supports `isa` (sparse_isa took it from simd::level()).
-        unsafe { build_pattern(isa, ops, a, pat) };
+        // SAFETY: ops validated against a; op_a is N; m k <= u32::MAX (sparse_level);
+        // `level` is a SIMD level (sparse_level).
+        unsafe { build_pattern(level, ops, a, pat) };
     }
     let pat = shared.as_ref();
     let one = |idx: usize| {
         let (rows, cols) = partition.block(idx);
         // SAFETY: as in `gemm_blocked` (validated operands, disjoint non-empty blocks,
         // C borrowed until the loop joins); op_b is N and m k <= u32::MAX
-        // (sparse_isa); the shared pattern covers all rows, which every NN block has.
-        unsafe { run_sparse(isa, flavor, ops, a, b, base, rows, cols, acc, pat) }
+        // (sparse_level); the shared pattern covers all rows, which every NN block has.
+        unsafe { run_sparse(level, flavor, ops, a, b, base, rows, cols, acc, pat) }
     };
     if partition.len() == 1 {
         one(0);
@@ -1013,14 +937,13 @@ pub fn gemm_sparse(
         return;
     }
     let flavor = mm_fma_flavor().unwrap_or(Flavor::Avx512);
-    match Isa::of(level) {
-        None => ops.reference(flavor, a, b, c, acc),
-        Some(isa) => {
-            let base = SharedC(c.as_mut_ptr());
-            // SAFETY: ops validated; m, n, k > 0; the block is all of C, borrowed here;
-            // `level` is available (asserted); op_b N and m k <= u32::MAX (checked).
-            unsafe { run_sparse(isa, flavor, &ops, a, b, base, 0..m, 0..n, acc, None) }
-        }
+    if level == Level::Scalar {
+        ops.reference(flavor, a, b, c, acc);
+    } else {
+        let base = SharedC(c.as_mut_ptr());
+        // SAFETY: ops validated; m, n, k > 0; the block is all of C, borrowed here;
+        // `level` is a SIMD level (required above); op_b N and m k <= u32::MAX (checked).
+        unsafe { run_sparse(level, flavor, &ops, a, b, base, 0..m, 0..n, acc, None) }
     }
 }
 
@@ -1058,17 +981,19 @@ pub fn gemm_blocked(
     }
     let beta = acc.beta();
     let base = SharedC(c.as_mut_ptr());
-    let direct = direct_isa(m, n, k, op_a, op_b);
+    let direct = direct_level(m, n, k, op_a, op_b);
     let one = |idx: usize| {
         let (rows, cols) = partition.block(idx);
         // SAFETY: ops validated against a, b, c; m, n, k > 0; the partition's blocks are
         // non-empty, within bounds and pairwise disjoint, and each index is run once, so
         // no two tasks touch the same element; `c` stays mutably borrowed until all
         // tasks have finished (the parallel loop below joins before returning).
-        // `direct_isa` returned an ISA only if this CPU supports it.
+        // `direct_level` returns SIMD levels only.
         unsafe {
             match direct {
-                Some((isa, flavor)) => run_direct(isa, flavor, &ops, a, b, base, rows, cols, acc),
+                Some((level, flavor)) => {
+                    run_direct(level, flavor, &ops, a, b, base, rows, cols, acc)
+                }
                 None => run_block(&ops, a, b, base, rows, cols, beta),
             }
         }

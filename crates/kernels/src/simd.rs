@@ -62,7 +62,6 @@ mod avx512;
 pub(crate) use avx2::Avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::Avx512;
-#[allow(unused_imports)] // `Fma`: see lanes.rs
 pub(crate) use lanes::{Fma, Lanes, ROUND_MAGIC, U32Lanes};
 pub(crate) use scalar::Scalar;
 

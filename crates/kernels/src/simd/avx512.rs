@@ -29,7 +29,6 @@ fn first(n: usize) -> __mmask16 {
 /// swaps the off-diagonal `d x d` sub-blocks of every `2d x 2d` block, row `i` taking
 /// `PERM[..][0]` (its lanes `c` with `c & d == 0` kept, the others from row `i + d`) and
 /// row `i + d` taking `PERM[..][1]` (16.. = the second source).
-#[allow(dead_code)] // the GEMM kernels move onto `Fma` in the next commit
 const PERM: [[[i32; 16]; 2]; 4] = [
     [perm(8, false), perm(8, true)],
     [perm(4, false), perm(4, true)],
@@ -37,7 +36,6 @@ const PERM: [[[i32; 16]; 2]; 4] = [
     [perm(1, false), perm(1, true)],
 ];
 
-#[allow(dead_code)]
 const fn perm(d: usize, hi: bool) -> [i32; 16] {
     let mut x = [0i32; 16];
     let mut c = 0;

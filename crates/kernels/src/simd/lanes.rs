@@ -136,7 +136,6 @@ pub(crate) fn pow2_halves_bits(t_bits: i32) -> (i32, i32) {
 /// gathers from raw pointers, masked loads and stores of any lane subset, and the
 /// zero tests of the zero-skipping kernels. Implemented by the SIMD tokens only (the
 /// GEMM's portable path is matrixmultiply, and its scalar reference uses `f32::mul_add`).
-#[allow(dead_code)] // the GEMM kernels move onto it in the next commit
 pub(crate) trait Fma: Lanes {
     /// `a * b + c` with one rounding.
     fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
