@@ -342,6 +342,13 @@ pub fn parse_set(arg: &str) -> Result<(String, Value), ConfigError> {
 }
 
 /// Read and expand a config file.
+///
+/// A relative directory in the file's `data.dataset` is resolved against the directory
+/// of the config file (not the working directory), so a config finds its data from
+/// wherever it is run; the runs then carry the absolute path (canonical when it exists),
+/// which the manifest records and errors show. A `data.dataset` given with `--set` is a
+/// command-line path: relative to the working directory. Dataset names (`mnist`,
+/// `fashion-mnist`) are not paths. Run names are made from the values as written.
 pub fn load(path: &Path, sets: &[(String, Value)]) -> Result<Plan, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.display().to_string(),
@@ -351,7 +358,46 @@ pub fn load(path: &Path, sets: &[(String, Value)]) -> Result<Plan, ConfigError> 
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "config".into());
-    parse(&text, &path.display().to_string(), &stem, sets)
+    let mut plan = parse(&text, &path.display().to_string(), &stem, sets)?;
+    let from_command_line = sets.iter().any(|(k, _)| k == "data" || k == "data.dataset");
+    if !from_command_line {
+        let base = path.parent().unwrap_or(Path::new(""));
+        for run in &mut plan.runs {
+            run.config.data.dataset = resolve_dataset_path(&run.config.data.dataset, base);
+        }
+    }
+    Ok(plan)
+}
+
+/// `dataset` (a `data.dataset` value of a config file in directory `base`) as a path
+/// to use from any working directory: a dataset name or an absolute path unchanged; a
+/// relative path joined to `base` and made absolute: canonical when it exists, else its
+/// longest existing ancestor canonical and the rest as written.
+pub fn resolve_dataset_path(dataset: &str, base: &Path) -> String {
+    let known = dataset
+        .parse::<crate::data::DatasetName>()
+        .is_ok_and(|d| d != crate::data::DatasetName::Custom);
+    let path = Path::new(dataset);
+    if known || dataset.is_empty() || path.is_absolute() {
+        return dataset.to_string();
+    }
+    let joined = base.join(path);
+    let absolute = std::path::absolute(&joined).unwrap_or(joined);
+    let parts: Vec<_> = absolute.components().collect();
+    let resolved = (1..=parts.len())
+        .rev()
+        .find_map(|i| {
+            let head: std::path::PathBuf = parts[..i].iter().collect();
+            let tail: std::path::PathBuf = parts[i..].iter().collect();
+            let head = head.canonicalize().ok()?;
+            Some(if i == parts.len() {
+                head
+            } else {
+                head.join(tail)
+            })
+        })
+        .unwrap_or(absolute);
+    resolved.to_string_lossy().into_owned()
 }
 
 /// Parse and expand config text; `origin` names it in errors.
@@ -848,7 +894,51 @@ mod tests {
             }
         }
         names.sort();
-        assert_eq!(names, ["lab4", "speed-mnist-t10k"]);
+        assert_eq!(names, ["lab4", "lab4-mnist-t10k", "speed-mnist-t10k"]);
+    }
+
+    /// A relative `data.dataset` directory is resolved against the config file's
+    /// directory (whatever the working directory), names and absolute paths are kept,
+    /// and a `--set` path is left to the working directory.
+    #[test]
+    fn relative_dataset_paths_follow_the_config_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let conf_dir = tmp.path().join("conf");
+        std::fs::create_dir_all(conf_dir.join("my-data")).unwrap();
+        let cfg = conf_dir.join("c.toml");
+        std::fs::write(
+            &cfg,
+            "[experiments.a]\ndata.dataset = \"my-data\"\n\
+             [experiments.b]\ndata.dataset = \"fashion-mnist\"\n\
+             [experiments.c]\ndata.dataset = \"missing/dir\"\n\
+             [experiments.d]\ndata.dataset = \"/abs/dir\"\n",
+        )
+        .unwrap();
+        let plan = load(&cfg, &[]).unwrap();
+        let ds: Vec<&str> = plan
+            .runs
+            .iter()
+            .map(|r| r.config.data.dataset.as_str())
+            .collect();
+        let canonical = conf_dir.join("my-data").canonicalize().unwrap();
+        assert_eq!(ds[0], canonical.to_str().unwrap());
+        assert_eq!(ds[1], "fashion-mnist");
+        let missing = conf_dir.canonicalize().unwrap().join("missing/dir");
+        assert_eq!(ds[2], missing.to_str().unwrap());
+        assert_eq!(ds[3], "/abs/dir");
+        // the shipped configs find data/mnist from any working directory
+        let speed =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/speed-mnist-t10k.toml");
+        let plan = load(&speed, &[]).unwrap();
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
+        assert_eq!(
+            Path::new(&plan.runs[0].config.data.dataset),
+            data.canonicalize().unwrap()
+        );
+        // --set data.dataset=DIR: relative to the working directory, as typed
+        let sets = vec![parse_set("data.dataset=rel/dir").unwrap()];
+        let plan = load(&cfg, &sets).unwrap();
+        assert!(plan.runs.iter().all(|r| r.config.data.dataset == "rel/dir"));
     }
 
     #[test]

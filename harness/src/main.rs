@@ -53,7 +53,7 @@ enum Command {
         #[arg(long)]
         no_plot: bool,
         /// Continue the runs in the output directory: finished runs are kept, interrupted
-        /// ones go on from their last completed epoch, the others start.
+        /// ones go on from their last completed epoch, runs not started yet start afresh.
         #[arg(long)]
         resume: bool,
     },
@@ -83,7 +83,7 @@ enum Command {
         /// Index of the image in the training file.
         #[arg(long, default_value_t = 0)]
         index: usize,
-        /// Dropout seed [default: the lab study's seed].
+        /// Dropout seed (the lab study's seed unless given).
         #[arg(long, default_value_t = 20261125)]
         seed: u64,
         /// Output file; .png for PNG, otherwise SVG.
@@ -94,7 +94,8 @@ enum Command {
     Fetch {
         /// mnist or fashion-mnist.
         dataset: String,
-        /// Where to put the files [default: $REGULAB_DATA/<name> or data/<name>].
+        /// Where to put the files [default: $REGULAB_DATA/<name> or data/<name>; for
+        /// fashion-mnist, Debian's installed copy is used where it is].
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Mirror base URL to try instead of the defaults (repeatable, tried in order).
@@ -163,8 +164,24 @@ fn real_main() -> Result<ExitCode> {
             mirrors,
         } => {
             let name: DatasetName = dataset.parse().map_err(anyhow::Error::msg)?;
+            let explicit = data_dir.is_some() || std::env::var_os(data::locate::DATA_ENV).is_some();
+            let installed = mirrors
+                .is_empty()
+                .then(|| data::fetch::installed_copy(name))
+                .flatten();
+            if let (Some(sys), false) = (&installed, explicit) {
+                println!(
+                    "{name}: installed in {} (checksums ok); regulab reads it from there, \
+                     nothing to download (to copy it elsewhere: regulab fetch {name} --data-dir DIR)",
+                    sys.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let dir = data::default_fetch_dir(name, data_dir.as_deref());
-            let report = data::fetch(name, &dir, &mirrors, std::io::stderr().is_terminal())?;
+            let report = match &installed {
+                Some(sys) => data::fetch::copy_installed(name, sys, &dir)?,
+                None => data::fetch(name, &dir, &mirrors, std::io::stderr().is_terminal())?,
+            };
             for f in &report.files {
                 match &f.status {
                     data::FetchStatus::AlreadyPresent => {
@@ -172,6 +189,13 @@ fn real_main() -> Result<ExitCode> {
                     }
                     data::FetchStatus::Downloaded { url } => {
                         println!("{}: downloaded from {url}, checksum ok", f.path.display())
+                    }
+                    data::FetchStatus::Copied { from } => {
+                        println!(
+                            "{}: copied from {}, checksum ok",
+                            f.path.display(),
+                            from.display()
+                        )
                     }
                 }
             }
@@ -241,6 +265,12 @@ fn real_main() -> Result<ExitCode> {
                 .map(|s| config::parse_set(s))
                 .collect::<Result<Vec<_>, _>>()?;
             let plan = config::load(&config_path, &sets)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
+            if resume {
+                // before looking for data: a directory made with other data or another
+                // config is refused as such, not with a dataset or download error
+                run::check_resumable(&plan, &out)?;
+            }
             let data = load_or_fetch(&plan, data_dir.as_deref(), !no_fetch)?;
             // The figures drawn after training show one training image: keep it apart,
             // so that all the data can be released before drawing.
@@ -261,7 +291,6 @@ fn real_main() -> Result<ExitCode> {
             } else {
                 Progress::Lines
             };
-            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
             let opts = RunOptions {
                 out: out.clone(),
                 threads,
@@ -335,7 +364,9 @@ fn load_or_fetch(
                         for d in &created {
                             let _ = std::fs::remove_dir(d);
                         }
-                        anyhow::anyhow!("{first:#}\n\ndownload failed too: {e}")
+                        // in the order it happened: the download failed, so the data
+                        // is missing; then the places searched and what to do
+                        anyhow::anyhow!("downloading {name} failed: {e}\n{first:#}")
                     })?;
                     fetched = true;
                 }

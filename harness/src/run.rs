@@ -292,23 +292,23 @@ fn needed_files(d: &DataConfig) -> Vec<&'static str> {
 pub fn load_dataset(d: &DataConfig, data_dir: Option<&Path>) -> Result<Dataset> {
     match d.dataset.parse::<DatasetName>() {
         Ok(known @ (DatasetName::Mnist | DatasetName::FashionMnist)) => {
-            let dir = find_data_dir(known, data_dir, &needed_files(d)).map_err(|e| {
-                let mut msg = e.to_string();
-                if known == DatasetName::Mnist {
-                    msg.push_str(
-                        "\nor run the same study on Fashion-MNIST (apt-get install dataset-fashion-mnist): --set data.dataset=fashion-mnist",
-                    );
-                }
-                anyhow!(msg)
-            })?;
+            let dir = find_data_dir(known, data_dir, &needed_files(d))?;
             load_dataset_from(d, known, &dir)
         }
         _ => {
             let dir = Path::new(&d.dataset);
             if !dir.is_dir() {
                 bail!(
-                    "field `data.dataset`: \"{}\" is neither a known dataset (mnist, fashion-mnist) nor a directory holding IDX files",
-                    d.dataset
+                    "field `data.dataset`: \"{}\" is neither a known dataset (mnist, \
+                     fashion-mnist) nor a directory holding IDX files ({}; a relative path in \
+                     a config file is resolved against the file's directory, one given with \
+                     --set against the working directory)",
+                    d.dataset,
+                    if dir.exists() {
+                        "not a directory"
+                    } else {
+                        "no such directory"
+                    }
                 );
             }
             load_dataset_from(d, DatasetName::Custom, dir)
@@ -764,18 +764,51 @@ enum Start {
     Done(serde_json::Value),
 }
 
-/// The first field (dotted) where two configs differ.
-fn first_difference(a: &RunConfig, b: &RunConfig) -> String {
+/// The first field (dotted) where two configs differ, and how: `` `k` is X there, Y now``.
+fn first_difference(a: &RunConfig, b: &RunConfig) -> (String, String) {
     let (fa, fb) = (flatten(a), flatten(b));
     fa.iter()
         .find(|(k, v)| fb.get(*k) != Some(*v))
         .map(|(k, v)| {
-            format!(
-                "`{k}` is {} there, {v} now",
-                fb.get(k).map_or("absent", |s| s.as_str())
-            )
+            let there = fb.get(k).map_or("absent", |s| s.as_str());
+            (k.clone(), format!("`{k}` is {there} there, {v} now"))
         })
-        .unwrap_or_else(|| "a field differs".to_string())
+        .unwrap_or_else(|| (String::new(), "a field differs".to_string()))
+}
+
+/// Refuses to resume `spec` in a directory whose manifest (`path`) records another
+/// config: the error names the run, the file and the first differing field, and says
+/// "other data" when that field is one of `data.*`.
+fn check_same_config(spec: &RunSpec, recorded: &RunConfig, path: &Path) -> Result<()> {
+    if *recorded == spec.config {
+        return Ok(());
+    }
+    let (field, how) = first_difference(&spec.config, recorded);
+    let what = if field.starts_with("data.") {
+        "other data"
+    } else {
+        "another config"
+    };
+    bail!(
+        "cannot resume run `{}`: {} was made with {what} ({how}); give the options it was \
+         made with (e.g. the same --set), or delete the run's directory or write to another --out",
+        spec.name,
+        path.display(),
+    )
+}
+
+/// Before any data is loaded for `--resume`: every run directory of `plan` already in
+/// `out` must have been made with its run's config (see [`check_same_config`]), so a
+/// resume with other options is refused as such rather than failing to find the data.
+pub fn check_resumable(plan: &Plan, out: &Path) -> Result<()> {
+    for spec in &plan.runs {
+        let dir = out.join(&spec.name);
+        if let Some(m) = read_manifest(&dir)? {
+            let path = dir.join("manifest.json");
+            check_same_config(spec, &manifest_config(&m, &path)?, &path)?;
+        }
+    }
+    Ok(())
 }
 
 fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool) -> Result<Start> {
@@ -788,16 +821,7 @@ fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool)
     let manifest = read_manifest(run_dir)?;
     if let Some(m) = &manifest {
         let path = run_dir.join("manifest.json");
-        let recorded = manifest_config(m, &path)?;
-        if recorded != spec.config {
-            bail!(
-                "cannot resume run `{}`: {} was made with another config ({}); \
-                 delete the run's directory or write to another --out",
-                spec.name,
-                path.display(),
-                first_difference(&spec.config, &recorded)
-            );
-        }
+        check_same_config(spec, &manifest_config(m, &path)?, &path)?;
         let recorded_files: Vec<&str> = m["dataset"]["files"]
             .as_array()
             .map(|f| f.iter().filter_map(|f| f["raw_sha256"].as_str()).collect())

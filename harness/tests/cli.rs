@@ -202,6 +202,212 @@ fn missing_dataset_says_what_to_do() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("regulab fetch mnist"), "{err}");
     assert!(err.contains("data.dataset=fashion-mnist"), "{err}");
+    assert!(err.contains("experiments/lab4-mnist-t10k.toml"), "{err}");
+
+    // with the download allowed (a mirror that refuses, on this machine): the failed
+    // download comes first, then where it looked and what to do, each route whole
+    let o = regulab_in(dir.path(), &["run", cfg.to_str().unwrap(), "--no-plot"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let error = &err[err.find("error: ").expect("an error line")..];
+    assert!(
+        error.starts_with("error: downloading mnist failed"),
+        "{err}"
+    );
+    let (download, not_found) = (
+        error.find("every mirror failed").unwrap(),
+        error.find("dataset mnist not found").unwrap(),
+    );
+    assert!(download < not_found, "{err}");
+    for route in [
+        "regulab fetch mnist`",
+        "--data-dir DIR",
+        "regulab run experiments/lab4-mnist-t10k.toml",
+        "add --set data.dataset=fashion-mnist",
+    ] {
+        assert!(error.contains(route), "lacks {route}: {err}");
+    }
+    assert!(
+        error.lines().all(|l| !l.starts_with("or ")),
+        "no loose fragment: {err}"
+    );
+    // the refused download left nothing behind
+    assert!(!dir.path().join("data").exists());
+}
+
+/// `regulab` started in `cwd`, with downloads going to a mirror on this machine that
+/// refuses connections (tests never reach the network).
+fn regulab_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_regulab"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("REGULAB_DATA")
+        .env("REGULAB_MIRROR", "http://127.0.0.1:9/")
+        .output()
+        .expect("regulab runs")
+}
+
+/// A config's relative `data.dataset` directory is found from the config file's
+/// directory, whatever the working directory; a missing one is reported with its
+/// resolved path.
+#[test]
+fn relative_dataset_paths_are_resolved_against_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
+    std::os::unix::fs::symlink(mnist.canonicalize().unwrap(), dir.path().join("d")).unwrap();
+    let text = |dataset: &str| {
+        format!(
+            "epochs = 1\n[data]\ndataset = \"{dataset}\"\ntrain_file = \"t10k\"\n\
+             test_file = \"none\"\nrange = [0, 300]\nvalidation = 100\ntrain_examples = 200\n\
+             [model]\nhidden = [8]\n"
+        )
+    };
+    std::fs::write(conf.join("ok.toml"), text("../d")).unwrap();
+    std::fs::write(conf.join("bad.toml"), text("../nowhere")).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let out = dir.path().join("out");
+    let o = regulab_in(
+        &elsewhere,
+        &[
+            "run",
+            "../conf/ok.toml",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--no-plot",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = std::fs::read_to_string(out.join("main/manifest.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&m).unwrap();
+    assert_eq!(
+        Path::new(m["config"]["data"]["dataset"].as_str().unwrap()),
+        mnist.canonicalize().unwrap(),
+        "the manifest records the resolved directory"
+    );
+    let o = regulab_in(&elsewhere, &["run", "../conf/bad.toml", "--no-plot"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let resolved = dir.path().canonicalize().unwrap().join("nowhere");
+    assert!(
+        err.contains(&format!("\"{}\"", resolved.display())) && err.contains("data.dataset"),
+        "{err}"
+    );
+    assert!(err.contains("no such directory"), "{err}");
+}
+
+/// `--resume` without the `--set` the directory was made with is refused as "made with
+/// other data", before any dataset is looked for (no download attempt).
+#[test]
+fn resume_with_other_data_is_refused_before_looking_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "epochs = 1\n[data]\ntrain_examples = 100\nvalidation = 100\n[model]\nhidden = [8]\n",
+    );
+    let out = dir.path().join("o");
+    let args = |extra: &[&'static str]| {
+        let mut v = vec![
+            "run".to_string(),
+            cfg.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            "--quiet".into(),
+            "--no-plot".into(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        regulab_in(dir.path(), &a)
+    };
+    let o = run(args(&["--set", "data.dataset=fashion-mnist"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(args(&["--resume"]));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("made with other data")
+            && err.contains("`data.dataset` is fashion-mnist there, mnist now"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("download") && !err.contains("not found"),
+        "{err}"
+    );
+    // with the same --set it resumes (nothing left to train)
+    let o = run(args(&["--resume", "--set", "data.dataset=fashion-mnist"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `regulab fetch fashion-mnist` uses Debian's installed copy: nothing to download by
+/// default, and a verified copy with --data-dir.
+#[test]
+fn fetch_fashion_mnist_uses_the_installed_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = regulab_in(dir.path(), &["fetch", "fashion-mnist"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains(FASHION) && said.contains("nothing to download"),
+        "{said}"
+    );
+    assert!(!dir.path().join("data").exists(), "nothing written");
+    let to = dir.path().join("fm");
+    let o = regulab_in(dir.path(), &["fetch", "fashion-mnist", "--data-dir", "fm"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        said.matches("copied from /usr/share/datasets/fashion-mnist/")
+            .count(),
+        4,
+        "{said}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&to)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz"
+        ]
+    );
+    for n in &names {
+        assert_eq!(
+            std::fs::read(to.join(n)).unwrap(),
+            std::fs::read(Path::new(FASHION).join(n)).unwrap()
+        );
+    }
+    // again: every file is already there
+    let o = regulab_in(dir.path(), &["fetch", "fashion-mnist", "--data-dir", "fm"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout)
+            .matches("already present")
+            .count(),
+        4
+    );
+}
+
+/// The help texts end their sentences and show one default each.
+#[test]
+fn help_texts_are_whole() {
+    let o = regulab(&["run", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("runs not started yet start afresh"), "{help}");
+    let o = regulab(&["corrupt", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    let seed = &help[help.find("--seed").unwrap()..];
+    let seed = &seed[..seed.find("\n  -").unwrap_or(seed.len())];
+    assert_eq!(seed.matches("default").count(), 1, "{seed}");
 }
 
 #[test]

@@ -52,8 +52,9 @@ fn allocations() -> u64 {
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
-fn shared_mnist() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist")
+/// The MNIST test set and training labels shipped in the repository's `data/mnist`.
+fn repo_mnist() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
 }
 
 const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -105,8 +106,8 @@ fn assert_names_file(err: &DataError, path: &Path) {
 // Real files.
 
 #[test]
-fn mnist_test_set_from_shared_data() {
-    let dir = shared_mnist();
+fn mnist_test_set_from_repo_data() {
+    let dir = repo_mnist();
     let pair = load_pair(
         &dir.join("t10k-images-idx3-ubyte.gz"),
         &dir.join("t10k-labels-idx1-ubyte.gz"),
@@ -128,8 +129,8 @@ fn mnist_test_set_from_shared_data() {
 }
 
 #[test]
-fn mnist_train_labels_from_shared_data() {
-    let path = shared_mnist().join("train-labels-idx1-ubyte.gz");
+fn mnist_train_labels_from_repo_data() {
+    let path = repo_mnist().join("train-labels-idx1-ubyte.gz");
     let (labels, digest) = read_labels(&path, Some(10)).unwrap();
     assert_eq!(labels.len(), 60_000);
     assert_eq!(digest.sha256, MNIST_FILES[1].raw_sha256);
@@ -145,11 +146,11 @@ fn mnist_train_labels_from_shared_data() {
     );
 }
 
-/// The partial MNIST of `../shared`: train on the first 1,000 test images, validate on
+/// The partial MNIST of `data/mnist`: train on the first 1,000 test images, validate on
 /// the next 1,000.
 #[test]
 fn partial_mnist_train_and_validate_on_the_test_file() {
-    let dir = shared_mnist();
+    let dir = repo_mnist();
     let pair = load_pair(
         &dir.join("t10k-images-idx3-ubyte.gz"),
         &dir.join("t10k-labels-idx1-ubyte.gz"),
@@ -381,7 +382,7 @@ fn unknown_files_are_accepted_with_warnings() {
     assert!(pair.warnings[0].to_string().contains("not verified"));
     assert!(!pair.images.verified && !pair.labels.verified);
     // a real MNIST file under a custom dataset is recognised in the warning
-    let real = shared_mnist();
+    let real = repo_mnist();
     let pair = load_pair(
         &real.join("t10k-images-idx3-ubyte.gz"),
         &real.join("t10k-labels-idx1-ubyte.gz"),

@@ -341,8 +341,8 @@ fn an_invalid_existing_file_is_an_error_and_left_alone() {
 /// A real MNIST file served locally, checked against the real table.
 #[test]
 fn real_mnist_labels_against_the_real_table() {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/mnist/t10k-labels-idx1-ubyte.gz");
+    let real =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist/t10k-labels-idx1-ubyte.gz");
     let bytes = std::fs::read(&real).unwrap();
     let spec = &MNIST_FILES[3];
     assert_eq!(spec.name, "t10k-labels-idx1-ubyte");

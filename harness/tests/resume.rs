@@ -23,9 +23,9 @@ use regulab::verify::compare_run_dirs;
 
 fn mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/mnist")
+        .join("../data/mnist")
         .canonicalize()
-        .expect("../shared/data/mnist exists")
+        .expect("the repository's data/mnist exists")
 }
 
 /// Two runs on the MNIST test set (5,000 training images, 1,000 validation): momentum

@@ -1,7 +1,7 @@
 //! Snapshot tests on real data: for each regulariser (none, L1, L2, L1+L2, dropout on
 //! inputs and hidden layer) a short run on Fashion-MNIST (Debian's
-//! `dataset-fashion-mnist`) and one on the real MNIST test set (`../shared/data/mnist`:
-//! train on its first 1,000 images, validate on the next 1,000).
+//! `dataset-fashion-mnist`) and one on the real MNIST test set (the repository's
+//! `data/mnist`: train on its first 1,000 images, validate on the next 1,000).
 //!
 //! Each case is trained under several settings — 1, 2 and 4 threads per run, 1 and 3
 //! runs at once, and the first setting twice — and every output (epochs.csv outside
@@ -39,9 +39,9 @@ reg.keep_hidden = 0.5
 
 fn mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/mnist")
+        .join("../data/mnist")
         .canonicalize()
-        .expect("../shared/data/mnist exists")
+        .expect("the repository's data/mnist exists")
 }
 
 /// CSV text without the timing columns.

@@ -32,7 +32,7 @@ fn sweep() -> &'static Path {
     &DIR.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
         let mnist = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/data/mnist")
+            .join("../data/mnist")
             .canonicalize()
             .unwrap();
         let cfg = tmp.path().join("v.toml");
@@ -221,7 +221,7 @@ fn verify_checks_the_data_by_checksum_before_training() {
     let o = verify(&dir, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--data-dir"));
-    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist");
+    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
     let o = verify(&dir, &["--data-dir", mnist.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

@@ -1,8 +1,9 @@
 //! The known datasets: their names, file names, SHA-256 checksums and download mirrors.
 //!
 //! The identity of a data file is the SHA-256 of its *uncompressed* IDX bytes (the same
-//! data is distributed in different gzip wrappers). The table below is a copy of
-//! `../shared/data/CHECKSUMS.md`; a unit test keeps the two equal.
+//! data is distributed in different gzip wrappers). The tables below are those of the
+//! repository's `data/README.md`; a unit test keeps the two equal and checks the MNIST
+//! files shipped in `data/mnist/` (and their `SHA256SUMS`) against them.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -218,8 +219,13 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    /// The repository's `data/` directory.
+    fn data_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data")
+    }
+
     fn checksums_md() -> String {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/CHECKSUMS.md");
+        let path = data_dir().join("README.md");
         std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
     }
@@ -286,8 +292,38 @@ mod tests {
     fn mirrors_are_the_documented_ones() {
         let md = checksums_md();
         for m in MNIST_MIRRORS.iter().chain(FASHION_MNIST_MIRRORS.iter()) {
-            assert!(md.contains(&format!("`{m}`")), "{m} not in CHECKSUMS.md");
+            assert!(md.contains(&format!("`{m}`")), "{m} not in data/README.md");
         }
+    }
+
+    /// The MNIST files shipped in `data/mnist/`: `SHA256SUMS` lists exactly them, with
+    /// the table's gz checksums, and the files' bytes (gz and raw) are those.
+    #[test]
+    fn shipped_mnist_files_match_sha256sums_and_the_table() {
+        use sha2::{Digest, Sha256};
+        let dir = data_dir().join("mnist");
+        let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+        let mut listed = Vec::new();
+        for line in sums.lines() {
+            let (hash, file) = line.split_once("  ").expect("`<sha256>  <file>` lines");
+            let base = file.strip_suffix(".gz").expect("a .gz file");
+            let spec = DatasetName::Mnist
+                .spec_for(base)
+                .expect("a known MNIST file");
+            assert_eq!(spec.gz_sha256.as_deref(), Some(hash), "{file}");
+            let gz = std::fs::read(dir.join(file)).unwrap();
+            assert_eq!(hex::encode(Sha256::digest(&gz)), hash, "{file}");
+            let digest = crate::data::idx::raw_digest(&dir.join(file)).unwrap();
+            assert_eq!(digest.sha256, spec.raw_sha256, "{file}");
+            assert_eq!(digest.raw_len, spec.raw_len, "{file}");
+            listed.push(base.to_string());
+        }
+        listed.sort();
+        assert_eq!(
+            listed,
+            [TEST_IMAGES, TEST_LABELS, TRAIN_LABELS],
+            "the test set and the training labels"
+        );
     }
 
     #[test]

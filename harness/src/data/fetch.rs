@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ureq::Agent;
 use ureq::config::AutoHeaderValue;
 
-use super::checksums::{DatasetName, FileSpec};
+use super::checksums::{DEBIAN_FASHION_MNIST_DIR, DatasetName, FileSpec};
 use super::idx::raw_digest;
 use super::locate::find_file;
 
@@ -160,6 +160,11 @@ pub enum FetchStatus {
         /// The URL that delivered it.
         url: String,
     },
+    /// Copied from a verified installed copy (Debian's `dataset-fashion-mnist`).
+    Copied {
+        /// The file copied.
+        from: PathBuf,
+    },
 }
 
 /// One file of a successful fetch.
@@ -198,6 +203,104 @@ pub fn fetch(
     let files = dataset.files().ok_or(FetchError::NotFetchable(dataset))?;
     let mirrors = resolve_mirrors(dataset, mirrors);
     fetch_files(files, data_dir, &mirrors, progress)
+}
+
+/// The system-installed copy of `dataset` (Debian's `dataset-fashion-mnist` in
+/// [`DEBIAN_FASHION_MNIST_DIR`]), if all four files are there with the right raw
+/// SHA-256; `None` otherwise (and always for MNIST, which Debian does not package).
+pub fn installed_copy(dataset: DatasetName) -> Option<PathBuf> {
+    if dataset != DatasetName::FashionMnist {
+        return None;
+    }
+    let dir = PathBuf::from(DEBIAN_FASHION_MNIST_DIR);
+    let files = dataset.files()?;
+    files
+        .iter()
+        .all(|spec| {
+            find_file(&dir, &spec.name)
+                .and_then(|p| raw_digest(&p).ok())
+                .is_some_and(|d| d.sha256 == spec.raw_sha256)
+        })
+        .then_some(dir)
+}
+
+/// Copies `dataset`'s four files from `from` (an installed copy, see
+/// [`installed_copy`]) into `data_dir`, each to a temporary file first, verified, then
+/// renamed into place; valid files already in `data_dir` are kept, as [`fetch`] does.
+pub fn copy_installed(
+    dataset: DatasetName,
+    from: &Path,
+    data_dir: &Path,
+) -> Result<FetchReport, FetchError> {
+    let files = dataset.files().ok_or(FetchError::NotFetchable(dataset))?;
+    std::fs::create_dir_all(data_dir).map_err(|source| FetchError::CreateDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for spec in files {
+        match fetch_file(spec, data_dir, &[], false) {
+            Err(FetchError::NoMirrors { .. }) => {}
+            other => {
+                out.push(other?);
+                continue;
+            }
+        }
+        let failed = |kind: FailureKind, url: String| FetchError::AllMirrorsFailed {
+            name: spec.name.to_string(),
+            dir: data_dir.to_path_buf(),
+            failures: vec![MirrorFailure { url, kind }],
+        };
+        let src = find_file(from, &spec.name).ok_or_else(|| {
+            failed(
+                FailureKind::Transfer("no such file".into()),
+                from.join(spec.name.as_ref()).display().to_string(),
+            )
+        })?;
+        let write_err =
+            |e: io::Error| failed(FailureKind::Write(e.to_string()), src.display().to_string());
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", spec.name))
+            .suffix(".part")
+            .tempfile_in(data_dir)
+            .map_err(write_err)?;
+        let mut reader = std::fs::File::open(&src).map_err(write_err)?;
+        io::copy(&mut reader, tmp.as_file_mut()).map_err(write_err)?;
+        tmp.as_file().sync_all().map_err(write_err)?;
+        let digest = raw_digest(tmp.path()).map_err(|e| {
+            failed(
+                FailureKind::Corrupt(e.to_string()),
+                src.display().to_string(),
+            )
+        })?;
+        if digest.sha256 != spec.raw_sha256 {
+            return Err(failed(
+                FailureKind::ChecksumMismatch {
+                    found: digest.sha256,
+                    expected: spec.raw_sha256.to_string(),
+                },
+                src.display().to_string(),
+            ));
+        }
+        let name = src.file_name().map(PathBuf::from).unwrap_or_default();
+        let dest = data_dir.join(name);
+        tmp.persist(&dest).map_err(|e| {
+            failed(
+                FailureKind::Write(e.error.to_string()),
+                src.display().to_string(),
+            )
+        })?;
+        out.push(FetchedFile {
+            name: spec.name.to_string(),
+            path: dest,
+            status: FetchStatus::Copied { from: src },
+            failed_mirrors: Vec::new(),
+        });
+    }
+    Ok(FetchReport {
+        dir: data_dir.to_path_buf(),
+        files: out,
+    })
 }
 
 /// The mirrors to use: `cli` if not empty, else `$REGULAB_MIRROR`, else the defaults.

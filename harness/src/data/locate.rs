@@ -132,6 +132,11 @@ pub fn fetch_dir_in(
     }
 }
 
+/// The config that runs the lab's study offline on the MNIST test set shipped in the
+/// repository's `data/mnist/` (named in the not-found hint).
+pub const OFFLINE_MNIST_CONFIG: &str = "experiments/lab4-mnist-t10k.toml";
+
+/// What to do when `name` was not found: one route per line.
 fn not_found_hint(name: DatasetName, explicit: Option<&Path>) -> String {
     let files = STANDARD_FILES
         .iter()
@@ -142,14 +147,21 @@ fn not_found_hint(name: DatasetName, explicit: Option<&Path>) -> String {
         .map(|d| format!(" --data-dir {}", d.display()))
         .unwrap_or_default();
     let put = format!(
-        "or put the four IDX files ({files}) in one of the directories above \
-         (or any directory, then pass --data-dir DIR or set {DATA_ENV}=DIR)"
+        "  * put the four IDX files ({files}) in one of the directories above, or in any \
+         directory and pass --data-dir DIR (or set {DATA_ENV}=DIR)"
     );
     match name {
-        DatasetName::Mnist => format!("To download it, run `regulab fetch mnist{dir_arg}`, {put}."),
+        DatasetName::Mnist => format!(
+            "What you can do:\n  * download it (needs network): `regulab fetch mnist{dir_arg}`\n{put}\n  \
+             * offline: the MNIST test set ships in regulab's repository (data/mnist/); from a \
+             clone, `regulab run {OFFLINE_MNIST_CONFIG}` runs the lab's study on it\n  \
+             * run the same study on Fashion-MNIST (Debian/Ubuntu: `sudo apt-get install \
+             dataset-fashion-mnist`): add --set data.dataset=fashion-mnist"
+        ),
         DatasetName::FashionMnist => format!(
-            "To download it, run `regulab fetch fashion-mnist{dir_arg}`, or on Debian/Ubuntu \
-             `sudo apt-get install dataset-fashion-mnist` (installs into {DEBIAN_FASHION_MNIST_DIR}), {put}."
+            "What you can do:\n  * on Debian/Ubuntu: `sudo apt-get install dataset-fashion-mnist` \
+             (installs into {DEBIAN_FASHION_MNIST_DIR}, where regulab finds it)\n  \
+             * download it (needs network): `regulab fetch fashion-mnist{dir_arg}`\n{put}"
         ),
         DatasetName::Custom => format!(
             "A custom dataset cannot be downloaded: put the four IDX files ({files}) in a \
@@ -235,6 +247,16 @@ mod tests {
             "{msg}"
         );
         assert!(!msg.contains("missing t10k-labels"), "{msg}");
+        assert!(
+            msg.contains(OFFLINE_MNIST_CONFIG),
+            "the offline route: {msg}"
+        );
+        assert!(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(OFFLINE_MNIST_CONFIG)
+                .is_file()
+        );
         match err {
             DataError::NotFound { searched, .. } => assert_eq!(searched.len(), 1),
             other => panic!("{other:?}"),
