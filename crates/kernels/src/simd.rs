@@ -49,6 +49,8 @@
 //! survives is left unspecified by Rust and LLVM (RFC 3514; LLVM may commute `a + b`),
 //! so it may differ.
 
+#[cfg(test)]
+mod conformance;
 mod lanes;
 mod scalar;
 pub(crate) mod slices;
