@@ -88,11 +88,13 @@ impl ChaCha8Stream {
         self.fill_with(simd::level(), word_pos, out);
     }
 
-    /// [`ChaCha8Stream::fill`] on a chosen path (same words on every path; for tests and
-    /// benchmarks). Panics if `level` is not [`simd::available`].
-    pub fn fill_with(&self, level: Level, word_pos: u128, out: &mut [u32]) {
-        fill_at(level, self, word_pos, out);
-    }
+    internal!(
+        /// [`ChaCha8Stream::fill`] on a chosen path (same words on every path; for tests and
+        /// benchmarks). Panics if `level` is not [`simd::available`].
+        pub fn fill_with(&self, level: Level, word_pos: u128, out: &mut [u32]) {
+            fill_at(level, self, word_pos, out);
+        }
+    );
 }
 
 leveled!(
@@ -174,10 +176,18 @@ pub fn fill_words(key: &[u8; 32], stream: u64, word_pos: u128, out: &mut [u32]) 
     ChaCha8Stream::new(key, stream).fill(word_pos, out);
 }
 
-/// [`fill_words`] on a chosen path. Panics if `level` is not [`simd::available`].
-pub fn fill_words_with(level: Level, key: &[u8; 32], stream: u64, word_pos: u128, out: &mut [u32]) {
-    ChaCha8Stream::new(key, stream).fill_with(level, word_pos, out);
-}
+internal!(
+    /// [`fill_words`] on a chosen path. Panics if `level` is not [`simd::available`].
+    pub fn fill_words_with(
+        level: Level,
+        key: &[u8; 32],
+        stream: u64,
+        word_pos: u128,
+        out: &mut [u32],
+    ) {
+        ChaCha8Stream::new(key, stream).fill_with(level, word_pos, out);
+    }
+);
 
 /// The quarter round `Q(a, b, c, d)`, lane by lane.
 #[inline(always)]

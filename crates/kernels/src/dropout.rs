@@ -213,46 +213,50 @@ pub fn forward(key: MaskKey, keep: Keep, x: &[f32], y: &mut [f32], mask: &mut Ma
     forward_with(simd::level(), key, keep, x, y, mask);
 }
 
-/// [`forward`] on a chosen SIMD path (same bits on every path; for tests and benchmarks).
-/// Panics if `level` is not [`simd::available`].
-pub fn forward_with(
-    level: Level,
-    key: MaskKey,
-    keep: Keep,
-    x: &[f32],
-    y: &mut [f32],
-    mask: &mut Mask,
-) {
-    simd::require(level);
-    assert_eq!(x.len(), y.len(), "dropout::forward: x and y lengths differ");
-    if keep.is_one() {
-        mask.fill_kept(x.len());
-        y.copy_from_slice(x);
-        return;
+internal!(
+    /// [`forward`] on a chosen SIMD path (same bits on every path; for tests and benchmarks).
+    /// Panics if `level` is not [`simd::available`].
+    pub fn forward_with(
+        level: Level,
+        key: MaskKey,
+        keep: Keep,
+        x: &[f32],
+        y: &mut [f32],
+        mask: &mut Mask,
+    ) {
+        simd::require(level);
+        assert_eq!(x.len(), y.len(), "dropout::forward: x and y lengths differ");
+        if keep.is_one() {
+            mask.fill_kept(x.len());
+            y.copy_from_slice(x);
+            return;
+        }
+        forward_at(level, key, keep, Some(x), y, mask);
     }
-    forward_at(level, key, keep, Some(x), y, mask);
-}
+);
 
 /// In place `x = x * m / keep`, otherwise as [`forward`] (same mask, same bits).
 pub fn forward_inplace(key: MaskKey, keep: Keep, x: &mut [f32], mask: &mut Mask) {
     forward_inplace_with(simd::level(), key, keep, x, mask);
 }
 
-/// [`forward_inplace`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
-pub fn forward_inplace_with(
-    level: Level,
-    key: MaskKey,
-    keep: Keep,
-    x: &mut [f32],
-    mask: &mut Mask,
-) {
-    simd::require(level);
-    if keep.is_one() {
-        mask.fill_kept(x.len());
-        return;
+internal!(
+    /// [`forward_inplace`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
+    pub fn forward_inplace_with(
+        level: Level,
+        key: MaskKey,
+        keep: Keep,
+        x: &mut [f32],
+        mask: &mut Mask,
+    ) {
+        simd::require(level);
+        if keep.is_one() {
+            mask.fill_kept(x.len());
+            return;
+        }
+        forward_at(level, key, keep, None, x, mask);
     }
-    forward_at(level, key, keep, None, x, mask);
-}
+);
 
 /// `g = g * m / keep` with the mask recorded by [`forward`].
 ///
@@ -262,11 +266,13 @@ pub fn backward(keep: Keep, mask: &Mask, g: &mut [f32]) {
     backward_with(simd::level(), keep, mask, g);
 }
 
-/// [`backward`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
-pub fn backward_with(level: Level, keep: Keep, mask: &Mask, g: &mut [f32]) {
-    simd::require(level);
-    backward_at(level, keep, mask, None, g);
-}
+internal!(
+    /// [`backward`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
+    pub fn backward_with(level: Level, keep: Keep, mask: &Mask, g: &mut [f32]) {
+        simd::require(level);
+        backward_at(level, keep, mask, None, g);
+    }
+);
 
 /// Fused `g = g * m / keep * f'(.)` where `f'` is expressed through the activation's
 /// output `h` (before dropout), as in [`crate::activation::backward`].
@@ -283,23 +289,25 @@ pub fn backward_act(keep: Keep, mask: &Mask, act: Activation, h: &[f32], g: &mut
     backward_act_with(simd::level(), keep, mask, act, h, g);
 }
 
-/// [`backward_act`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
-pub fn backward_act_with(
-    level: Level,
-    keep: Keep,
-    mask: &Mask,
-    act: Activation,
-    h: &[f32],
-    g: &mut [f32],
-) {
-    simd::require(level);
-    assert_eq!(
-        h.len(),
-        g.len(),
-        "dropout::backward_act: h and g lengths differ"
-    );
-    backward_at(level, keep, mask, Some((act, h)), g);
-}
+internal!(
+    /// [`backward_act`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
+    pub fn backward_act_with(
+        level: Level,
+        keep: Keep,
+        mask: &Mask,
+        act: Activation,
+        h: &[f32],
+        g: &mut [f32],
+    ) {
+        simd::require(level);
+        assert_eq!(
+            h.len(),
+            g.len(),
+            "dropout::backward_act: h and g lengths differ"
+        );
+        backward_at(level, keep, mask, Some((act, h)), g);
+    }
+);
 
 // ------------------------------------------------------------------------------------
 // Drivers: chunking and parallelism.

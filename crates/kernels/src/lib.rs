@@ -18,6 +18,24 @@
 //! of the rayon pool it runs in. Work is split into blocks whose size depends only
 //! on the shape of the problem, and every reduction has a fixed order.
 
+/// An item of the test and benchmark interface (the explicit-level `*_with` forms, the
+/// single-kernel GEMM entry points, `gemm::Partition`): public with the cargo feature
+/// `internals` (enabled by the benches and this crate's own tests), crate-private
+/// otherwise, so users of the library see one way to call each kernel. Write the item
+/// inside parentheses, `internal!(pub fn ...);`, which rustfmt formats.
+macro_rules! internal {
+    ($(#[$meta:meta])* pub $($item:tt)*) => {
+        $(#[$meta])*
+        #[cfg(feature = "internals")]
+        pub $($item)*
+
+        $(#[$meta])*
+        #[cfg(not(feature = "internals"))]
+        #[allow(dead_code)]
+        pub(crate) $($item)*
+    };
+}
+
 pub mod activation;
 pub mod chacha;
 pub mod cpu;

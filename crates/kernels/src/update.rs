@@ -155,22 +155,24 @@ pub fn sgd(w: &mut [f32], g: &[f32], s: Step) {
     sgd_with(simd::level(), w, g, s);
 }
 
-/// [`sgd`] on an explicit SIMD level.
-///
-/// # Panics
-/// If `w` and `g` differ in length, or if this CPU does not run `level`.
-pub fn sgd_with(level: Level, w: &mut [f32], g: &[f32], s: Step) {
-    simd::require(level);
-    assert_eq!(w.len(), g.len(), "update::sgd: w and g lengths differ");
-    if w.len() < PAR_MIN {
-        sgd_at(level, w, g, s);
-    } else {
-        // Same bits for any pool: an elementwise pass over fixed chunks.
-        w.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|(w, g)| sgd_at(level, w, g, s));
+internal!(
+    /// [`sgd`] on an explicit SIMD level.
+    ///
+    /// # Panics
+    /// If `w` and `g` differ in length, or if this CPU does not run `level`.
+    pub fn sgd_with(level: Level, w: &mut [f32], g: &[f32], s: Step) {
+        simd::require(level);
+        assert_eq!(w.len(), g.len(), "update::sgd: w and g lengths differ");
+        if w.len() < PAR_MIN {
+            sgd_at(level, w, g, s);
+        } else {
+            // Same bits for any pool: an elementwise pass over fixed chunks.
+            w.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .for_each(|(w, g)| sgd_at(level, w, g, s));
+        }
     }
-}
+);
 
 /// `V <- mu * V - lr * (G * grad_scale + l2 * W + l1 * sgn(W)); W <- W + V`, one pass.
 ///
@@ -182,33 +184,42 @@ pub fn sgd_momentum(w: &mut [f32], v: &mut [f32], g: &[f32], s: Step, mu: f32) {
     sgd_momentum_with(simd::level(), w, v, g, s, mu);
 }
 
-/// [`sgd_momentum`] on an explicit SIMD level.
-///
-/// # Panics
-/// If `w`, `v` and `g` differ in length, or if this CPU does not run `level`.
-pub fn sgd_momentum_with(level: Level, w: &mut [f32], v: &mut [f32], g: &[f32], s: Step, mu: f32) {
-    simd::require(level);
-    assert_eq!(
-        w.len(),
-        g.len(),
-        "update::sgd_momentum: w and g lengths differ"
-    );
-    assert_eq!(
-        w.len(),
-        v.len(),
-        "update::sgd_momentum: w and v lengths differ"
-    );
-    let m = Momentum { step: s, mu };
-    if w.len() < PAR_MIN {
-        momentum_at(level, w, v, g, m);
-    } else {
-        // Same bits for any pool: an elementwise pass over fixed chunks.
-        w.par_chunks_mut(CHUNK)
-            .zip(v.par_chunks_mut(CHUNK))
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|((w, v), g)| momentum_at(level, w, v, g, m));
+internal!(
+    /// [`sgd_momentum`] on an explicit SIMD level.
+    ///
+    /// # Panics
+    /// If `w`, `v` and `g` differ in length, or if this CPU does not run `level`.
+    pub fn sgd_momentum_with(
+        level: Level,
+        w: &mut [f32],
+        v: &mut [f32],
+        g: &[f32],
+        s: Step,
+        mu: f32,
+    ) {
+        simd::require(level);
+        assert_eq!(
+            w.len(),
+            g.len(),
+            "update::sgd_momentum: w and g lengths differ"
+        );
+        assert_eq!(
+            w.len(),
+            v.len(),
+            "update::sgd_momentum: w and v lengths differ"
+        );
+        let m = Momentum { step: s, mu };
+        if w.len() < PAR_MIN {
+            momentum_at(level, w, v, g, m);
+        } else {
+            // Same bits for any pool: an elementwise pass over fixed chunks.
+            w.par_chunks_mut(CHUNK)
+                .zip(v.par_chunks_mut(CHUNK))
+                .zip(g.par_chunks(CHUNK))
+                .for_each(|((w, v), g)| momentum_at(level, w, v, g, m));
+        }
     }
-}
+);
 
 /// Penalty-only pass of the G-free path: `W <- W - lr * (l2 * W + l1 * sgn(W))`.
 ///
@@ -218,47 +229,51 @@ pub fn decay(w: &mut [f32], lr: f32, l1: f32, l2: f32) {
     decay_with(simd::level(), w, lr, l1, l2);
 }
 
-/// [`decay`] on an explicit SIMD level.
-///
-/// # Panics
-/// If this CPU does not run `level`.
-pub fn decay_with(level: Level, w: &mut [f32], lr: f32, l1: f32, l2: f32) {
-    simd::require(level);
-    if l1 == 0.0 && l2 == 0.0 {
-        return;
+internal!(
+    /// [`decay`] on an explicit SIMD level.
+    ///
+    /// # Panics
+    /// If this CPU does not run `level`.
+    pub fn decay_with(level: Level, w: &mut [f32], lr: f32, l1: f32, l2: f32) {
+        simd::require(level);
+        if l1 == 0.0 && l2 == 0.0 {
+            return;
+        }
+        let s = Step {
+            lr,
+            grad_scale: 0.0,
+            l1,
+            l2,
+        };
+        if w.len() < PAR_MIN {
+            decay_at(level, w, s);
+        } else {
+            // Same bits for any pool: an elementwise pass over fixed chunks.
+            w.par_chunks_mut(CHUNK).for_each(|w| decay_at(level, w, s));
+        }
     }
-    let s = Step {
-        lr,
-        grad_scale: 0.0,
-        l1,
-        l2,
-    };
-    if w.len() < PAR_MIN {
-        decay_at(level, w, s);
-    } else {
-        // Same bits for any pool: an elementwise pass over fixed chunks.
-        w.par_chunks_mut(CHUNK).for_each(|w| decay_at(level, w, s));
-    }
-}
+);
 
 /// `x <- x * s`.
 pub fn scale(x: &mut [f32], s: f32) {
     scale_with(simd::level(), x, s);
 }
 
-/// [`scale`] on an explicit SIMD level.
-///
-/// # Panics
-/// If this CPU does not run `level`.
-pub fn scale_with(level: Level, x: &mut [f32], s: f32) {
-    simd::require(level);
-    if x.len() < PAR_MIN {
-        scale_at(level, x, s);
-    } else {
-        // Same bits for any pool: an elementwise pass over fixed chunks.
-        x.par_chunks_mut(CHUNK).for_each(|x| scale_at(level, x, s));
+internal!(
+    /// [`scale`] on an explicit SIMD level.
+    ///
+    /// # Panics
+    /// If this CPU does not run `level`.
+    pub fn scale_with(level: Level, x: &mut [f32], s: f32) {
+        simd::require(level);
+        if x.len() < PAR_MIN {
+            scale_at(level, x, s);
+        } else {
+            // Same bits for any pool: an elementwise pass over fixed chunks.
+            x.par_chunks_mut(CHUNK).for_each(|x| scale_at(level, x, s));
+        }
     }
-}
+);
 
 /// `dst <- src * s` (out of place: keeps `src`, e.g. a delta still needed for the
 /// bias gradient). Same bits as [`scale`] on a copy of `src`.
@@ -269,22 +284,24 @@ pub fn scale_into(dst: &mut [f32], src: &[f32], s: f32) {
     scale_into_with(simd::level(), dst, src, s);
 }
 
-/// [`scale_into`] on an explicit SIMD level.
-///
-/// # Panics
-/// If `dst` and `src` differ in length, or if this CPU does not run `level`.
-pub fn scale_into_with(level: Level, dst: &mut [f32], src: &[f32], s: f32) {
-    simd::require(level);
-    assert_eq!(dst.len(), src.len(), "update::scale_into: lengths differ");
-    if dst.len() < PAR_MIN {
-        scale_into_at(level, dst, src, s);
-    } else {
-        // Same bits for any pool: an elementwise pass over fixed chunks.
-        dst.par_chunks_mut(CHUNK)
-            .zip(src.par_chunks(CHUNK))
-            .for_each(|(d, x)| scale_into_at(level, d, x, s));
+internal!(
+    /// [`scale_into`] on an explicit SIMD level.
+    ///
+    /// # Panics
+    /// If `dst` and `src` differ in length, or if this CPU does not run `level`.
+    pub fn scale_into_with(level: Level, dst: &mut [f32], src: &[f32], s: f32) {
+        simd::require(level);
+        assert_eq!(dst.len(), src.len(), "update::scale_into: lengths differ");
+        if dst.len() < PAR_MIN {
+            scale_into_at(level, dst, src, s);
+        } else {
+            // Same bits for any pool: an elementwise pass over fixed chunks.
+            dst.par_chunks_mut(CHUNK)
+                .zip(src.par_chunks(CHUNK))
+                .for_each(|(d, x)| scale_into_at(level, d, x, s));
+        }
     }
-}
+);
 
 /// `(sum |w|, sum w^2)` accumulated in f64 in a fixed order (independent of threads
 /// and of the SIMD level).
@@ -298,24 +315,27 @@ pub fn penalty_sums(w: &[f32]) -> (f64, f64) {
     penalty_sums_with(simd::level(), w)
 }
 
-/// [`penalty_sums`] on an explicit SIMD level.
-///
-/// # Panics
-/// If this CPU does not run `level`.
-pub fn penalty_sums_with(level: Level, w: &[f32]) -> (f64, f64) {
-    simd::require(level);
-    let add = |acc: (f64, f64), b: (f64, f64)| (acc.0 + b.0, acc.1 + b.1);
-    if w.len() < PAR_MIN {
-        w.chunks(SUM_BLOCK)
-            .map(|b| sums_at(level, b))
-            .fold((0.0, 0.0), add)
-    } else {
-        // Same bits for any pool: blocks are reduced on their own, then added in block
-        // order on this thread.
-        let blocks: Vec<(f64, f64)> = w.par_chunks(SUM_BLOCK).map(|b| sums_at(level, b)).collect();
-        blocks.into_iter().fold((0.0, 0.0), add)
+internal!(
+    /// [`penalty_sums`] on an explicit SIMD level.
+    ///
+    /// # Panics
+    /// If this CPU does not run `level`.
+    pub fn penalty_sums_with(level: Level, w: &[f32]) -> (f64, f64) {
+        simd::require(level);
+        let add = |acc: (f64, f64), b: (f64, f64)| (acc.0 + b.0, acc.1 + b.1);
+        if w.len() < PAR_MIN {
+            w.chunks(SUM_BLOCK)
+                .map(|b| sums_at(level, b))
+                .fold((0.0, 0.0), add)
+        } else {
+            // Same bits for any pool: blocks are reduced on their own, then added in block
+            // order on this thread.
+            let blocks: Vec<(f64, f64)> =
+                w.par_chunks(SUM_BLOCK).map(|b| sums_at(level, b)).collect();
+            blocks.into_iter().fold((0.0, 0.0), add)
+        }
     }
-}
+);
 
 // ---------------------------------------------------------------------------
 // The kernels, written once over `Lanes` (one chunk each).
