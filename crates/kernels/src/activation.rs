@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 pub use elementary::EXP_MAX_ULP;
 
 /// Elements per parallel task of the exp-based kernels (sigmoid, tanh, softmax,
-/// [`exp_with`]; a multiple of 16): inputs up to this size run inline, larger ones are
+/// `exp_with`; a multiple of 16): inputs up to this size run inline, larger ones are
 /// cut into blocks of `max(1, BLOCK / cols)` whole rows (or `BLOCK` elements).
 pub const BLOCK: usize = 16 * 1024;
 

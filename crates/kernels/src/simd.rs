@@ -22,26 +22,26 @@
 //!
 //! Every kernel family has a form taking the level explicitly (`*_with`, `fill_with`,
 //! `gemm_direct`, `gemm_sparse`; with the `internals` feature, for tests and
-//! benchmarks). They all go through [`leveled`], which calls [`require`]: a level the
+//! benchmarks). They all go through `leveled!`, which calls `require`: a level the
 //! CPU does not run panics with one message ("SIMD level avx512 requested but this CPU
 //! supports at most avx2"), never silently runs another level. [`level`] never returns
 //! such a level, so the normal entry points cannot panic this way.
 //!
 //! # Tokens and traits
 //!
-//! A token type ([`Scalar`], `Avx2`, `Avx512`) implements the lane traits of
+//! A token type (`Scalar`, `Avx2`, `Avx512`) implements the lane traits of
 //! `simd::lanes`: `Lanes` (f32 lanes: IEEE-754 `+ - * /`, compares, selects, masked
 //! partial loads and stores), `Fma` (the GEMM kernels: fused multiply-add, broadcasts,
 //! gathers, masked loads and stores of any lane subset, zero tests) and `U32Lanes`
 //! (ChaCha: wrapping add, xor, rotations, transposed stores; unsigned compares for the
-//! dropout threshold). A SIMD token is created only after [`require`] and only inside
+//! dropout threshold). A SIMD token is created only after `require` and only inside
 //! a function compiled with its target features, so its methods are safe wherever they
 //! do not take a raw pointer.
 //!
 //! # Same bits on every level
 //!
 //! A kernel is written once, generically over the traits, and instantiated per token
-//! by [`leveled`]. Every float operation of a lane is an IEEE-754 add, sub, mul, div,
+//! by `leveled!`. Every float operation of a lane is an IEEE-754 add, sub, mul, div,
 //! a fused multiply-add (GEMM only, with its single rounding) or an exact operation
 //! (compare, select, bit manipulation), applied in the same order in every path, so
 //! the paths give the same bits for every input. The one exception is the payload (and

@@ -67,42 +67,18 @@
 //! pinned matrixmultiply kernel.
 //!
 //! Strategy A (materialise `G` with `gemm(.., Overwrite)`, then [`sgd`] with
-//! `grad_scale = 1 / B`) versus strategy B (the G-free path above), l1 = 1e-4,
-//! l2 = 1e-5, measured on this project's machine (2 cores, AMD EPYC with AVX-512,
-//! shared with other jobs, so absolute times are noisy). Medians of 300 rounds that
-//! run A, B and the bare gemm alternately, so load drifts hit all three alike:
+//! `grad_scale = 1 / B`) against strategy B (the G-free path above): B wins at batch 10
+//! and at batch 100, by 1-5 % (at most one W-sized pass: the gemm dominates). A third
+//! variant, decaying and accumulating W in row blocks of 32 so each block stays in L2,
+//! was no faster (many small gemm calls) and is not offered. So the model uses
+//! strategy B when momentum is off, and [`sgd_momentum`] with a materialised `G`
+//! otherwise (the velocity needs `G`). When l1 = l2 = 0, [`decay`] returns at once and
+//! B is a single gemm.
 //!
-//! ```text
-//! W         B    threads   A (G + sgd)   B (G-free)   gemm alone   B / A
-//! 784x800   10   2           116.7 us      114.6 us      75.5 us    0.98
-//! 784x800   100  2          1230.7 us     1213.5 us    1164.6 us    0.99
-//! 800x800   10   2           220.9 us      210.8 us     148.0 us    0.96
-//! 800x800   100  2          1250.5 us     1235.5 us    1175.9 us    0.99
-//! 784x800   10   1           222.2 us      211.1 us     148.4 us    0.95
-//! 784x800   100  1          1646.7 us     1627.6 us    1574.6 us    0.99
-//! ```
-//!
-//! B wins at batch 10 and at batch 100, by 1-5 % (at most one W-sized pass: the
-//! gemm dominates). The criterion group `update/strategy` runs the same pair
-//! (`cargo bench -p regulab-benches --bench update -- strategy`). A third variant,
-//! decaying and accumulating W in row blocks of 32 so each block stays in L2, was
-//! no faster (many small gemm calls) and is not offered.
-//!
-//! So the model uses strategy B when momentum is off, and [`sgd_momentum`] with a
-//! materialised `G` otherwise (the velocity needs `G`). When l1 = l2 = 0, [`decay`]
-//! returns at once and B is a single gemm.
-//!
-//! Fused kernels against unfused baselines (separate penalty, gradient and step
-//! passes, split over the same chunks and threads; 2 threads; criterion medians from
-//! `cargo bench -p regulab-benches --bench update -- 'sgd|momentum'`):
-//!
-//! ```text
-//! kernel          W         fused (AVX-512)   fused (scalar)   unfused    unfused / fused
-//! sgd             784x800      131 us            332 us          410 us     3.1x
-//! sgd             800x800      137 us            334 us          419 us     3.1x
-//! sgd_momentum    784x800      174 us              -             735 us     4.2x
-//! sgd_momentum    800x800      180 us              -             560 us     3.1x
-//! ```
+//! Why fused: one pass over `W` (and `G`, `V`) instead of separate penalty, gradient
+//! and step passes, 3-4x faster than the unfused baseline. The measurements (strategy
+//! A against B, fused against unfused) and the commands that repeat them are in
+//! `benches/README.md`, section "Kernels: update".
 
 use rayon::prelude::*;
 
