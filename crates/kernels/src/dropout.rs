@@ -342,6 +342,7 @@ fn forward_at(level: Level, key: MaskKey, keep: Keep, io: Io<'_>, mask: &mut Mas
     let thr = u32::try_from(keep.threshold()).expect("keep < 1 gives a 32-bit threshold");
     let inv = keep.inv();
     let stream = key.generator();
+    crate::trace::dropout(n > CHUNK);
     let run = |c: usize, bits: &mut [u64], src: *const f32, dst: *mut f32, len: usize| {
         let mut words = Words::new(level, &stream, key.position(c * CHUNK), len);
         // SAFETY: src/dst come from slices of `len` elements (equal when in place), and
@@ -395,6 +396,7 @@ fn backward_at(
     );
     let level = effective(level);
     let inv = keep.inv();
+    crate::trace::dropout(g.len() > CHUNK);
     let run = |bits: &[u64], h: Option<(Activation, &[f32])>, g: &mut [f32]| {
         // SAFETY: `effective` checked that the CPU supports `level`; lengths are checked
         // by the callee's safe preconditions (bits cover g, h has g's length).

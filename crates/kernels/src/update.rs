@@ -194,6 +194,7 @@ pub fn sgd(w: &mut [f32], g: &[f32], s: Step) {
 pub fn sgd_with(level: Level, w: &mut [f32], g: &[f32], s: Step) {
     assert_eq!(w.len(), g.len(), "update::sgd: w and g lengths differ");
     let level = usable(level);
+    crate::trace::update(w.len() >= PAR_MIN);
     if w.len() < PAR_MIN {
         sgd_chunk(level, w, g, s);
     } else {
@@ -229,6 +230,7 @@ pub fn sgd_momentum_with(level: Level, w: &mut [f32], v: &mut [f32], g: &[f32], 
         "update::sgd_momentum: w and v lengths differ"
     );
     let level = usable(level);
+    crate::trace::update(w.len() >= PAR_MIN);
     if w.len() < PAR_MIN {
         momentum_chunk(level, w, v, g, s, mu);
     } else {
@@ -253,6 +255,7 @@ pub fn decay_with(level: Level, w: &mut [f32], lr: f32, l1: f32, l2: f32) {
         return;
     }
     let level = usable(level);
+    crate::trace::update(w.len() >= PAR_MIN);
     if w.len() < PAR_MIN {
         decay_chunk(level, w, lr, l1, l2);
     } else {
@@ -269,6 +272,7 @@ pub fn scale(x: &mut [f32], s: f32) {
 /// [`scale`] on an explicit SIMD level (lowered to what the CPU supports).
 pub fn scale_with(level: Level, x: &mut [f32], s: f32) {
     let level = usable(level);
+    crate::trace::update(x.len() >= PAR_MIN);
     if x.len() < PAR_MIN {
         scale_chunk(level, x, s);
     } else {
@@ -293,6 +297,7 @@ pub fn scale_into(dst: &mut [f32], src: &[f32], s: f32) {
 pub fn scale_into_with(level: Level, dst: &mut [f32], src: &[f32], s: f32) {
     assert_eq!(dst.len(), src.len(), "update::scale_into: lengths differ");
     let level = usable(level);
+    crate::trace::update(dst.len() >= PAR_MIN);
     if dst.len() < PAR_MIN {
         scale_into_chunk(level, dst, src, s);
     } else {
