@@ -309,6 +309,13 @@ fn real_main() -> Result<ExitCode> {
             }
             let outcomes = run::execute(&plan, &data, &opts)?;
             drop(data);
+            if std::env::var_os("REGULAB_TRACE").is_some_and(|v| !v.is_empty() && v != "0") {
+                // which kernel paths training took (e.g. to check a REGULAB_* switch)
+                eprintln!(
+                    "regulab: kernel paths: {:?}",
+                    regulab_kernels::trace::counts()
+                );
+            }
             print!("{}", run::comparison_table(&outcomes));
             println!("summary: {}", out.join("summary.csv").display());
             if !no_plot {

@@ -327,6 +327,7 @@ fn forward_at(
     // keep < 1 here, so T <= 2^32 - 256 fits in a u32.
     let thr = u32::try_from(keep.threshold()).expect("keep < 1 gives a 32-bit threshold");
     let stream = key.generator();
+    crate::trace::dropout(n > CHUNK);
     let draw = |c: usize| Draw {
         stream: &stream,
         pos: key.position(c * CHUNK),
@@ -366,6 +367,7 @@ fn backward_at(
         "dropout backward: mask and gradient lengths differ"
     );
     let inv = keep.inv();
+    crate::trace::dropout(g.len() > CHUNK);
     if g.len() <= CHUNK {
         backward_chunk(level, inv, &mask.bits, act, g);
         return;

@@ -146,6 +146,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use crate::simd::{self, Level};
+use crate::trace::{self, GemmPath};
 use direct::{Block, Flavor};
 use sparse::Pattern;
 
@@ -887,6 +888,7 @@ fn gemm_sparse_par(
         unsafe { build_pattern(level, ops, a, pat) };
     }
     let pat = shared.as_ref();
+    trace::gemm(GemmPath::Sparse, partition.len());
     let one = |idx: usize| {
         let (rows, cols) = partition.block(idx);
         // SAFETY: as in `gemm_blocked` (validated operands, disjoint non-empty blocks,
@@ -982,6 +984,7 @@ pub fn gemm_blocked(
     let beta = acc.beta();
     let base = SharedC(c.as_mut_ptr());
     let direct = direct_level(m, n, k, op_a, op_b);
+    trace::gemm(GemmPath::dense(direct.is_some()), partition.len());
     let one = |idx: usize| {
         let (rows, cols) = partition.block(idx);
         // SAFETY: ops validated against a, b, c; m, n, k > 0; the partition's blocks are

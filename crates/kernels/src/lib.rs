@@ -13,6 +13,7 @@
 //! * [`chacha`]: a SIMD ChaCha8 keystream, word for word that of `rand_chacha`'s
 //!   `ChaCha8Rng`, for the dropout masks.
 //! * [`cpu`]: what this machine runs (CPU features, selected kernels) for manifests.
+//! * [`trace`]: counters of the kernel paths taken, for tests that prove a path ran.
 //!
 //! Determinism contract: every function here gives the same bits whatever the size
 //! of the rayon pool it runs in. Work is split into blocks whose size depends only
@@ -44,6 +45,7 @@ pub mod error;
 pub mod gemm;
 pub mod rng;
 pub mod simd;
+pub mod trace;
 pub mod update;
 
 pub use error::KernelError;

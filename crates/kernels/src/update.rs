@@ -139,6 +139,7 @@ internal!(
     pub fn sgd_with(level: Level, w: &mut [f32], g: &[f32], s: Step) {
         simd::require(level);
         assert_eq!(w.len(), g.len(), "update::sgd: w and g lengths differ");
+        crate::trace::update(w.len() >= PAR_MIN);
         if w.len() < PAR_MIN {
             sgd_at(level, w, g, s);
         } else {
@@ -185,6 +186,7 @@ internal!(
             "update::sgd_momentum: w and v lengths differ"
         );
         let m = Momentum { step: s, mu };
+        crate::trace::update(w.len() >= PAR_MIN);
         if w.len() < PAR_MIN {
             momentum_at(level, w, v, g, m);
         } else {
@@ -221,6 +223,7 @@ internal!(
             l1,
             l2,
         };
+        crate::trace::update(w.len() >= PAR_MIN);
         if w.len() < PAR_MIN {
             decay_at(level, w, s);
         } else {
@@ -242,6 +245,7 @@ internal!(
     /// If this CPU does not run `level`.
     pub fn scale_with(level: Level, x: &mut [f32], s: f32) {
         simd::require(level);
+        crate::trace::update(x.len() >= PAR_MIN);
         if x.len() < PAR_MIN {
             scale_at(level, x, s);
         } else {
@@ -268,6 +272,7 @@ internal!(
     pub fn scale_into_with(level: Level, dst: &mut [f32], src: &[f32], s: f32) {
         simd::require(level);
         assert_eq!(dst.len(), src.len(), "update::scale_into: lengths differ");
+        crate::trace::update(dst.len() >= PAR_MIN);
         if dst.len() < PAR_MIN {
             scale_into_at(level, dst, src, s);
         } else {
