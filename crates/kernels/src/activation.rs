@@ -136,6 +136,7 @@ internal!(
     pub fn exp_with(level: Level, x: &mut [f32]) {
         require(level);
         if x.len() > BLOCK {
+            // Same bits for any pool: elementwise over fixed blocks.
             x.par_chunks_mut(BLOCK).for_each(|c| rows::exp(level, c));
         } else {
             rows::exp(level, x);
@@ -180,6 +181,8 @@ internal!(
         };
         let block = block_rows(target, cols) * cols;
         if z.len() > block {
+            // Same bits for any pool: elementwise over blocks of whole rows fixed by the
+            // shape.
             z.par_chunks_mut(block)
                 .for_each(|zb| rows::forward(level, act, zb, bias));
         } else {
@@ -208,6 +211,7 @@ internal!(
             return;
         }
         if g.len() > CHEAP_BLOCK {
+            // Same bits for any pool: elementwise over fixed blocks.
             g.par_chunks_mut(CHEAP_BLOCK)
                 .zip(h.par_chunks(CHEAP_BLOCK))
                 .for_each(|(gb, hb)| rows::backward(level, act, hb, gb));
@@ -273,6 +277,8 @@ internal!(
         }
         let br = block_rows(BLOCK, cols);
         if rows > br {
+            // Same bits for any pool: rows are independent (blocks fixed by the shape);
+            // the loss is summed afterwards, in row order.
             logits
                 .par_chunks(br * cols)
                 .zip(labels.par_chunks(br))
@@ -326,6 +332,8 @@ internal!(
         }
         let br = block_rows(CHEAP_BLOCK, cols);
         if rows > br {
+            // Same bits for any pool: rows are independent (blocks fixed by the shape);
+            // the loss is summed afterwards, in row order.
             out.par_chunks(br * cols)
                 .zip(targets.par_chunks(br * cols))
                 .zip(grad.par_chunks_mut(br * cols))
@@ -418,6 +426,8 @@ internal!(
             x.len()
         );
         if x.len() > CHEAP_BLOCK && cols > COL_BLOCK {
+            // Same bits for any pool: each task owns whole columns, each summed over the
+            // rows in order.
             out.par_chunks_mut(COL_BLOCK)
                 .enumerate()
                 .for_each(|(b, ob)| rows::col_sums(level, x, cols, b * COL_BLOCK, ob));
