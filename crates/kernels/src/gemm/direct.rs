@@ -43,6 +43,8 @@
 use std::cell::RefCell;
 use std::cmp::min;
 
+use super::Accumulate;
+use super::operands::Product;
 use crate::simd::{Fma, leveled};
 
 /// Columns of `B^T` per packed panel (a multiple of every `W`).
@@ -444,19 +446,13 @@ unsafe fn row_groups<S: Tiles>(s: S, blk: &Block) {
 }
 
 /// Portable reference of the same arithmetic (slow: `f32::mul_add` is an exact fused
-/// multiply-add, in software where the CPU has none), for any strides:
-/// `op(A)_ip = a[i rsa + p csa]`, `op(B)_pj = b[p rsb + j csb]`, `C_ij = c[i n + j]`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn reference(
-    flavor: Flavor,
-    (m, n, k): (usize, usize, usize),
-    a: &[f32],
-    (rsa, csa): (usize, usize),
-    b: &[f32],
-    (rsb, csb): (usize, usize),
-    c: &mut [f32],
-    overwrite: bool,
-) {
+/// multiply-add, in software where the CPU has none), for any operand storage, into all
+/// of `c` (`m x n`).
+pub(crate) fn reference(flavor: Flavor, p: &Product<'_>, c: &mut [f32]) {
+    let (m, n, k) = (p.m, p.n, p.k);
+    let (a, (rsa, csa)) = (p.a.data, p.a.strides());
+    let (b, (rsb, csb)) = (p.b.data, p.b.strides());
+    let overwrite = p.acc == Accumulate::Overwrite;
     for i in 0..m {
         for j in 0..n {
             let cij = &mut c[i * n + j];
@@ -484,6 +480,22 @@ pub(crate) fn reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gemm::Op;
+
+    /// The product `C (m x n) (+)= A B` of row-major `A`, `B` (Overwrite if `overwrite`).
+    fn product<'a>(
+        (m, n, k): (usize, usize, usize),
+        a: &'a [f32],
+        b: &'a [f32],
+        overwrite: bool,
+    ) -> Product<'a> {
+        let acc = if overwrite {
+            Accumulate::Overwrite
+        } else {
+            Accumulate::Add
+        };
+        Product::new((m, n, k), (a, Op::N), (b, Op::N), &vec![0.0; m * n], acc)
+    }
 
     #[test]
     fn groups_are_balanced_and_cover_the_rows() {
@@ -513,16 +525,7 @@ mod tests {
         let a = [1.0, x];
         let b = [-(1.0 + 2f32.powi(-11)), x];
         let mut c = [f32::NAN];
-        reference(
-            Flavor::Avx512,
-            (1, 1, 2),
-            &a,
-            (2, 1),
-            &b,
-            (1, 1),
-            &mut c,
-            true,
-        );
+        reference(Flavor::Avx512, &product((1, 1, 2), &a, &b, true), &mut c);
         assert_eq!(c[0], 2f32.powi(-24));
 
         // Chunks of 256: 2^24 then 1 + 1 in the next chunk. One chain would lose each 1
@@ -534,29 +537,11 @@ mod tests {
         b[256] = 1.0;
         b[257] = 1.0;
         let mut c = [f32::NAN];
-        reference(
-            Flavor::Avx512,
-            (1, 1, k),
-            &a,
-            (k, 1),
-            &b,
-            (1, 1),
-            &mut c,
-            true,
-        );
+        reference(Flavor::Avx512, &product((1, 1, k), &a, &b, true), &mut c);
         assert_eq!(c[0], 2f32.powi(24) + 2.0);
         // Add: C = round(C + s) per chunk: (1 + 2^24) -> 2^24, then + 2.
         let mut c = [1.0f32];
-        reference(
-            Flavor::Avx512,
-            (1, 1, k),
-            &a,
-            (k, 1),
-            &b,
-            (1, 1),
-            &mut c,
-            false,
-        );
+        reference(Flavor::Avx512, &product((1, 1, k), &a, &b, false), &mut c);
         assert_eq!(c[0], 2f32.powi(24) + 2.0);
 
         // -0: a tiny negative product rounds to -0.
@@ -564,7 +549,7 @@ mod tests {
         let b = [1e-30f32];
         for (flavor, want) in [(Flavor::Avx512, 0x8000_0000u32), (Flavor::FmaAvx2, 0)] {
             let mut c = [f32::NAN];
-            reference(flavor, (1, 1, 1), &a, (1, 1), &b, (1, 1), &mut c, true);
+            reference(flavor, &product((1, 1, 1), &a, &b, true), &mut c);
             assert_eq!(c[0].to_bits(), want, "{flavor:?}");
         }
     }

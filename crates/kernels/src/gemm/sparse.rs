@@ -37,12 +37,12 @@
 //! chain above; at the end of a chunk the scratch rows are checked for `-0` and merged
 //! into `C`.
 //!
-//! What mattered, measured (100x800x800 at density 0.25, one thread; the dense path
-//! takes 1150 us): without the blocks each row streams its strip of `B` from L2 (790
-//! us); with them, but `B`'s rows not 64-byte aligned, every load spans two cache lines
-//! and the time swung between 560 and 930 us with the allocator's placement of `B`;
-//! aligned, 600 us whatever the placement. Two threads' scratch flags on one cache line
-//! (false sharing) cost as much again on 2 threads.
+//! What made it fast (measured; the figures are in `benches/README.md`, section
+//! "Kernels: GEMM zero-skipping"): the blocks of `B`'s rows (without them each row
+//! streams its strip of `B` from L2), vectors aligned to `B`'s cache lines (a load
+//! across two lines costs two, and the time swung with the allocator's placement of
+//! `B`), and scratch flags padded apart per thread (false sharing doubled the time on
+//! 2 threads).
 
 // Off x86-64 only the scalar reference is used (no SIMD instantiation).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -54,13 +54,13 @@ use super::direct::{Block, Flavor, KC, merge};
 use crate::simd::{Fma, leveled};
 
 /// Vectors of columns per strip at most (NN products): 4 accumulators per row, enough
-/// independent FMA chains for one FMA per cycle. Measured on 100x800x800 at density
-/// 0.25 (1 / 2 threads): 8 vectors with 64-row blocks 561 / 463 us, 4 with 64 668 / 471
-/// us, 4 with 128 599 / 412 us.
+/// independent FMA chains for one FMA per cycle (chosen with [`PB`] among 4 or 8
+/// vectors and 64- or 128-row blocks: the fastest pair on 2 threads; see
+/// `benches/README.md`).
 pub(crate) const VMAX: usize = 4;
 
 /// Rows of `B` per block for NN products (`B` = the weights, `k` large): 128 rows of a
-/// 64-column strip are 32 KB, L1's size (see [`VMAX`] for the measurements). A
+/// 64-column strip are 32 KB, L1's size (chosen with [`VMAX`]). A
 /// multiple of every vector width, dividing [`KC`].
 pub(crate) const PB: usize = 128;
 
