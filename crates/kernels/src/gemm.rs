@@ -221,19 +221,9 @@ internal!(
         acc: Accumulate,
     ) {
         let p = Product::new((m, n, k), (a, op_a), (b, op_b), c, acc);
-        simd::require(level);
-        if p.handle_degenerate(c) {
-            return;
-        }
-        let flavor = dispatch::mm_fma_flavor().unwrap_or(Flavor::Avx512);
-        if level == Level::Scalar {
-            direct::reference(flavor, &p, c);
-        } else {
-            let base = SharedC(c.as_mut_ptr());
-            // SAFETY: p validated against c; m, n, k > 0; the block is all of C, mutably
-            // borrowed here and accessed by this thread only; `level` is a SIMD level.
-            unsafe { direct::run(level, &p.block(base, 0..m, 0..n, flavor)) }
-        }
+        // SAFETY: `whole` hands over a block that is all of C, exclusively ours, at a
+        // SIMD level.
+        whole(level, &p, c, |blk| unsafe { direct::run(level, blk) });
     }
 );
 
@@ -259,7 +249,6 @@ internal!(
         acc: Accumulate,
     ) {
         let p = Product::new((m, n, k), (a, op_a), (b, Op::N), c, acc);
-        simd::require(level);
         assert!(
             m.checked_mul(k + sparse::PB)
                 .is_some_and(|e| e <= u32::MAX as usize),
@@ -267,18 +256,11 @@ internal!(
             sparse::PB,
             sparse::PB
         );
-        if p.handle_degenerate(c) {
-            return;
-        }
-        let flavor = dispatch::mm_fma_flavor().unwrap_or(Flavor::Avx512);
-        if level == Level::Scalar {
-            direct::reference(flavor, &p, c);
-        } else {
-            let base = SharedC(c.as_mut_ptr());
-            // SAFETY: p validated; m, n, k > 0; the block is all of C, borrowed here;
-            // `level` is a SIMD level; op_b N and m k <= u32::MAX (checked).
-            unsafe { sparse::run_at(level, &p.block(base, 0..m, 0..n, flavor), None) }
-        }
+        // SAFETY: `whole` hands over a block that is all of C, exclusively ours, at a
+        // SIMD level; op_b is N and m k <= u32::MAX (checked above).
+        whole(level, &p, c, |blk| unsafe {
+            sparse::run_at(level, blk, None)
+        });
     }
 );
 
@@ -298,6 +280,24 @@ pub fn reserve_thread_buffers(max_k: usize, max_rows: usize, max_a: usize) {
     };
     both();
     rayon::broadcast(|_| both());
+}
+
+/// All of `C` on this thread by one kernel at an explicit `level` (the single-kernel
+/// entry points): `kernel` gets the block covering all of `C` at a SIMD level, while
+/// [`Level::Scalar`] runs the portable reference of the same arithmetic.
+fn whole(level: Level, p: &Product<'_>, c: &mut [f32], kernel: impl FnOnce(&direct::Block)) {
+    simd::require(level);
+    if p.handle_degenerate(c) {
+        return;
+    }
+    let flavor = dispatch::mm_fma_flavor().unwrap_or(Flavor::Avx512);
+    if level == Level::Scalar {
+        direct::reference(flavor, p, c);
+    } else {
+        // SAFETY: p validated against c; m, n, k > 0; the block is all of C, mutably
+        // borrowed here and accessed by this thread only.
+        kernel(&unsafe { p.block(SharedC(c.as_mut_ptr()), 0..p.m, 0..p.n, flavor) });
+    }
 }
 
 /// The dense product over `partition`: one direct kernel call per block when
