@@ -38,6 +38,17 @@
 //! a function compiled with its target features, so its methods are safe wherever they
 //! do not take a raw pointer.
 //!
+//! # Adding a kernel
+//!
+//! Write it once as an `#[inline(always)]` generic function taking the token first
+//! (`fn k<S: Lanes>(s: S, ..)`, or `S: Fma` for a GEMM kernel, `S: U32Lanes` for integer
+//! lanes), and define its entry with `leveled!` (`fn` for every level, `vector unsafe
+//! fn` for pointer kernels without a scalar instantiation). Per-ISA tuning (register
+//! tile tables, as the direct GEMM's `Tiles`) is a small trait implemented per token
+//! beside the kernel. An operation the traits lack goes into the trait, with a portable
+//! default where one exists (as `Fma::transpose_square`), and into the conformance tests
+//! of `simd::conformance`, which compare every token with the scalar one.
+//!
 //! # Same bits on every level
 //!
 //! A kernel is written once, generically over the traits, and instantiated per token
