@@ -34,7 +34,7 @@
 //! partial loads and stores), `Fma` (the GEMM kernels: fused multiply-add, broadcasts,
 //! gathers, masked loads and stores of any lane subset, zero tests) and `U32Lanes`
 //! (ChaCha: wrapping add, xor, rotations, transposed stores; unsigned compares for the
-//! dropout threshold). A SIMD token is created only after `require` and only inside
+//! dropout threshold), and `F64x8` (eight f64 lanes, for the penalty sums). A SIMD token is created only after `require` and only inside
 //! a function compiled with its target features, so its methods are safe wherever they
 //! do not take a raw pointer.
 //!
@@ -75,7 +75,7 @@ mod avx512;
 pub(crate) use avx2::Avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::Avx512;
-pub(crate) use lanes::{Fma, Lanes, ROUND_MAGIC, U32Lanes};
+pub(crate) use lanes::{F64x8, Fma, Lanes, ROUND_MAGIC, U32Lanes};
 pub(crate) use scalar::Scalar;
 
 use std::fmt;

@@ -83,7 +83,7 @@
 use rayon::prelude::*;
 
 use crate::simd::slices::{Op1, Op2, map, map_to, zip_map};
-use crate::simd::{self, Lanes, Level, Scalar, leveled};
+use crate::simd::{self, F64x8, Lanes, Level, Scalar, leveled};
 
 /// Chunk of elements one rayon task updates (a multiple of 16, 64 KiB of f32).
 pub const CHUNK: usize = 16 * 1024;
@@ -476,22 +476,18 @@ fn momentum_chunk<S: Lanes>(s: S, w: &mut [f32], v: &mut [f32], g: &[f32], m: Mo
     }
 }
 
-/// The sums of one block in the documented lane order. Plain f64 code: each of the 8
-/// lanes is its own chain, so LLVM vectorises the lanes (8 f64 per AVX-512 register,
-/// 4 per AVX2 one) without reordering a sum; the token only selects the instruction
-/// set it is compiled for.
+/// The sums of one block in the documented lane order: element `i` into lane `i % 8`
+/// of eight f64 partial sums, in index order.
 #[inline(always)]
-fn sums_block<S: Lanes>(_s: S, w: &[f32]) -> (f64, f64) {
-    let mut abs = [0.0f64; SUM_LANES];
-    let mut sq = [0.0f64; SUM_LANES];
+fn sums_block<S: F64x8>(s: S, w: &[f32]) -> (f64, f64) {
     let (full, tail) = w.as_chunks::<SUM_LANES>();
+    let (mut abs, mut sq) = (s.zero_f64x8(), s.zero_f64x8());
     for c in full {
-        for l in 0..SUM_LANES {
-            let x = f64::from(c[l]);
-            abs[l] += x.abs();
-            sq[l] += x * x;
-        }
+        let x = s.widen(c);
+        abs = s.add_f64x8(abs, s.abs_f64x8(x));
+        sq = s.add_f64x8(sq, s.mul_f64x8(x, x));
     }
+    let (mut abs, mut sq) = (s.to_array(abs), s.to_array(sq));
     // The tail starts at a multiple of 8, so its element j belongs to lane j.
     for (l, &x) in tail.iter().enumerate() {
         let x = f64::from(x);

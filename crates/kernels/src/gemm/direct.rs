@@ -398,36 +398,39 @@ unsafe fn block<S: Tiles>(s: S, blk: &Block) {
         unsafe { row_groups(s, blk) };
         return;
     }
-    PANEL_BUF.with_borrow_mut(|buf| {
-        buf.resize(buf.len().max(blk.k * PANEL), 0.0);
-        let mut j = 0;
-        while j < blk.cols {
-            let w = PANEL.min(blk.cols - j);
-            // SAFETY: columns j..j + w of op(B) are rows of B inside the block (caller),
-            // `buf` holds k PANEL elements; the panel's sub-block (B now the buffer,
-            // stored k x PANEL) is inside the block of C.
-            unsafe {
-                pack_bt(
-                    s,
-                    blk.b.add(j * blk.ldb),
-                    blk.ldb,
-                    blk.k,
-                    w,
-                    buf.as_mut_ptr(),
-                );
-                let sub = Block {
-                    b: buf.as_ptr(),
-                    ldb: PANEL,
-                    trans_b: false,
-                    c: blk.c.add(j),
-                    cols: w,
-                    ..*blk
-                };
-                row_groups(s, &sub);
-            }
-            j += w;
+    // The buffer is taken out of the thread-local for the loop, not used inside a
+    // `with_borrow_mut` closure: a closure is a function of its own, without this
+    // instantiation's target features, and the kernel inlined into it would lose them.
+    let mut buf = PANEL_BUF.with_borrow_mut(std::mem::take);
+    buf.resize(buf.len().max(blk.k * PANEL), 0.0);
+    let mut j = 0;
+    while j < blk.cols {
+        let w = PANEL.min(blk.cols - j);
+        // SAFETY: columns j..j + w of op(B) are rows of B inside the block (caller),
+        // `buf` holds k PANEL elements; the panel's sub-block (B now the buffer, stored
+        // k x PANEL) is inside the block of C.
+        unsafe {
+            pack_bt(
+                s,
+                blk.b.add(j * blk.ldb),
+                blk.ldb,
+                blk.k,
+                w,
+                buf.as_mut_ptr(),
+            );
+            let sub = Block {
+                b: buf.as_ptr(),
+                ldb: PANEL,
+                trans_b: false,
+                c: blk.c.add(j),
+                cols: w,
+                ..*blk
+            };
+            row_groups(s, &sub);
         }
-    });
+        j += w;
+    }
+    PANEL_BUF.set(buf);
 }
 
 /// LOOP 4: the block's rows (`trans_b` false) in balanced groups of at most `RMAX`.

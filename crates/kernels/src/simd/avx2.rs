@@ -3,7 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use super::lanes::{Fma, Lanes, ROUND_MAGIC, U32Lanes};
+use super::lanes::{F64x8, Fma, Lanes, ROUND_MAGIC, U32Lanes};
 
 /// Token proving the CPU supports AVX2 and FMA.
 #[derive(Clone, Copy, Debug)]
@@ -322,5 +322,55 @@ impl U32Lanes for Avx2 {
                 }
             }
         }
+    }
+}
+
+impl F64x8 for Avx2 {
+    /// Lanes 0..4 and 4..8.
+    type D = (__m256d, __m256d);
+
+    #[inline(always)]
+    fn zero_f64x8(self) -> Self::D {
+        // SAFETY: see the impl comment.
+        unsafe { (_mm256_setzero_pd(), _mm256_setzero_pd()) }
+    }
+    #[inline(always)]
+    fn widen(self, src: &[f32; 8]) -> Self::D {
+        // SAFETY: see the impl comment; `src` is 8 f32 (unaligned load).
+        unsafe {
+            let x = _mm256_loadu_ps(src.as_ptr());
+            (
+                _mm256_cvtps_pd(_mm256_castps256_ps128(x)),
+                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)),
+            )
+        }
+    }
+    #[inline(always)]
+    fn add_f64x8(self, a: Self::D, b: Self::D) -> Self::D {
+        // SAFETY: see the impl comment.
+        unsafe { (_mm256_add_pd(a.0, b.0), _mm256_add_pd(a.1, b.1)) }
+    }
+    #[inline(always)]
+    fn mul_f64x8(self, a: Self::D, b: Self::D) -> Self::D {
+        // SAFETY: see the impl comment.
+        unsafe { (_mm256_mul_pd(a.0, b.0), _mm256_mul_pd(a.1, b.1)) }
+    }
+    #[inline(always)]
+    fn abs_f64x8(self, a: Self::D) -> Self::D {
+        // SAFETY: see the impl comment.
+        unsafe {
+            let sign = _mm256_set1_pd(-0.0);
+            (_mm256_andnot_pd(sign, a.0), _mm256_andnot_pd(sign, a.1))
+        }
+    }
+    #[inline(always)]
+    fn to_array(self, a: Self::D) -> [f64; 8] {
+        let mut out = [0.0f64; 8];
+        // SAFETY: see the impl comment; `out` holds 8 f64, stored as lanes 0..4 and 4..8.
+        unsafe {
+            _mm256_storeu_pd(out.as_mut_ptr(), a.0);
+            _mm256_storeu_pd(out.as_mut_ptr().add(4), a.1);
+        }
+        out
     }
 }

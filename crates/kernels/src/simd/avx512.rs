@@ -3,7 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use super::lanes::{Fma, Lanes, ROUND_MAGIC, U32Lanes};
+use super::lanes::{F64x8, Fma, Lanes, ROUND_MAGIC, U32Lanes};
 
 /// Token proving the CPU supports AVX-512F (and so AVX2 and FMA).
 #[derive(Clone, Copy, Debug)]
@@ -266,9 +266,17 @@ impl Fma for Avx512 {
     unsafe fn transpose_square(self, src: *const f32, lds: usize, dst: *mut f32, ldd: usize) {
         // SAFETY: rows i < 16 of the square are readable and rows q < 16 of dst
         // writable (caller); the index tables are 16 i32 each.
+        // (Plain loops, no closures: a closure would not have the caller's features.)
         unsafe {
-            let perm = PERM.map(|st| st.map(|ix| _mm512_loadu_si512(ix.as_ptr().cast())));
-            let mut r: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * lds)));
+            let mut perm = [[_mm512_setzero_si512(); 2]; 4];
+            for (p, ix) in perm.iter_mut().zip(&PERM) {
+                p[0] = _mm512_loadu_si512(ix[0].as_ptr().cast());
+                p[1] = _mm512_loadu_si512(ix[1].as_ptr().cast());
+            }
+            let mut r = [_mm512_setzero_ps(); 16];
+            for (i, x) in r.iter_mut().enumerate() {
+                *x = _mm512_loadu_ps(src.add(i * lds));
+            }
             for (stage, d) in [8usize, 4, 2, 1].into_iter().enumerate() {
                 for i in 0..16 {
                     if i & d == 0 {
@@ -362,5 +370,42 @@ impl U32Lanes for Avx512 {
                 }
             }
         }
+    }
+}
+
+impl F64x8 for Avx512 {
+    type D = __m512d;
+
+    #[inline(always)]
+    fn zero_f64x8(self) -> __m512d {
+        // SAFETY: see the impl comment.
+        unsafe { _mm512_setzero_pd() }
+    }
+    #[inline(always)]
+    fn widen(self, src: &[f32; 8]) -> __m512d {
+        // SAFETY: see the impl comment; `src` is 8 f32 (unaligned load).
+        unsafe { _mm512_cvtps_pd(_mm256_loadu_ps(src.as_ptr())) }
+    }
+    #[inline(always)]
+    fn add_f64x8(self, a: __m512d, b: __m512d) -> __m512d {
+        // SAFETY: see the impl comment.
+        unsafe { _mm512_add_pd(a, b) }
+    }
+    #[inline(always)]
+    fn mul_f64x8(self, a: __m512d, b: __m512d) -> __m512d {
+        // SAFETY: see the impl comment.
+        unsafe { _mm512_mul_pd(a, b) }
+    }
+    #[inline(always)]
+    fn abs_f64x8(self, a: __m512d) -> __m512d {
+        // SAFETY: see the impl comment.
+        unsafe { _mm512_abs_pd(a) }
+    }
+    #[inline(always)]
+    fn to_array(self, a: __m512d) -> [f64; 8] {
+        let mut out = [0.0f64; 8];
+        // SAFETY: see the impl comment; `out` holds 8 f64.
+        unsafe { _mm512_storeu_pd(out.as_mut_ptr(), a) };
+        out
     }
 }

@@ -3,7 +3,7 @@
 //! Each test runs its generic body through [`leveled`] on every available level, so it
 //! exercises the real dispatch and target features.
 
-use super::{Fma, Lanes, Level, U32Lanes, available, leveled};
+use super::{F64x8, Fma, Lanes, Level, U32Lanes, available, leveled};
 
 /// Specials and a spread of ordinary values (128: a multiple of 16, and enough for a
 /// 16 x 16 square of row stride 6).
@@ -336,6 +336,49 @@ fn fma_ops_equal_the_definition() {
             }
         }
         want.extend(t.iter().map(|&f| canon(f)));
+        assert_eq!(got, want, "{level}");
+    }
+}
+
+leveled!(
+    /// [`f64x8_ops`] on `level`.
+    fn f64x8_ops_at(a: &[f32], out: &mut Vec<u64>) => f64x8_ops
+);
+
+/// Every [`F64x8`] op on `a`, 8 at a time: widen, abs, mul, add (accumulated).
+fn f64x8_ops<S: F64x8>(s: S, a: &[f32], out: &mut Vec<u64>) {
+    let mut acc = s.zero_f64x8();
+    for c in a.as_chunks::<8>().0 {
+        let x = s.widen(c);
+        acc = s.add_f64x8(acc, s.mul_f64x8(x, s.abs_f64x8(x)));
+        for r in [x, s.abs_f64x8(x), s.mul_f64x8(x, x), acc] {
+            out.extend(
+                s.to_array(r)
+                    .map(|v| if v.is_nan() { 1 } else { v.to_bits() }),
+            );
+        }
+    }
+}
+
+#[test]
+fn f64x8_ops_equal_the_definition() {
+    let a = values();
+    let mut want = Vec::new();
+    let mut acc = [0.0f64; 8];
+    let canon = |v: f64| if v.is_nan() { 1 } else { v.to_bits() };
+    for c in a.as_chunks::<8>().0 {
+        let x = c.map(f64::from);
+        for l in 0..8 {
+            acc[l] += x[l] * x[l].abs();
+        }
+        want.extend(x.map(canon));
+        want.extend(x.map(|v| canon(v.abs())));
+        want.extend(x.map(|v| canon(v * v)));
+        want.extend(acc.map(canon));
+    }
+    for level in levels() {
+        let mut got = Vec::new();
+        f64x8_ops_at(level, &a, &mut got);
         assert_eq!(got, want, "{level}");
     }
 }

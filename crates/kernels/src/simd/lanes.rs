@@ -1,7 +1,8 @@
 //! The lane traits every kernel is written against: [`Lanes`] (f32 lanes, IEEE-754
 //! operations), [`Fma`] (fused multiply-add and the raw-pointer, masked and strided
-//! memory operations of the GEMM kernels) and [`U32Lanes`] (u32 lanes for the ChaCha
-//! keystream and the dropout thresholds).
+//! memory operations of the GEMM kernels), [`U32Lanes`] (u32 lanes for the ChaCha
+//! keystream and the dropout thresholds) and [`F64x8`] (eight f64 lanes for the
+//! penalty sums).
 //!
 //! A value of an implementing type is a token: it proves that the CPU runs that
 //! instruction set. Only [`super::Scalar`] can be created freely; the SIMD tokens are
@@ -238,4 +239,25 @@ pub(crate) trait U32Lanes: Lanes {
     /// `x[j]`) to `out`: lane `l`'s 16 words at `out[16 l .. 16 l + 16]` (panics unless
     /// `out.len() == 16 LANES`).
     fn store_transposed(self, x: &[Self::U; 16], out: &mut [u32]);
+}
+
+/// Eight f64 lanes, whatever the token's width (two registers with AVX2, one with
+/// AVX-512, an array on the scalar path): the fixed-width partial sums of
+/// `update::penalty_sums`, whose order is part of the bit contract.
+pub(crate) trait F64x8: Copy {
+    /// Eight f64.
+    type D: Copy;
+
+    /// Every lane `+0`.
+    fn zero_f64x8(self) -> Self::D;
+    /// `src` widened to f64 (exact).
+    fn widen(self, src: &[f32; 8]) -> Self::D;
+    /// `a + b`.
+    fn add_f64x8(self, a: Self::D, b: Self::D) -> Self::D;
+    /// `a * b`.
+    fn mul_f64x8(self, a: Self::D, b: Self::D) -> Self::D;
+    /// `|a|` (sign bit cleared).
+    fn abs_f64x8(self, a: Self::D) -> Self::D;
+    /// The lanes, in order.
+    fn to_array(self, a: Self::D) -> [f64; 8];
 }

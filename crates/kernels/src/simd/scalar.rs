@@ -2,7 +2,7 @@
 //! path of every elementwise kernel and the reference the SIMD tokens are tested
 //! against.
 
-use super::lanes::{Lanes, U32Lanes, pow2_halves_bits};
+use super::lanes::{F64x8, Lanes, U32Lanes, pow2_halves_bits};
 
 /// The scalar path: one lane (available on every CPU, so freely constructed).
 #[derive(Clone, Copy, Debug, Default)]
@@ -137,6 +137,35 @@ impl U32Lanes for Scalar {
     #[inline(always)]
     fn store_transposed(self, x: &[u32; 16], out: &mut [u32]) {
         out.copy_from_slice(x);
+    }
+}
+
+impl F64x8 for Scalar {
+    type D = [f64; 8];
+
+    #[inline(always)]
+    fn zero_f64x8(self) -> [f64; 8] {
+        [0.0; 8]
+    }
+    #[inline(always)]
+    fn widen(self, src: &[f32; 8]) -> [f64; 8] {
+        src.map(f64::from)
+    }
+    #[inline(always)]
+    fn add_f64x8(self, a: [f64; 8], b: [f64; 8]) -> [f64; 8] {
+        std::array::from_fn(|l| a[l] + b[l])
+    }
+    #[inline(always)]
+    fn mul_f64x8(self, a: [f64; 8], b: [f64; 8]) -> [f64; 8] {
+        std::array::from_fn(|l| a[l] * b[l])
+    }
+    #[inline(always)]
+    fn abs_f64x8(self, a: [f64; 8]) -> [f64; 8] {
+        a.map(f64::abs)
+    }
+    #[inline(always)]
+    fn to_array(self, a: [f64; 8]) -> [f64; 8] {
+        a
     }
 }
 
