@@ -4,6 +4,8 @@ pub mod atomic;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod interrupt;
+pub mod lock;
 pub mod plot;
 pub mod run;
 pub mod verify;
