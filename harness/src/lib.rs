@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod interrupt;
 pub mod lock;
+pub mod outdir;
 pub mod plot;
 pub mod run;
 pub mod verify;

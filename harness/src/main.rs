@@ -8,6 +8,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use regulab::config;
 use regulab::data::{self, DatasetName};
+use regulab::interrupt;
+use regulab::lock::{self, Access};
+use regulab::outdir;
 use regulab::plot;
 use regulab::run::{self, Progress, RunOptions, Status};
 
@@ -54,8 +57,14 @@ enum Command {
         no_plot: bool,
         /// Continue the runs in the output directory: finished runs are kept, interrupted
         /// ones go on from their last completed epoch, runs not started yet start afresh.
+        /// The whole plan is checked against the directory before anything is trained.
         #[arg(long)]
         resume: bool,
+        /// Replace the results in the output directory: first remove regulab's files
+        /// there (summary.csv, report.html, plan.json, the figures in plots/, the files
+        /// of its run directories), nothing else, and say what was removed.
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
     },
     /// Draw the figures of a run or sweep directory into DIR/plots/ and write DIR/report.html.
     Plot {
@@ -138,6 +147,11 @@ fn real_main() -> Result<ExitCode> {
             keep,
         } => {
             let (_, threads) = run::default_parallelism(1, Some(1), threads);
+            if !run_dir.is_dir() {
+                anyhow::bail!("{}: no such directory", run_dir.display());
+            }
+            // read-only: shared with other readers, never while a command writes there
+            let _owner = lock::lock_path(&run_dir, Access::Shared, "regulab verify")?;
             let opts = regulab::verify::VerifyOptions {
                 threads,
                 data_dir,
@@ -207,7 +221,13 @@ fn real_main() -> Result<ExitCode> {
             data_dir,
             index,
         } => {
-            let output = plot::plot_dir(
+            interrupt::install().context("handling SIGINT and SIGTERM")?;
+            // writes DIR/plots and DIR/report.html: the one writer of DIR
+            let _owner = dir
+                .is_dir()
+                .then(|| lock::lock_path(&dir, Access::Exclusive, "regulab plot"))
+                .transpose()?;
+            let drawn = plot::plot_dir(
                 &dir,
                 &plot::PlotOptions {
                     format,
@@ -215,7 +235,17 @@ fn real_main() -> Result<ExitCode> {
                     dataset: None,
                     image_index: index,
                 },
-            )?;
+            );
+            if let Err(plot::PlotError::Interrupted(stop)) = drawn {
+                eprintln!(
+                    "regulab: stopped by {} between two figures (every figure file is whole); \
+                     to draw them all: regulab plot {}",
+                    stop.name(),
+                    shell_quote(&dir.to_string_lossy())
+                );
+                return Ok(ExitCode::from(stop.exit_code()));
+            }
+            let output = drawn?;
             for n in &output.notes {
                 eprintln!("note: {n}");
             }
@@ -259,6 +289,7 @@ fn real_main() -> Result<ExitCode> {
             no_fetch,
             no_plot,
             resume,
+            overwrite,
         } => {
             let sets = sets
                 .iter()
@@ -266,12 +297,47 @@ fn real_main() -> Result<ExitCode> {
                 .collect::<Result<Vec<_>, _>>()?;
             let plan = config::load(&config_path, &sets)?;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
-            if resume {
-                // before looking for data: a directory made with other data or another
-                // config is refused as such, not with a dataset or download error
-                run::check_resumable(&plan, &out)?;
+            if let Some(d) = &data_dir
+                && d.to_str().is_none()
+            {
+                anyhow::bail!(
+                    "--data-dir {}: the path is not valid UTF-8; regulab records the data's \
+                     paths in each run's manifest.json (JSON text): rename the directory or \
+                     give a UTF-8 path to it (e.g. a symbolic link)",
+                    d.display()
+                );
+            }
+            interrupt::install().context("handling SIGINT and SIGTERM")?;
+            let mode = if resume {
+                outdir::Mode::Resume
+            } else if overwrite {
+                outdir::Mode::Overwrite
+            } else {
+                outdir::Mode::Fresh
+            };
+            // One owner per output directory, for the whole command. An existing
+            // directory is owned before anything in it is read (for --resume: before
+            // looking for data, so that a directory made with other data or another
+            // config is refused as such, not with a dataset or download error); a new
+            // one is created only once the data has loaded.
+            let mut owner = None;
+            if out.exists() {
+                owner = Some(outdir::claim(&out, &plan, mode)?);
             }
             let data = load_or_fetch(&plan, data_dir.as_deref(), !no_fetch)?;
+            run::check_recordable(&data)?;
+            let owner = match owner {
+                Some(o) => o,
+                None => {
+                    std::fs::create_dir_all(&out)
+                        .with_context(|| format!("creating output directory {}", out.display()))?;
+                    outdir::claim(&out, &plan, mode)?
+                }
+            };
+            if mode == outdir::Mode::Overwrite && owner.survey.holds_results() {
+                let removal = outdir::remove_results(&out, &owner.survey)?;
+                eprintln!("regulab: --overwrite: {}", removal.describe(&out));
+            }
             // The figures drawn after training show one training image: keep it apart,
             // so that all the data can be released before drawing.
             let preview = (!no_plot)
@@ -307,13 +373,37 @@ fn real_main() -> Result<ExitCode> {
                     out.display()
                 );
             }
-            let outcomes = run::execute(&plan, &data, &opts)?;
+            let outcomes = match run::execute(&plan, &data, &opts) {
+                Ok(o) => o,
+                Err(e) => {
+                    if let Some(stop) = interrupt::cause(&e) {
+                        eprintln!(
+                            "regulab: stopped by {} between two batches: the finished runs and \
+                             every other run's last completed epoch are saved in {}",
+                            stop.name(),
+                            out.display()
+                        );
+                        eprintln!("regulab: to resume: {}", resume_command(&out));
+                        return Ok(ExitCode::from(stop.exit_code()));
+                    }
+                    return Err(e);
+                }
+            };
             drop(data);
             print!("{}", run::comparison_table(&outcomes));
             println!("summary: {}", out.join("summary.csv").display());
-            if !no_plot {
-                plot_after_run(&out, data_dir.as_deref(), preview.as_ref());
+            if !no_plot
+                && let Some(stop) = plot_after_run(&out, data_dir.as_deref(), preview.as_ref())
+            {
+                eprintln!(
+                    "regulab: stopped by {} while drawing the figures (the runs' results are \
+                     complete); to draw them: regulab plot {}",
+                    stop.name(),
+                    shell_quote(&out.to_string_lossy())
+                );
+                return Ok(ExitCode::from(stop.exit_code()));
             }
+            drop(owner);
             let diverged: Vec<&str> = outcomes
                 .iter()
                 .filter(|o| o.status == Status::Diverged)
@@ -390,12 +480,12 @@ const PREVIEW_IMAGE: u32 = 0;
 
 /// The figures and report at the end of `regulab run`; a failure is a warning (the
 /// runs' results are written already). `dataset` needs to hold only training image
-/// [`PREVIEW_IMAGE`].
+/// [`PREVIEW_IMAGE`]. `Some` when a signal stopped the drawing.
 fn plot_after_run(
     out: &std::path::Path,
     data_dir: Option<&std::path::Path>,
     dataset: Option<&data::Dataset>,
-) {
+) -> Option<interrupt::Interrupted> {
     let opts = plot::PlotOptions {
         format: plot::Format::Svg,
         data_dir,
@@ -403,10 +493,56 @@ fn plot_after_run(
         image_index: PREVIEW_IMAGE as usize,
     };
     match plot::plot_dir(out, &opts) {
-        Ok(o) => println!("report: {} ({} figures)", o.report.display(), o.files.len()),
+        Ok(o) => {
+            for n in &o.notes {
+                eprintln!("note: {n}");
+            }
+            println!("report: {} ({} figures)", o.report.display(), o.files.len());
+        }
+        Err(plot::PlotError::Interrupted(stop)) => return Some(stop),
         Err(e) => eprintln!(
             "warning: drawing the figures failed: {e}; retry with `regulab plot {}`",
             out.display()
         ),
     }
+    None
+}
+
+/// `s` quoted for a POSIX shell when it needs to be.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./=:,+@%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that resumes this `regulab run`: its own arguments, without
+/// `--overwrite`, with `--out` (when it was implicit) and `--resume`.
+fn resume_command(out: &std::path::Path) -> String {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut cmd: Vec<String> = args
+        .iter()
+        .take(1)
+        .cloned()
+        .chain(
+            args.iter()
+                .skip(1)
+                .filter(|a| *a != "--resume" && *a != "--overwrite")
+                .cloned(),
+        )
+        .collect();
+    if !args.iter().any(|a| a == "--out" || a.starts_with("--out=")) {
+        cmd.extend(["--out".to_string(), out.to_string_lossy().into_owned()]);
+    }
+    cmd.push("--resume".into());
+    cmd.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

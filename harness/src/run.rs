@@ -799,7 +799,9 @@ fn check_same_config(spec: &RunSpec, recorded: &RunConfig, path: &Path) -> Resul
 
 /// Before any data is loaded for `--resume`: every run directory of `plan` already in
 /// `out` must have been made with its run's config (see [`check_same_config`]), so a
-/// resume with other options is refused as such rather than failing to find the data.
+/// resume with other options is refused as such rather than failing to find the data;
+/// and `out` must hold no run directory outside the plan, and record the same plan
+/// ([`crate::outdir::check_same_plan`]).
 pub fn check_resumable(plan: &Plan, out: &Path) -> Result<()> {
     for spec in &plan.runs {
         let dir = out.join(&spec.name);
@@ -808,16 +810,62 @@ pub fn check_resumable(plan: &Plan, out: &Path) -> Result<()> {
             check_same_config(spec, &manifest_config(&m, &path)?, &path)?;
         }
     }
+    crate::outdir::check_same_plan(out, plan, &crate::outdir::survey(out)?)
+}
+
+/// Before `--resume` trains anything: every run of `plan` can continue from what its
+/// directory in `out` holds, with the data loaded now (everything [`run_one`] would
+/// check when the run's turn comes, without writing anything), so that a refusal never
+/// comes after other runs have trained.
+pub fn check_resume_plan(plan: &Plan, data: &DataSets, out: &Path) -> Result<()> {
+    check_resumable(plan, out)?;
+    for spec in &plan.runs {
+        let dataset = data
+            .get(&data_key(&spec.config.data))
+            .ok_or_else(|| anyhow!("run `{}`: its data was not loaded", spec.name))?;
+        let run_dir = out.join(&spec.name);
+        match inspect_start(spec, dataset, &run_dir)? {
+            Start::Fresh => {}
+            Start::Resume(ck, rows) => {
+                let net = build_network(
+                    &spec.config,
+                    dataset.input_dim(),
+                    dataset.num_classes as usize,
+                )?;
+                write_or_check_init(spec, &net, &run_dir.join("init.safetensors"), true, false)?;
+                replay_schedule(spec, &rows, &ck)?;
+            }
+            Start::Done(m) => {
+                load_finished_model(spec, dataset, &run_dir, &m)?;
+            }
+        }
+    }
     Ok(())
 }
 
+/// Where `spec` starts: `resume` decides from its directory ([`inspect_start`], after
+/// removing the temporary files of interrupted writes), else from scratch (a stale
+/// checkpoint is deleted).
 fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool) -> Result<Start> {
     let ck_path = run_dir.join(checkpoint::FILE_NAME);
     if !resume {
         remove_if_present(&ck_path)?;
         return Ok(Start::Fresh);
     }
-    remove_stale_temp_files(run_dir)?;
+    crate::outdir::remove_stale_temp_files(run_dir)?;
+    let start = inspect_start(spec, dataset, run_dir)?;
+    if matches!(start, Start::Done(_)) {
+        // the final state is in model.safetensors
+        remove_if_present(&ck_path)?;
+    }
+    Ok(start)
+}
+
+/// Where `spec` continues from its directory `run_dir` (reading only): finished (its
+/// manifest), from its checkpoint (with the CSV rows up to it), or afresh. `Err` when
+/// the directory was made with another config or other data, or its files disagree.
+fn inspect_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path) -> Result<Start> {
+    let ck_path = run_dir.join(checkpoint::FILE_NAME);
     let manifest = read_manifest(run_dir)?;
     if let Some(m) = &manifest {
         let path = run_dir.join("manifest.json");
@@ -833,7 +881,9 @@ fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool)
             .collect();
         if recorded_files != files {
             bail!(
-                "cannot resume run `{}`: {} records other data files (SHA-256 {:?}) than those loaded now ({:?})",
+                "cannot resume run `{}`: {} records other data files (SHA-256 {:?}) than those \
+                 loaded now ({:?}): the data changed since the run started; give the data it \
+                 was made with (--data-dir), or use --overwrite or another --out",
                 spec.name,
                 path.display(),
                 recorded_files,
@@ -842,7 +892,6 @@ fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool)
         }
         let finished = matches!(m["status"].as_str(), Some("completed" | "diverged"));
         if finished && run_dir.join("model.safetensors").is_file() {
-            remove_if_present(&ck_path)?;
             return Ok(Start::Done(m.clone()));
         }
     }
@@ -880,21 +929,29 @@ fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool)
     Ok(Start::Resume(Box::new(ck), rows))
 }
 
-/// Remove the temporary files of atomic writes a killed process left behind
-/// (`.regulab-*.tmp` from [`crate::atomic`], `.<name>.tmp<pid>-<n>` from model saves).
-fn remove_stale_temp_files(run_dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(run_dir) else {
-        return Ok(());
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let stale = (name.starts_with(".regulab-") && name.ends_with(".tmp"))
-            || (name.starts_with('.') && name.contains(".safetensors.tmp"));
-        if stale && e.path().is_file() {
-            remove_if_present(&e.path())?;
-        }
+/// The learning-rate schedule of `spec` after replaying the epochs of `rows` (the CSV
+/// rows up to the checkpoint `ck`), and whether training goes on; `Err` when the replay
+/// does not give the checkpoint's schedule.
+fn replay_schedule(
+    spec: &RunSpec,
+    rows: &[EpochRow],
+    ck: &Checkpoint,
+) -> Result<(LrSchedule, bool)> {
+    let mut schedule = schedule_of(&spec.config);
+    let mut go_on = true;
+    for row in rows.iter().skip(1) {
+        go_on = schedule.observe(row.epoch, observed_error(row));
     }
-    Ok(())
+    let replayed = serde_json::to_string(&schedule)?;
+    if replayed != ck.state.schedule {
+        bail!(
+            "cannot resume run `{}`: the schedule replayed from epochs.csv ({replayed}) \
+             is not the checkpoint's ({}); was epochs.csv edited?",
+            spec.name,
+            ck.state.schedule
+        );
+    }
+    Ok((schedule, go_on))
 }
 
 fn remove_if_present(path: &Path) -> Result<()> {
@@ -978,17 +1035,7 @@ fn finished_outcome(
             csv_path.display()
         );
     }
-    let arch = build_network(c, dataset.input_dim(), dataset.num_classes as usize)?;
-    let model_path = run_dir.join("model.safetensors");
-    let net = regulab_model::io::load_expecting(&model_path, arch.architecture())
-        .with_context(|| format!("reading {}", model_path.display()))?;
-    let digest = digest(&net);
-    if manifest["final_digest"].as_str() != Some(digest.as_str()) {
-        bail!(
-            "{}: its weights do not have the manifest's final_digest",
-            model_path.display()
-        );
-    }
+    let (net, digest) = load_finished_model(spec, dataset, run_dir, manifest)?;
     let mut ws = Workspace::new(net.architecture(), c.data.eval_batch);
     let mut bufs = EvalBuffers::default();
     let test = test_stats(
@@ -1016,9 +1063,42 @@ fn finished_outcome(
     })
 }
 
-/// Write the run's initial weights to `init_path`; when resuming, check that the file
-/// there holds them instead. The file's bytes are held only while this runs.
-fn write_or_check_init(spec: &RunSpec, net: &Mlp, init_path: &Path, resuming: bool) -> Result<()> {
+/// The final model of a finished run and its digest, which must be the manifest's
+/// `final_digest`.
+fn load_finished_model(
+    spec: &RunSpec,
+    dataset: &Dataset,
+    run_dir: &Path,
+    manifest: &serde_json::Value,
+) -> Result<(Mlp, String)> {
+    let arch = build_network(
+        &spec.config,
+        dataset.input_dim(),
+        dataset.num_classes as usize,
+    )?;
+    let model_path = run_dir.join("model.safetensors");
+    let net = regulab_model::io::load_expecting(&model_path, arch.architecture())
+        .with_context(|| format!("reading {}", model_path.display()))?;
+    let digest = digest(&net);
+    if manifest["final_digest"].as_str() != Some(digest.as_str()) {
+        bail!(
+            "{}: its weights do not have the manifest's final_digest",
+            model_path.display()
+        );
+    }
+    Ok((net, digest))
+}
+
+/// Write the run's initial weights to `init_path` (when `write`); when resuming, check
+/// that the file there holds them instead. The file's bytes are held only while this
+/// runs.
+fn write_or_check_init(
+    spec: &RunSpec,
+    net: &Mlp,
+    init_path: &Path,
+    resuming: bool,
+    write: bool,
+) -> Result<()> {
     let init_bytes = regulab_model::io::to_bytes(net)?;
     if resuming && init_path.is_file() {
         let found =
@@ -1031,7 +1111,7 @@ fn write_or_check_init(spec: &RunSpec, net: &Mlp, init_path: &Path, resuming: bo
                 init_path.display()
             );
         }
-    } else {
+    } else if write {
         crate::atomic::write(init_path, &init_bytes)
             .with_context(|| format!("writing {}", init_path.display()))?;
     }
@@ -1069,6 +1149,7 @@ fn train_run(
         &net,
         &run_dir.join("init.safetensors"),
         resume.is_some(),
+        true,
     )?;
     let penalty = penalty_of(c);
     let tc = TrainConfig {
@@ -1196,21 +1277,10 @@ fn train_run(
         }
         Some((ck, kept)) => {
             ck.restore_into(&mut trainer, &ck_path)?;
+            (schedule, go_on) = replay_schedule(spec, &kept, &ck)?;
             rows = kept;
             // drops any row written after the checkpoint (the CSV is written first)
             write_rows(&rows)?;
-            for row in &rows[1..] {
-                go_on = schedule.observe(row.epoch, observed_error(row));
-            }
-            let replayed = serde_json::to_string(&schedule)?;
-            if replayed != ck.state.schedule {
-                bail!(
-                    "cannot resume run `{}`: the schedule replayed from epochs.csv ({replayed}) \
-                     is not the checkpoint's ({}); was epochs.csv edited?",
-                    spec.name,
-                    ck.state.schedule
-                );
-            }
             epoch = ck.state.epoch + 1;
             reporter.note(format!(
                 "{}: resuming after epoch {}",
@@ -1231,6 +1301,9 @@ fn train_run(
         let t0 = Instant::now();
         let mut finite = true;
         for chunk in order.chunks(batch) {
+            // a safe point: every file on disk is whole and the checkpoint is that of
+            // the last completed epoch, from which --resume continues bit for bit
+            crate::interrupt::check()?;
             let n = chunk.len();
             dataset
                 .train
@@ -1340,70 +1413,87 @@ const SUMMARY_PARAMS: &[&str] = &[
     "reg.max_norm",
 ];
 
-/// `summary.csv` as bytes: one row per run, in plan order.
-pub fn summary_csv(plan: &Plan, outcomes: &[RunOutcome]) -> Result<Vec<u8>> {
+/// The result columns of `summary.csv`, after the run, experiment and hyperparameter
+/// columns.
+const SUMMARY_RESULTS: &[&str] = &[
+    "final_train_acc",
+    "final_train_cost",
+    "final_valid_acc",
+    "final_valid_cost",
+    "test_acc",
+    "test_cost",
+    "best_valid_acc",
+    "best_valid_epoch",
+    "frac_small_weights",
+    "weight_l2_norm",
+    "epochs_trained",
+    "status",
+    "seconds",
+];
+
+/// The column of `summary.csv` that is a timing (allowed to differ between reruns).
+pub const SUMMARY_TIMING_COLUMN: &str = "seconds";
+
+/// The columns of `summary.csv` for `plan`: run, experiment, the hyperparameters
+/// ([`SUMMARY_PARAMS`] and any other grid key), the results.
+pub fn summary_header(plan: &Plan) -> Vec<String> {
     let mut params: Vec<String> = SUMMARY_PARAMS.iter().map(|s| s.to_string()).collect();
     for k in grid_keys(plan) {
         if !params.contains(&k) {
             params.push(k);
         }
     }
-    let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = vec!["run".into(), "experiment".into()];
-    header.extend(params.iter().cloned());
-    header.extend(
-        [
-            "final_train_acc",
-            "final_train_cost",
-            "final_valid_acc",
-            "final_valid_cost",
-            "test_acc",
-            "test_cost",
-            "best_valid_acc",
-            "best_valid_epoch",
-            "frac_small_weights",
-            "weight_l2_norm",
-            "epochs_trained",
-            "status",
-            "seconds",
-        ]
-        .map(String::from),
-    );
-    w.write_record(&header)?;
+    header.extend(params);
+    header.extend(SUMMARY_RESULTS.iter().map(|s| s.to_string()));
+    header
+}
+
+/// The row of `o` in a `summary.csv` with columns `header` (a column that is neither a
+/// result nor a config key is empty).
+pub fn summary_row(o: &RunOutcome, header: &[String]) -> Vec<String> {
+    let flat = flatten(&o.spec.config);
+    let last = o.rows.last().expect("epoch 0 always exists");
+    let best = o
+        .rows
+        .iter()
+        .filter_map(|r| r.valid_acc.map(|a| (a, r.epoch)))
+        .fold(None, |best: Option<(f64, u32)>, (a, e)| match best {
+            Some((b, _)) if b >= a => best,
+            _ => Some((a, e)),
+        });
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let tested = o.test.n > 0;
+    header
+        .iter()
+        .map(|col| match col.as_str() {
+            "run" => o.spec.name.clone(),
+            "experiment" => o.spec.experiment.clone(),
+            "final_train_acc" => last.train_acc.to_string(),
+            "final_train_cost" => last.train_cost.to_string(),
+            "final_valid_acc" => opt(last.valid_acc),
+            "final_valid_cost" => opt(last.valid_cost),
+            "test_acc" => opt(tested.then_some(o.test.accuracy)),
+            "test_cost" => opt(tested.then_some(o.test.cost)),
+            "best_valid_acc" => opt(best.map(|b| b.0)),
+            "best_valid_epoch" => best.map(|b| b.1.to_string()).unwrap_or_default(),
+            "frac_small_weights" => o.small_weights.to_string(),
+            "weight_l2_norm" => o.weight_norm.to_string(),
+            "epochs_trained" => last.epoch.to_string(),
+            "status" => o.status.as_str().to_string(),
+            "seconds" => format!("{:.3}", o.seconds),
+            param => flat.get(param).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// `summary.csv` as bytes: one row per run, in plan order.
+pub fn summary_csv(plan: &Plan, outcomes: &[RunOutcome]) -> Result<Vec<u8>> {
+    let header = summary_header(plan);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header)?;
     for o in outcomes {
-        let flat = flatten(&o.spec.config);
-        let last = o.rows.last().expect("epoch 0 always exists");
-        let best = o
-            .rows
-            .iter()
-            .filter_map(|r| r.valid_acc.map(|a| (a, r.epoch)))
-            .fold(None, |best: Option<(f64, u32)>, (a, e)| match best {
-                Some((b, _)) if b >= a => best,
-                _ => Some((a, e)),
-            });
-        let mut rec = vec![o.spec.name.clone(), o.spec.experiment.clone()];
-        rec.extend(
-            params
-                .iter()
-                .map(|p| flat.get(p).cloned().unwrap_or_default()),
-        );
-        rec.extend([
-            last.train_acc.to_string(),
-            last.train_cost.to_string(),
-            opt(last.valid_acc),
-            opt(last.valid_cost),
-            opt((o.test.n > 0).then_some(o.test.accuracy)),
-            opt((o.test.n > 0).then_some(o.test.cost)),
-            opt(best.map(|b| b.0)),
-            best.map(|b| b.1.to_string()).unwrap_or_default(),
-            o.small_weights.to_string(),
-            o.weight_norm.to_string(),
-            last.epoch.to_string(),
-            o.status.as_str().to_string(),
-            format!("{:.3}", o.seconds),
-        ]);
-        w.write_record(&rec)?;
+        w.write_record(summary_row(o, &header))?;
     }
     w.into_inner().map_err(|e| anyhow!("{e}"))
 }
@@ -1448,10 +1538,38 @@ pub fn comparison_table(outcomes: &[RunOutcome]) -> String {
     s
 }
 
+/// Every path a run of `data` records in its manifest (JSON text) must be UTF-8:
+/// checked before anything is written, naming the path.
+pub fn check_recordable(data: &DataSets) -> Result<()> {
+    for d in data.values() {
+        let paths = d.dir.iter().chain(d.files.iter().map(|f| &f.path));
+        if let Some(p) = paths.into_iter().find(|p| p.to_str().is_none()) {
+            bail!(
+                "{}: the path is not valid UTF-8; regulab records the data's paths in each \
+                 run's manifest.json (JSON text): rename the directory or give a UTF-8 path \
+                 to it (e.g. a symbolic link)",
+                p.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Run every run of `plan` (concurrently, `opts.jobs` at a time) and write the summary.
+///
+/// Before anything is trained: the data paths are checked ([`check_recordable`]); with
+/// `opts.resume`, the whole plan against the directory ([`check_resume_plan`]); then
+/// `plan.json` is written. Owning `opts.out` ([`crate::lock`]) and refusing to replace
+/// results ([`crate::outdir`]) is the caller's part.
 pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<RunOutcome>> {
+    check_recordable(data)?;
+    if opts.resume {
+        check_resume_plan(plan, data, &opts.out)?;
+    }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating output directory {}", opts.out.display()))?;
+    crate::outdir::remove_stale_temp_files(&opts.out)?;
+    crate::outdir::PlanFile::of(plan).write(&opts.out)?;
     let multi = indicatif::MultiProgress::new();
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<RunOutcome>>>> =
@@ -1468,6 +1586,11 @@ pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<Ru
                     let Some(spec) = plan.runs.get(i) else {
                         return Ok(());
                     };
+                    if let Err(stop) = crate::interrupt::check() {
+                        // no new run starts once a signal has come
+                        *results[i].lock().expect("no poisoned lock") = Some(Err(stop.into()));
+                        continue;
+                    }
                     let Some(dataset) = data.get(&data_key(&spec.config.data)) else {
                         *results[i].lock().expect("no poisoned lock") =
                             Some(Err(anyhow!("run `{}`: its data was not loaded", spec.name)));
