@@ -150,27 +150,41 @@ fn real_main() -> Result<ExitCode> {
             if !run_dir.is_dir() {
                 anyhow::bail!("{}: no such directory", run_dir.display());
             }
+            interrupt::install().context("handling SIGINT and SIGTERM")?;
             // read-only: shared with other readers, never while a command writes there
             let _owner = lock::lock_path(&run_dir, Access::Shared, "regulab verify")?;
+            let _keep = match &keep {
+                Some(k) => {
+                    regulab::verify::prepare_keep(&run_dir, k)?;
+                    Some(lock::lock_dir(
+                        k,
+                        Access::Exclusive,
+                        "regulab verify --keep",
+                    )?)
+                }
+                None => None,
+            };
             let opts = regulab::verify::VerifyOptions {
                 threads,
                 data_dir,
                 keep,
             };
-            let reports = regulab::verify::verify_path(&run_dir, &opts)?;
-            for r in &reports {
-                print!("{}", r.render());
-            }
-            let identical = reports.iter().all(|r| r.identical());
-            if reports.len() > 1 {
-                let same = reports.iter().filter(|r| r.identical()).count();
-                println!("{same} of {} runs identical", reports.len());
-            }
-            Ok(if identical {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            let verification = match regulab::verify::verify_path(&run_dir, &opts) {
+                Ok(v) => v,
+                Err(e) => {
+                    if let Some(stop) = interrupt::cause(&e) {
+                        eprintln!(
+                            "regulab: verify stopped by {}; nothing was changed; run it again \
+                             to verify",
+                            stop.name()
+                        );
+                        return Ok(ExitCode::from(stop.exit_code()));
+                    }
+                    return Err(e);
+                }
+            };
+            print!("{}", verification.render());
+            Ok(ExitCode::from(verification.exit_code()))
         }
         Command::Fetch {
             dataset,

@@ -8,6 +8,8 @@
 //!   regulab's own files only); report, plots and summary show the plan's runs only;
 //! * `--resume` checks the whole plan before training anything;
 //! * the checkpoint's SHA-256 covers the whole file;
+//! * `verify` never writes where a manifest points nor into the verified run, verifies
+//!   every run of a sweep and checks `summary.csv` against the run directories;
 //! * one diverging run does not stop the figures of the others; stale temporary files
 //!   of an interrupted `plot` are removed; a data path that is not UTF-8 is refused
 //!   before anything is written.
@@ -131,6 +133,113 @@ fn names_in(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// Defect 2: `verify` takes no path from a manifest. A manifest whose `run` is an
+/// absolute path or climbs out with `..` is refused, and nothing is written there.
+#[test]
+fn verify_never_writes_where_a_manifest_points() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, out) = finished_study(tmp.path(), "s");
+    let abs = tmp.path().join("abs-target");
+    for (i, bad) in [s(&abs).to_string(), "../../escaped".to_string()]
+        .iter()
+        .enumerate()
+    {
+        let copy = tmp.path().join(format!("c{i}")).join("a").join("base");
+        copy_dir(&out.join("base"), &copy);
+        edit_json(&copy.join("manifest.json"), |m| {
+            m["run"] = bad.clone().into()
+        });
+        let keep = tmp.path().join(format!("keep{i}"));
+        for extra in [&[][..], &["--keep", s(&keep)][..]] {
+            let mut args = vec!["verify", s(&copy)];
+            args.extend(extra);
+            let o = regulab(&args);
+            assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+            let err = stderr(&o);
+            assert!(
+                err.contains("manifest.json") && err.contains("`run`"),
+                "{bad}: names the file and field: {err}"
+            );
+        }
+        // nothing was written where the manifest points, nor beside the copy
+        assert!(!abs.exists(), "{}", abs.display());
+        assert!(!tmp.path().join(format!("c{i}")).join("escaped").exists());
+        assert!(!tmp.path().join("escaped").exists());
+        assert!(!keep.join("../escaped").exists());
+    }
+    // a valid name that is not the directory's: the rerun goes into verify's own
+    // directory (named after the run directory), never into one named by the manifest
+    let copy = tmp.path().join("renamed").join("base");
+    copy_dir(&out.join("base"), &copy);
+    edit_json(&copy.join("manifest.json"), |m| m["run"] = "l2".into());
+    let keep = tmp.path().join("keep-renamed");
+    let o = regulab(&["verify", s(&copy), "--keep", s(&keep)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(keep.join("base").join("manifest.json").is_file());
+    assert!(!keep.join("l2").exists());
+}
+
+/// Defect 3: `verify RUN --keep DIR` where DIR is the run's parent overwrote the run
+/// and reported `identical`. DIR must be new or empty and apart from the run.
+#[test]
+fn verify_keep_must_be_new_or_empty_and_apart_from_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, out) = finished_study(tmp.path(), "s");
+    let run = out.join("base");
+    // tamper with a result: verify must report it, never erase it
+    let csv = run.join("epochs.csv");
+    let original = std::fs::read_to_string(&csv).unwrap();
+    let mut lines: Vec<String> = original.lines().map(String::from).collect();
+    let mut fields: Vec<String> = lines[2].split(',').map(String::from).collect();
+    fields[6] = "0.999".into();
+    lines[2] = fields.join(",");
+    let tampered = lines.join("\n") + "\n";
+    std::fs::write(&csv, &tampered).unwrap();
+    let link = tmp.path().join("link-to-parent");
+    std::os::unix::fs::symlink(&out, &link).unwrap();
+    let nonempty = tmp.path().join("nonempty");
+    std::fs::create_dir(&nonempty).unwrap();
+    std::fs::write(nonempty.join("notes.txt"), b"mine").unwrap();
+    for keep in [
+        out.clone(),                    // the parent of the run (the case)
+        link.clone(),                   // the same through a symlink
+        run.clone(),                    // the run itself
+        run.join("sub"),                // inside the run
+        tmp.path().join("s/./base/.."), // the parent, spelt otherwise
+        nonempty.clone(),               // not empty
+    ] {
+        let o = regulab(&["verify", s(&run), "--keep", s(&keep)]);
+        assert_eq!(o.status.code(), Some(2), "{}: {}", keep.display(), text(&o));
+        assert!(stderr(&o).contains("--keep"), "{}", text(&o));
+        assert_eq!(
+            std::fs::read_to_string(&csv).unwrap(),
+            tampered,
+            "{}: the run is untouched",
+            keep.display()
+        );
+        assert!(!run.join("sub").exists());
+    }
+    assert_eq!(names_in(&nonempty), ["notes.txt"]);
+    // the whole sweep into a directory inside it: refused too
+    let o = regulab(&["verify", s(&out), "--keep", s(&out.join("keep"))]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!out.join("keep").exists());
+    // a new directory is fine, and an empty one: the tampered value is reported
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for keep in [tmp.path().join("new").join("k"), empty] {
+        let o = regulab(&["verify", s(&run), "--keep", s(&keep)]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let said = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            said.contains("DIFFERENT") && said.contains("original 0.999"),
+            "{said}"
+        );
+        assert!(keep.join("base").join("epochs.csv").is_file());
+        assert_eq!(std::fs::read_to_string(&csv).unwrap(), tampered);
+    }
 }
 
 /// The first line of the lock file's holder (pid), once it is written.
@@ -525,4 +634,60 @@ fn a_data_dir_that_is_not_utf8_is_refused_before_anything_is_written() {
     );
     assert!(err.contains("UTF-8"), "{err}");
     assert!(!out.exists(), "nothing written: {:?}", names_in(&out));
+}
+
+/// Defect 17: `verify` on a sweep stopped at the first unfinished run and discarded the
+/// reports already made, never checked `summary.csv`, and passed with a run missing.
+#[test]
+fn verify_checks_every_run_of_a_sweep_and_its_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, out) = finished_study(tmp.path(), "s");
+    let o = regulab(&["verify", s(&out)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("summary.csv"));
+
+    // `base` (first by name) unfinished: `l2` is still verified and reported
+    let a = tmp.path().join("a");
+    copy_dir(&out, &a);
+    edit_json(&a.join("base/manifest.json"), |m| {
+        m["status"] = "running".into()
+    });
+    let o = regulab(&["verify", s(&a)]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let said = text(&o);
+    assert!(said.contains("l2: identical"), "{said}");
+    assert!(
+        said.contains("base") && said.contains("not finished"),
+        "{said}"
+    );
+
+    // a summary value changed: reported, naming summary.csv, run and column
+    let b = tmp.path().join("b");
+    copy_dir(&out, &b);
+    let p = b.join("summary.csv");
+    let summary = std::fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<String> = summary.lines().map(String::from).collect();
+    let header: Vec<&str> = summary.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "final_train_acc").unwrap();
+    let mut fields: Vec<String> = lines[2].split(',').map(String::from).collect();
+    fields[col] = "0.123".into();
+    lines[2] = fields.join(",");
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    let o = regulab(&["verify", s(&b)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("summary.csv") && said.contains("final_train_acc") && said.contains("l2"),
+        "{said}"
+    );
+
+    // a run directory of the plan missing: fails, naming it
+    let c = tmp.path().join("c");
+    copy_dir(&out, &c);
+    std::fs::remove_dir_all(c.join("l2")).unwrap();
+    let o = regulab(&["verify", s(&c)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("l2") && said.contains("missing"), "{said}");
+    assert!(said.contains("base: identical"), "{said}");
 }
