@@ -4,6 +4,7 @@
 //! Layout of an output directory `DIR` (default `runs/<config name>/`):
 //!
 //! ```text
+//! DIR/plan.json                the plan's runs ([`crate::outdir::PlanFile`]), before training
 //! DIR/summary.csv              one row per run
 //! DIR/<run>/epochs.csv         one row per epoch, epoch 0 = the untrained model
 //! DIR/<run>/init.safetensors   weights before training
@@ -30,8 +31,15 @@
 //! test statistics by evaluating `model.safetensors`); a run with a checkpoint drops
 //! the CSV rows after the checkpoint's epoch, restores the checkpoint, replays the
 //! schedule over the kept rows and trains on; any other run starts afresh. A run whose
-//! manifest or checkpoint was made with another config or other data is an error.
-//! Without `resume`, every run starts afresh (a stale checkpoint is deleted first).
+//! manifest or checkpoint was made with another config or other data is an error, found
+//! for every run before any run trains ([`check_resume_plan`]).
+//! Without `resume`, every run starts afresh (a stale checkpoint is deleted first);
+//! refusing a directory that holds results, and owning it, is the command's part
+//! ([`crate::outdir::claim`]).
+//!
+//! A SIGINT or SIGTERM ([`crate::interrupt`]) stops every run between two batches (and
+//! no run starts after it): the files on disk are then those of each run's last
+//! completed epoch, from which `--resume` continues bit for bit.
 //!
 //! Runs of a grid execute concurrently (`jobs` workers, each with its own rayon pool of
 //! `threads` threads). No result depends on either number: every kernel gives the same
