@@ -450,9 +450,15 @@ fn penalty_of(c: &RunConfig) -> Penalty {
     }
 }
 
-fn schedule_of(c: &RunConfig) -> LrSchedule {
-    let epochs = c.epochs as u32;
-    match c.optim.schedule {
+fn schedule_of(c: &RunConfig) -> Result<LrSchedule> {
+    let epochs = u32::try_from(c.epochs).map_err(|_| {
+        anyhow!(
+            "field `epochs`: expected at most {} epochs, got {}",
+            u32::MAX,
+            c.epochs
+        )
+    })?;
+    Ok(match c.optim.schedule {
         ScheduleName::Fixed => LrSchedule::Fixed {
             lr: c.optim.lr,
             max_epochs: epochs,
@@ -470,7 +476,7 @@ fn schedule_of(c: &RunConfig) -> LrSchedule {
             f64::from(c.optim.newbob_threshold),
             epochs,
         )),
-    }
+    })
 }
 
 fn dropout_of(c: &RunConfig) -> FixedDropout {
@@ -1079,7 +1085,7 @@ fn train_run(
         ..TrainConfig::default()
     };
     let dropout = dropout_of(c);
-    let mut schedule = schedule_of(c);
+    let mut schedule = schedule_of(c)?;
     let max_epochs = schedule.max_epochs();
     let reporter = Reporter::new(opts.progress, multi, &spec.name, max_epochs);
     let cfg_hash = config_sha256(c);
