@@ -176,7 +176,8 @@ const PATTERN_BLOCK: u64 = 128;
 /// * optimizer `4P` (velocities) + `4W` (weight gradients) with momentum, else `4 n_out`;
 /// * workspaces `(4S + 8) B` + `(4S + 8) E` + masks `S B / 8` with dropout + batch
 ///   buffers `4 (B + E)(sizes[0] + 1)`;
-/// * threads `T (8 (max(B, E) A + 128 max(B, E)) + 257 max(B, E) + 256 A)`.
+/// * threads `T (8 (max(B, E) A + 128 R) + 257 R + 256 A)` with `R = max(B, E, A)`
+///   (the zero-skipping pattern and accumulator rows, the packed panel).
 pub fn run_memory(shape: &RunShape<'_>) -> Option<RunMemory> {
     let s = shape.sizes;
     let mul = |a: u64, b: u64| a.checked_mul(b);
@@ -213,10 +214,11 @@ pub fn run_memory(shape: &RunShape<'_>) -> Option<RunMemory> {
         mul(F32, biases)?
     };
     let widest_in = s[..s.len() - 1].iter().copied().max().unwrap_or(0) as u64;
-    let rows = b.max(e).max(widest_in);
+    let batch_rows = b.max(e);
+    let rows = batch_rows.max(widest_in);
     let per_thread = mul(
         8,
-        mul(rows, widest_in)?.checked_add(mul(PATTERN_BLOCK, rows)?)?,
+        mul(batch_rows, widest_in)?.checked_add(mul(PATTERN_BLOCK, rows)?)?,
     )?
     .checked_add(mul(257, rows)?)?
     .checked_add(mul(F32 * PANEL, widest_in)?)?;

@@ -123,10 +123,28 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render_error(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text is already
+/// said (a library error that prints its OS error and also returns it as its source
+/// would otherwise show it twice).
+fn render_error(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn real_main() -> Result<ExitCode> {
@@ -137,6 +155,9 @@ fn real_main() -> Result<ExitCode> {
             threads,
             keep,
         } => {
+            if let Some(t) = threads {
+                regulab::limits::check_threads("--threads", t).map_err(anyhow::Error::msg)?;
+            }
             let (_, threads) = run::default_parallelism(1, Some(1), threads);
             let opts = regulab::verify::VerifyOptions {
                 threads,
@@ -163,7 +184,7 @@ fn real_main() -> Result<ExitCode> {
             data_dir,
             mirrors,
         } => {
-            let name: DatasetName = dataset.parse().map_err(anyhow::Error::msg)?;
+            let name = data::fetch::fetchable(&dataset).map_err(anyhow::Error::msg)?;
             let explicit = data_dir.is_some() || std::env::var_os(data::locate::DATA_ENV).is_some();
             let installed = mirrors
                 .is_empty()
@@ -265,6 +286,15 @@ fn real_main() -> Result<ExitCode> {
                 .map(|s| config::parse_set(s))
                 .collect::<Result<Vec<_>, _>>()?;
             let plan = config::load(&config_path, &sets)?;
+            if let Some(t) = threads {
+                regulab::limits::check_threads("--threads", t).map_err(anyhow::Error::msg)?;
+            }
+            if let Some(j) = jobs {
+                regulab::limits::check_parallelism(j, 1, 1).map_err(anyhow::Error::msg)?;
+            }
+            let (jobs, threads) = run::default_parallelism(plan.runs.len(), jobs, threads);
+            regulab::limits::check_parallelism(jobs, threads, plan.runs.len())
+                .map_err(anyhow::Error::msg)?;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
             if resume {
                 // before looking for data: a directory made with other data or another
@@ -283,7 +313,6 @@ fn real_main() -> Result<ExitCode> {
                 .flatten();
             // Training reads only the runs' pools and validation splits.
             let data = run::release_unused(&plan, data);
-            let (jobs, threads) = run::default_parallelism(plan.runs.len(), jobs, threads);
             let progress = if quiet {
                 Progress::Quiet
             } else if std::io::stderr().is_terminal() {
@@ -341,7 +370,14 @@ fn load_or_fetch(
 ) -> Result<run::DataSets> {
     match run::load_datasets(plan, data_dir) {
         Ok(d) => Ok(d),
-        Err(first) if fetch => {
+        // only a dataset not found is worth a download (not a bad file or range)
+        Err(first)
+            if fetch
+                && matches!(
+                    first.downcast_ref::<data::DataError>(),
+                    Some(data::DataError::NotFound { .. })
+                ) =>
+        {
             let mut fetched = false;
             for r in &plan.runs {
                 if let Ok(name @ (DatasetName::Mnist | DatasetName::FashionMnist)) =
@@ -353,17 +389,8 @@ fn load_or_fetch(
                         "regulab: {name} not found; downloading into {}",
                         dir.display()
                     );
-                    // directories fetch will create, deepest first
-                    let created: Vec<PathBuf> = dir
-                        .ancestors()
-                        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
-                        .map(PathBuf::from)
-                        .collect();
+                    // a failed fetch removes the directories it made
                     data::fetch(name, &dir, &[], std::io::stderr().is_terminal()).map_err(|e| {
-                        // leave nothing behind: remove what was made for it, if still empty
-                        for d in &created {
-                            let _ = std::fs::remove_dir(d);
-                        }
                         // in the order it happened: the download failed, so the data
                         // is missing; then the places searched and what to do
                         anyhow::anyhow!("downloading {name} failed: {e}\n{first:#}")
