@@ -21,7 +21,7 @@ use ureq::Agent;
 use ureq::config::AutoHeaderValue;
 
 use super::checksums::{DEBIAN_FASHION_MNIST_DIR, DatasetName, FileSpec};
-use super::idx::raw_digest;
+use super::idx::raw_digest_within;
 use super::locate::find_file;
 
 /// The environment variable overriding the mirror list (whitespace or comma separated).
@@ -263,7 +263,7 @@ pub fn installed_copy(dataset: DatasetName) -> Option<PathBuf> {
         .iter()
         .all(|spec| {
             find_file(&dir, &spec.name)
-                .and_then(|p| raw_digest(&p).ok())
+                .and_then(|p| raw_digest_within(&p, spec.raw_len).ok())
                 .is_some_and(|d| d.sha256 == spec.raw_sha256)
         })
         .then_some(dir)
@@ -320,7 +320,7 @@ fn copy_installed_into(
         let mut reader = std::fs::File::open(&src).map_err(write_err)?;
         io::copy(&mut reader, tmp.as_file_mut()).map_err(write_err)?;
         tmp.as_file().sync_all().map_err(write_err)?;
-        let digest = raw_digest(tmp.path()).map_err(|e| {
+        let digest = raw_digest_within(tmp.path(), spec.raw_len).map_err(|e| {
             failed(
                 FailureKind::Corrupt(e.to_string()),
                 src.display().to_string(),
@@ -416,7 +416,7 @@ pub fn fetch_file(
 ) -> Result<FetchedFile, FetchError> {
     let name = spec.name.to_string();
     if let Some(path) = find_file(data_dir, &name) {
-        return match raw_digest(&path) {
+        return match raw_digest_within(&path, spec.raw_len) {
             Ok(d) if d.sha256 == spec.raw_sha256 => Ok(FetchedFile {
                 name,
                 path,
@@ -546,7 +546,8 @@ fn download(
     }
     tmp.as_file_mut().flush().map_err(write_err)?;
     tmp.as_file().sync_all().map_err(write_err)?;
-    let digest = raw_digest(tmp.path()).map_err(|e| FailureKind::Corrupt(e.to_string()))?;
+    let digest = raw_digest_within(tmp.path(), spec.raw_len)
+        .map_err(|e| FailureKind::Corrupt(e.to_string()))?;
     if digest.sha256 != spec.raw_sha256 {
         return Err(FailureKind::ChecksumMismatch {
             found: digest.sha256,
