@@ -37,7 +37,7 @@
 //! `threads` threads). No result depends on either number: every kernel gives the same
 //! bits for any pool size, and each run's randomness comes only from its seed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -206,15 +206,40 @@ pub fn data_key(d: &DataConfig) -> String {
     )
 }
 
-/// Load every dataset the plan needs (once per [`data_key`]).
+/// Pairs of files this command has loaded, by (images, labels, dataset kind): each file
+/// is read (decompressed, hashed, checked) once, and the datasets made from it (e.g. one
+/// per value of a grid over `data.range`) share its decoded pixels.
+#[derive(Default)]
+pub struct LoadedFiles(HashMap<(PathBuf, PathBuf, DatasetName), crate::data::LoadedPair>);
+
+impl LoadedFiles {
+    /// The pair `(images, labels)` as `kind`, loaded now or shared from an earlier load.
+    fn pair(
+        &mut self,
+        images: PathBuf,
+        labels: PathBuf,
+        kind: DatasetName,
+    ) -> Result<crate::data::LoadedPair> {
+        let key = (images, labels, kind);
+        if let Some(p) = self.0.get(&key) {
+            return Ok(p.clone());
+        }
+        let pair = load_pair(&key.0, &key.1, kind)?;
+        self.0.insert(key, pair.clone());
+        Ok(pair)
+    }
+}
+
+/// Load every dataset the plan needs (once per [`data_key`], each file once).
 pub fn load_datasets(plan: &Plan, data_dir: Option<&Path>) -> Result<DataSets> {
     let mut sets = DataSets::new();
+    let mut files = LoadedFiles::default();
     for run in &plan.runs {
         let key = data_key(&run.config.data);
         if sets.contains_key(&key) {
             continue;
         }
-        let dataset = load_dataset(&run.config.data, data_dir)?;
+        let dataset = load_dataset_with(&run.config.data, data_dir, &mut files)?;
         for w in &dataset.warnings {
             eprintln!("warning: {w}");
         }
@@ -291,10 +316,19 @@ fn needed_files(d: &DataConfig) -> Vec<&'static str> {
 /// config reads) or a directory. Only the files of `data.train_file` and
 /// `data.test_file` are read; `data.range` is applied to the training file.
 pub fn load_dataset(d: &DataConfig, data_dir: Option<&Path>) -> Result<Dataset> {
+    load_dataset_with(d, data_dir, &mut LoadedFiles::default())
+}
+
+/// [`load_dataset`], sharing the files already in `files`.
+fn load_dataset_with(
+    d: &DataConfig,
+    data_dir: Option<&Path>,
+    files: &mut LoadedFiles,
+) -> Result<Dataset> {
     match d.dataset.parse::<DatasetName>() {
         Ok(known @ (DatasetName::Mnist | DatasetName::FashionMnist)) => {
             let dir = find_data_dir(known, data_dir, &needed_files(d))?;
-            load_dataset_from(d, known, &dir)
+            load_dataset_from_with(d, known, &dir, files)
         }
         _ => {
             let dir = Path::new(&d.dataset);
@@ -312,7 +346,7 @@ pub fn load_dataset(d: &DataConfig, data_dir: Option<&Path>) -> Result<Dataset> 
                     }
                 );
             }
-            load_dataset_from(d, DatasetName::Custom, dir)
+            load_dataset_from_with(d, DatasetName::Custom, dir, files)
         }
     }
 }
@@ -338,7 +372,17 @@ fn find_data_dir(
 /// ([`DatasetName::Custom`]) whose names and SHA-256 are all those of one known dataset
 /// are that dataset, verified.
 pub fn load_dataset_from(d: &DataConfig, kind: DatasetName, dir: &Path) -> Result<Dataset> {
-    let load = |file: DataFile, field: &str| -> Result<Option<crate::data::LoadedPair>> {
+    load_dataset_from_with(d, kind, dir, &mut LoadedFiles::default())
+}
+
+/// [`load_dataset_from`], sharing the files already in `loaded`.
+fn load_dataset_from_with(
+    d: &DataConfig,
+    kind: DatasetName,
+    dir: &Path,
+    loaded: &mut LoadedFiles,
+) -> Result<Dataset> {
+    let mut load = |file: DataFile, field: &str| -> Result<Option<crate::data::LoadedPair>> {
         let Some([images, labels]) = pair_names(file) else {
             return Ok(None);
         };
@@ -352,7 +396,7 @@ pub fn load_dataset_from(d: &DataConfig, kind: DatasetName, dir: &Path) -> Resul
                 )
             })
         };
-        let pair = load_pair(&find(images)?, &find(labels)?, kind)?;
+        let pair = loaded.pair(find(images)?, find(labels)?, kind)?;
         Ok(Some(pair))
     };
     let train = load(d.train_file, "train_file")?
