@@ -1080,19 +1080,18 @@ fn check_memory(
     data_bytes: u64,
     origin: &str,
 ) -> Result<()> {
+    let hint = "lower model.hidden, batch_size or data.eval_batch (or --jobs, --threads)";
+    // sizes that overflow are refused even where the available memory is unknown
+    if let Some((spec, _)) = needs.iter().find(|(_, m)| m.is_none()) {
+        bail!(
+            "{origin}: run `{}` needs more memory than can be counted (over {}), more than any machine has available; {hint}",
+            spec.name,
+            limits::Bytes(u64::MAX),
+        );
+    }
     let Some(available) = limits::available_memory() else {
         return Ok(());
     };
-    let hint = "lower model.hidden, batch_size or data.eval_batch (or --jobs, --threads)";
-    if let Some((spec, _)) = needs.iter().find(|(_, m)| m.is_none()) {
-        bail!(
-            "{origin}: run `{}` needs more memory than can be counted (over {}); {} are \
-             available; {hint}",
-            spec.name,
-            limits::Bytes(u64::MAX),
-            available
-        );
-    }
     let mut sorted: Vec<(&RunSpec, limits::RunMemory)> =
         needs.iter().filter_map(|&(s, m)| Some((s, m?))).collect();
     sorted.sort_by_key(|(_, m)| std::cmp::Reverse(m.total()));
