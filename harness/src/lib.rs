@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod interrupt;
+pub mod limits;
 pub mod lock;
 pub mod outdir;
 pub mod plot;

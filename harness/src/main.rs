@@ -132,10 +132,28 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render_error(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text is already
+/// said (a library error that prints its OS error and also returns it as its source
+/// would otherwise show it twice).
+fn render_error(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn real_main() -> Result<ExitCode> {
@@ -146,6 +164,9 @@ fn real_main() -> Result<ExitCode> {
             threads,
             keep,
         } => {
+            if let Some(t) = threads {
+                regulab::limits::check_threads("--threads", t).map_err(anyhow::Error::msg)?;
+            }
             let (_, threads) = run::default_parallelism(1, Some(1), threads);
             if !run_dir.is_dir() {
                 anyhow::bail!("{}: no such directory", run_dir.display());
@@ -191,7 +212,7 @@ fn real_main() -> Result<ExitCode> {
             data_dir,
             mirrors,
         } => {
-            let name: DatasetName = dataset.parse().map_err(anyhow::Error::msg)?;
+            let name = data::fetch::fetchable(&dataset).map_err(anyhow::Error::msg)?;
             let explicit = data_dir.is_some() || std::env::var_os(data::locate::DATA_ENV).is_some();
             let installed = mirrors
                 .is_empty()
@@ -310,6 +331,15 @@ fn real_main() -> Result<ExitCode> {
                 .map(|s| config::parse_set(s))
                 .collect::<Result<Vec<_>, _>>()?;
             let plan = config::load(&config_path, &sets)?;
+            if let Some(t) = threads {
+                regulab::limits::check_threads("--threads", t).map_err(anyhow::Error::msg)?;
+            }
+            if let Some(j) = jobs {
+                regulab::limits::check_parallelism(j, 1, 1).map_err(anyhow::Error::msg)?;
+            }
+            let (jobs, threads) = run::default_parallelism(plan.runs.len(), jobs, threads);
+            regulab::limits::check_parallelism(jobs, threads, plan.runs.len())
+                .map_err(anyhow::Error::msg)?;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
             if let Some(d) = &data_dir
                 && d.to_str().is_none()
@@ -340,18 +370,6 @@ fn real_main() -> Result<ExitCode> {
             }
             let data = load_or_fetch(&plan, data_dir.as_deref(), !no_fetch)?;
             run::check_recordable(&data)?;
-            let owner = match owner {
-                Some(o) => o,
-                None => {
-                    std::fs::create_dir_all(&out)
-                        .with_context(|| format!("creating output directory {}", out.display()))?;
-                    outdir::claim(&out, &plan, mode)?
-                }
-            };
-            if mode == outdir::Mode::Overwrite && owner.survey.holds_results() {
-                let removal = outdir::remove_results(&out, &owner.survey)?;
-                eprintln!("regulab: --overwrite: {}", removal.describe(&out));
-            }
             // The figures drawn after training show one training image: keep it apart,
             // so that all the data can be released before drawing.
             let preview = (!no_plot)
@@ -363,7 +381,6 @@ fn real_main() -> Result<ExitCode> {
                 .flatten();
             // Training reads only the runs' pools and validation splits.
             let data = run::release_unused(&plan, data);
-            let (jobs, threads) = run::default_parallelism(plan.runs.len(), jobs, threads);
             let progress = if quiet {
                 Progress::Quiet
             } else if std::io::stderr().is_terminal() {
@@ -379,6 +396,21 @@ fn real_main() -> Result<ExitCode> {
                 resume,
                 halt_after_epoch: None,
             };
+            // every run against its data and the memory available, before a new
+            // output directory is created (execute checks it again, as a library)
+            run::check_plan(&plan, &data, &opts)?;
+            let owner = match owner {
+                Some(o) => o,
+                None => {
+                    std::fs::create_dir_all(&out)
+                        .with_context(|| format!("creating output directory {}", out.display()))?;
+                    outdir::claim(&out, &plan, mode)?
+                }
+            };
+            if mode == outdir::Mode::Overwrite && owner.survey.holds_results() {
+                let removal = outdir::remove_results(&out, &owner.survey)?;
+                eprintln!("regulab: --overwrite: {}", removal.describe(&out));
+            }
             if !quiet {
                 eprintln!(
                     "regulab: {} run(s) of `{}` into {} ({jobs} at a time, {threads} thread(s) each)",
@@ -445,7 +477,14 @@ fn load_or_fetch(
 ) -> Result<run::DataSets> {
     match run::load_datasets(plan, data_dir) {
         Ok(d) => Ok(d),
-        Err(first) if fetch => {
+        // only a dataset not found is worth a download (not a bad file or range)
+        Err(first)
+            if fetch
+                && matches!(
+                    first.downcast_ref::<data::DataError>(),
+                    Some(data::DataError::NotFound { .. })
+                ) =>
+        {
             let mut fetched = false;
             for r in &plan.runs {
                 if let Ok(name @ (DatasetName::Mnist | DatasetName::FashionMnist)) =
@@ -457,17 +496,8 @@ fn load_or_fetch(
                         "regulab: {name} not found; downloading into {}",
                         dir.display()
                     );
-                    // directories fetch will create, deepest first
-                    let created: Vec<PathBuf> = dir
-                        .ancestors()
-                        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
-                        .map(PathBuf::from)
-                        .collect();
+                    // a failed fetch removes the directories it made
                     data::fetch(name, &dir, &[], std::io::stderr().is_terminal()).map_err(|e| {
-                        // leave nothing behind: remove what was made for it, if still empty
-                        for d in &created {
-                            let _ = std::fs::remove_dir(d);
-                        }
                         // in the order it happened: the download failed, so the data
                         // is missing; then the places searched and what to do
                         anyhow::anyhow!("downloading {name} failed: {e}\n{first:#}")

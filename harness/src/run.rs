@@ -45,7 +45,7 @@
 //! `threads` threads). No result depends on either number: every kernel gives the same
 //! bits for any pool size, and each run's randomness comes only from its seed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -63,13 +63,14 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{
-    ActivationName, DataConfig, DataFile, InitName, OutputName, Plan, RunConfig, RunSpec,
-    ScheduleName, flatten, grid_keys,
+    ActivationName, ConfigError, DataConfig, DataFile, InitName, OutputName, Plan, RunConfig,
+    RunSpec, ScheduleName, flatten, grid_keys,
 };
 use crate::data::checksums::{TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 use crate::data::dataset::identify;
-use crate::data::locate::{DATA_ENV, candidate_dirs, find_file};
+use crate::data::locate::{DATA_ENV, candidate_dirs, file_problem, find_file};
 use crate::data::{Dataset, DatasetName, FileRecord, LabeledImages, SplitSpec, load_pair};
+use crate::limits;
 
 /// How much the command tells the user while it works.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,15 +214,40 @@ pub fn data_key(d: &DataConfig) -> String {
     )
 }
 
-/// Load every dataset the plan needs (once per [`data_key`]).
+/// Pairs of files this command has loaded, by (images, labels, dataset kind): each file
+/// is read (decompressed, hashed, checked) once, and the datasets made from it (e.g. one
+/// per value of a grid over `data.range`) share its decoded pixels.
+#[derive(Default)]
+pub struct LoadedFiles(HashMap<(PathBuf, PathBuf, DatasetName), crate::data::LoadedPair>);
+
+impl LoadedFiles {
+    /// The pair `(images, labels)` as `kind`, loaded now or shared from an earlier load.
+    fn pair(
+        &mut self,
+        images: PathBuf,
+        labels: PathBuf,
+        kind: DatasetName,
+    ) -> Result<crate::data::LoadedPair> {
+        let key = (images, labels, kind);
+        if let Some(p) = self.0.get(&key) {
+            return Ok(p.clone());
+        }
+        let pair = load_pair(&key.0, &key.1, kind)?;
+        self.0.insert(key, pair.clone());
+        Ok(pair)
+    }
+}
+
+/// Load every dataset the plan needs (once per [`data_key`], each file once).
 pub fn load_datasets(plan: &Plan, data_dir: Option<&Path>) -> Result<DataSets> {
     let mut sets = DataSets::new();
+    let mut files = LoadedFiles::default();
     for run in &plan.runs {
         let key = data_key(&run.config.data);
         if sets.contains_key(&key) {
             continue;
         }
-        let dataset = load_dataset(&run.config.data, data_dir)?;
+        let dataset = load_dataset_with(&run.config.data, data_dir, &mut files)?;
         for w in &dataset.warnings {
             eprintln!("warning: {w}");
         }
@@ -298,10 +324,19 @@ fn needed_files(d: &DataConfig) -> Vec<&'static str> {
 /// config reads) or a directory. Only the files of `data.train_file` and
 /// `data.test_file` are read; `data.range` is applied to the training file.
 pub fn load_dataset(d: &DataConfig, data_dir: Option<&Path>) -> Result<Dataset> {
+    load_dataset_with(d, data_dir, &mut LoadedFiles::default())
+}
+
+/// [`load_dataset`], sharing the files already in `files`.
+fn load_dataset_with(
+    d: &DataConfig,
+    data_dir: Option<&Path>,
+    files: &mut LoadedFiles,
+) -> Result<Dataset> {
     match d.dataset.parse::<DatasetName>() {
         Ok(known @ (DatasetName::Mnist | DatasetName::FashionMnist)) => {
             let dir = find_data_dir(known, data_dir, &needed_files(d))?;
-            load_dataset_from(d, known, &dir)
+            load_dataset_from_with(d, known, &dir, files)
         }
         _ => {
             let dir = Path::new(&d.dataset);
@@ -319,7 +354,7 @@ pub fn load_dataset(d: &DataConfig, data_dir: Option<&Path>) -> Result<Dataset> 
                     }
                 );
             }
-            load_dataset_from(d, DatasetName::Custom, dir)
+            load_dataset_from_with(d, DatasetName::Custom, dir, files)
         }
     }
 }
@@ -345,20 +380,31 @@ fn find_data_dir(
 /// ([`DatasetName::Custom`]) whose names and SHA-256 are all those of one known dataset
 /// are that dataset, verified.
 pub fn load_dataset_from(d: &DataConfig, kind: DatasetName, dir: &Path) -> Result<Dataset> {
-    let load = |file: DataFile, field: &str| -> Result<Option<crate::data::LoadedPair>> {
+    load_dataset_from_with(d, kind, dir, &mut LoadedFiles::default())
+}
+
+/// [`load_dataset_from`], sharing the files already in `loaded`.
+fn load_dataset_from_with(
+    d: &DataConfig,
+    kind: DatasetName,
+    dir: &Path,
+    loaded: &mut LoadedFiles,
+) -> Result<Dataset> {
+    let mut load = |file: DataFile, field: &str| -> Result<Option<crate::data::LoadedPair>> {
         let Some([images, labels]) = pair_names(file) else {
             return Ok(None);
         };
         let find = |base: &str| {
             find_file(dir, base).ok_or_else(|| {
                 anyhow!(
-                    "{}: missing {base}[.gz] (read because field `data.{field}` = \"{}\")",
+                    "{}: {} (read because field `data.{field}` = \"{}\")",
                     dir.display(),
+                    file_problem(dir, base),
                     file.as_str()
                 )
             })
         };
-        let pair = load_pair(&find(images)?, &find(labels)?, kind)?;
+        let pair = loaded.pair(find(images)?, find(labels)?, kind)?;
         Ok(Some(pair))
     };
     let train = load(d.train_file, "train_file")?
@@ -458,9 +504,15 @@ fn penalty_of(c: &RunConfig) -> Penalty {
     }
 }
 
-fn schedule_of(c: &RunConfig) -> LrSchedule {
-    let epochs = c.epochs as u32;
-    match c.optim.schedule {
+fn schedule_of(c: &RunConfig) -> Result<LrSchedule> {
+    let epochs = u32::try_from(c.epochs).map_err(|_| {
+        anyhow!(
+            "field `epochs`: expected at most {} epochs, got {}",
+            u32::MAX,
+            c.epochs
+        )
+    })?;
+    Ok(match c.optim.schedule {
         ScheduleName::Fixed => LrSchedule::Fixed {
             lr: c.optim.lr,
             max_epochs: epochs,
@@ -478,7 +530,7 @@ fn schedule_of(c: &RunConfig) -> LrSchedule {
             f64::from(c.optim.newbob_threshold),
             epochs,
         )),
-    }
+    })
 }
 
 fn dropout_of(c: &RunConfig) -> FixedDropout {
@@ -945,7 +997,7 @@ fn replay_schedule(
     rows: &[EpochRow],
     ck: &Checkpoint,
 ) -> Result<(LrSchedule, bool)> {
-    let mut schedule = schedule_of(&spec.config);
+    let mut schedule = schedule_of(&spec.config)?;
     let mut go_on = true;
     for row in rows.iter().skip(1) {
         go_on = schedule.observe(row.epoch, observed_error(row));
@@ -980,8 +1032,151 @@ pub fn train_fresh(
     opts: &RunOptions,
 ) -> Result<RunOutcome> {
     let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
+    check_data(spec, dataset, &spec.name)?;
+    check_memory(
+        &[(spec, run_memory(spec, dataset, opts.threads))],
+        1,
+        0,
+        &spec.name,
+    )?;
     remove_if_present(&run_dir.join(checkpoint::FILE_NAME))?;
     train_run(spec, dataset, run_dir, opts, &multi, None)
+}
+
+/// Checks every run of `plan` against its data and the machine before any is trained
+/// (so a mistake in the last run of a sweep is not found after the others trained, and
+/// leaves nothing behind): its split fits the training file ([`check_data`]), and the
+/// memory the command needs ([`check_memory`]: the data held plus the runs that execute
+/// at once) is available. Errors name the config file, the run and the field.
+pub fn check_plan(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<()> {
+    let mut needs = Vec::with_capacity(plan.runs.len());
+    for spec in &plan.runs {
+        let dataset = data
+            .get(&data_key(&spec.config.data))
+            .ok_or_else(|| anyhow!("run `{}`: its data was not loaded", spec.name))?;
+        check_data(spec, dataset, &plan.origin)?;
+        needs.push((spec, run_memory(spec, dataset, opts.threads)));
+    }
+    let mut held = std::collections::BTreeSet::new();
+    let mut data_bytes = 0u64;
+    for d in data.values() {
+        for images in [&d.train, &d.test] {
+            // datasets of one file share its pixels: count them once
+            if held.insert(images.pixels().as_ptr()) {
+                data_bytes = data_bytes.saturating_add(images.pixels().len() as u64);
+            }
+            data_bytes = data_bytes.saturating_add(images.len() as u64);
+        }
+    }
+    check_memory(&needs, opts.jobs, data_bytes, &plan.origin)
+}
+
+/// Checks that `spec`'s split fits its training file: `data.validation` leaves training
+/// examples and `data.train_examples` is at most their number. `origin` (the config
+/// file) prefixes the error.
+fn check_data(spec: &RunSpec, dataset: &Dataset, origin: &str) -> Result<()> {
+    let d = &spec.config.data;
+    let invalid = |field: &str, message: String| ConfigError::Invalid {
+        path: origin.to_string(),
+        run: spec.name.clone(),
+        field: field.to_string(),
+        message,
+    };
+    let n = dataset.train.len();
+    let file = dataset.files.first().map_or_else(
+        || "the training file".to_string(),
+        |f| f.path.display().to_string(),
+    );
+    let within = match d.range.as_slice() {
+        &[a, b] => format!("data.range [{a}, {b}] of {file}"),
+        _ => file,
+    };
+    if d.validation >= n {
+        return Err(invalid(
+            "data.validation",
+            format!(
+                "{} validation examples leave no training example: {within} holds {n} examples",
+                d.validation
+            ),
+        )
+        .into());
+    }
+    if let Some(k) = d.train_examples
+        && k > n - d.validation
+    {
+        return Err(invalid(
+            "data.train_examples",
+            format!(
+                "{k} is more than the {} training examples: {within} holds {n} examples, \
+                 data.validation takes {}",
+                n - d.validation,
+                d.validation
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// What a run of `spec` on `dataset` with `threads` threads allocates ([`limits::run_memory`]).
+fn run_memory(spec: &RunSpec, dataset: &Dataset, threads: usize) -> Option<limits::RunMemory> {
+    let c = &spec.config;
+    let mut sizes = vec![dataset.input_dim()];
+    sizes.extend(&c.model.hidden);
+    sizes.push(usize::try_from(dataset.num_classes).ok()?);
+    let dropout = c.reg.keep_input < 1.0
+        || c.reg.keep_hidden < 1.0
+        || c.reg.keep_layers.iter().any(|&k| k < 1.0);
+    limits::run_memory(&limits::RunShape {
+        sizes: &sizes,
+        batch: c.batch_size,
+        eval_batch: c.data.eval_batch,
+        momentum: c.optim.momentum != 0.0,
+        dropout,
+        threads,
+    })
+}
+
+/// Refuses to start when the runs executing at once (the `jobs` largest needs) and
+/// `data_bytes` of data need more memory than is available ([`limits::available_memory`]).
+fn check_memory(
+    needs: &[(&RunSpec, Option<limits::RunMemory>)],
+    jobs: usize,
+    data_bytes: u64,
+    origin: &str,
+) -> Result<()> {
+    let hint = "lower model.hidden, batch_size or data.eval_batch (or --jobs, --threads)";
+    // sizes that overflow are refused even where the available memory is unknown
+    if let Some((spec, _)) = needs.iter().find(|(_, m)| m.is_none()) {
+        bail!(
+            "{origin}: run `{}` needs more memory than can be counted (over {}), more than any machine has available; {hint}",
+            spec.name,
+            limits::Bytes(u64::MAX),
+        );
+    }
+    let Some(available) = limits::available_memory() else {
+        return Ok(());
+    };
+    let mut sorted: Vec<(&RunSpec, limits::RunMemory)> =
+        needs.iter().filter_map(|&(s, m)| Some((s, m?))).collect();
+    sorted.sort_by_key(|(_, m)| std::cmp::Reverse(m.total()));
+    let at_once = jobs.clamp(1, sorted.len().max(1));
+    let total = sorted[..at_once.min(sorted.len())]
+        .iter()
+        .fold(data_bytes, |t, (_, m)| t.saturating_add(m.total()));
+    if total > available.bytes {
+        let (spec, largest) = sorted[0];
+        bail!(
+            "{origin}: not enough memory: run `{}` needs about {largest}; with {at_once} run(s) \
+             at a time and {} of data the command needs about {}, more than the {} available; \
+             {hint}",
+            spec.name,
+            limits::Bytes(data_bytes),
+            limits::Bytes(total),
+            available
+        );
+    }
+    Ok(())
 }
 
 /// Train (or resume, or skip) one run according to `opts.resume`.
@@ -1021,7 +1216,13 @@ fn test_stats(
     penalty: &Penalty,
     bufs: &mut EvalBuffers,
 ) -> Result<EvalStats> {
-    let test_idx: Vec<u32> = (0..dataset.test.len() as u32).collect();
+    let n = u32::try_from(dataset.test.len()).map_err(|_| {
+        anyhow!(
+            "{} test examples do not fit u32 indices",
+            dataset.test.len()
+        )
+    })?;
+    let test_idx: Vec<u32> = (0..n).collect();
     eval_indices(net, ws, &dataset.test, &test_idx, eval_batch, penalty, bufs)
 }
 
@@ -1140,17 +1341,15 @@ fn train_run(
     let c = &spec.config;
     let started = Instant::now();
     let started_unix = unix_now();
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
+    // (execute checks these for every run first; the caller names the run)
     let splits = dataset
         .splits(&split_spec(c), c.seed)
-        .with_context(|| format!("run `{}`: splitting the training file", spec.name))?;
+        .context("splitting the training file")?;
     if c.optim.schedule == ScheduleName::Newbob && splits.valid().is_empty() {
-        bail!(
-            "run `{}`: field `optim.schedule`: \"newbob\" needs a validation split (data.validation > 0)",
-            spec.name
-        );
+        bail!("field `optim.schedule`: \"newbob\" needs a validation split (data.validation > 0)");
     }
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
     let net = build_network(c, dataset.input_dim(), dataset.num_classes as usize)?;
     write_or_check_init(
         spec,
@@ -1168,7 +1367,7 @@ fn train_run(
         ..TrainConfig::default()
     };
     let dropout = dropout_of(c);
-    let mut schedule = schedule_of(c);
+    let mut schedule = schedule_of(c)?;
     let max_epochs = schedule.max_epochs();
     let reporter = Reporter::new(opts.progress, multi, &spec.name, max_epochs);
     let cfg_hash = config_sha256(c);
@@ -1565,12 +1764,13 @@ pub fn check_recordable(data: &DataSets) -> Result<()> {
 
 /// Run every run of `plan` (concurrently, `opts.jobs` at a time) and write the summary.
 ///
-/// Before anything is trained: the data paths are checked ([`check_recordable`]); with
-/// `opts.resume`, the whole plan against the directory ([`check_resume_plan`]); then
-/// `plan.json` is written. Owning `opts.out` ([`crate::lock`]) and refusing to replace
+/// Before anything is trained: the data paths ([`check_recordable`]), every run against
+/// its data and the memory available ([`check_plan`]); with `opts.resume`, the whole
+/// plan against the directory ([`check_resume_plan`]); then `plan.json` is written. Owning `opts.out` ([`crate::lock`]) and refusing to replace
 /// results ([`crate::outdir`]) is the caller's part.
 pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<RunOutcome>> {
     check_recordable(data)?;
+    check_plan(plan, data, opts)?;
     if opts.resume {
         check_resume_plan(plan, data, &opts.out)?;
     }
