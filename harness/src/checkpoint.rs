@@ -17,9 +17,13 @@
 //!
 //! The file is a valid safetensors file (F32 little-endian tensors; `__metadata__`
 //! holds `format = "regulab-checkpoint"`, `format_version`, `state` (JSON of
-//! [`CheckpointState`]) and `data_sha256`, the SHA-256 of the tensor bytes, checked
-//! on load). Tensors and metadata keys are written in sorted order, so the same
-//! state gives the same bytes.
+//! [`CheckpointState`]) and `sha256`). Tensors and metadata keys are written in sorted
+//! order, so the same state gives the same bytes.
+//!
+//! `sha256` covers the whole file, metadata included (a flipped bit of `step` would
+//! resume with other dropout masks): it is the SHA-256 of the file's bytes with the
+//! 64 hex digits of its own value replaced by `0`s, checked on load. (Version 1 files
+//! hashed the tensor bytes only; they are refused: restart such a run.)
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -42,8 +46,11 @@ pub const FILE_NAME: &str = "checkpoint.safetensors";
 /// Value of the `format` metadata key.
 pub const FORMAT: &str = "regulab-checkpoint";
 
-/// Version of the layout written and read.
-pub const FORMAT_VERSION: &str = "1";
+/// Version of the layout written and read (2: the SHA-256 covers the whole file).
+pub const FORMAT_VERSION: &str = "2";
+
+/// The metadata key of the file's SHA-256.
+const HASH_KEY: &str = "sha256";
 
 /// A checkpoint that cannot be read or does not fit the run.
 #[derive(Debug, Error)]
@@ -247,12 +254,14 @@ impl Checkpoint {
         let version = meta_str("format_version")?;
         if version != FORMAT_VERSION {
             return Err(corrupt(format!(
-                "format_version {version}, this regulab reads {FORMAT_VERSION}"
+                "format_version {version}, this regulab reads {FORMAT_VERSION} (a version 1 \
+                 checkpoint's SHA-256 does not cover its metadata: delete it to restart the run)"
             )));
         }
-        if meta_str("data_sha256")? != sha256_hex(data) {
+        let recorded = meta_str(HASH_KEY)?;
+        if file_sha256(bytes, header_len, recorded).as_deref() != Some(recorded) {
             return Err(corrupt(
-                "the tensor data does not match its SHA-256 (damaged file)".into(),
+                "the file does not match its SHA-256 (damaged or edited)".into(),
             ));
         }
         let state: CheckpointState = serde_json::from_str(meta_str("state")?)
@@ -388,7 +397,6 @@ impl<'a> Layout<'a> {
         if let Some(v) = velocity {
             add("velocity", v);
         }
-        let mut hasher = Sha256::new();
         let mut data_len = 0usize;
         let mut header = serde_json::Map::new();
         for (name, (shape, values)) in &tensors {
@@ -401,18 +409,13 @@ impl<'a> Layout<'a> {
                     "data_offsets": [data_len, data_len + len],
                 }),
             );
-            for_le_bytes(values, |bytes| {
-                hasher.update(bytes);
-                Ok(())
-            })
-            .expect("hashing does not fail");
             data_len += len;
         }
         let state = serde_json::to_string(state).expect("state serialises");
         let meta: BTreeMap<&str, String> = BTreeMap::from([
-            ("data_sha256", hex::encode(hasher.finalize())),
             ("format", FORMAT.to_string()),
             ("format_version", FORMAT_VERSION.to_string()),
+            (HASH_KEY, HASH_PLACEHOLDER.to_string()),
             ("state", state),
         ]);
         header.insert("__metadata__".into(), serde_json::json!(meta));
@@ -421,9 +424,23 @@ impl<'a> Layout<'a> {
         while !json.len().is_multiple_of(8) {
             json.push(b' ');
         }
+        let tensors: Vec<&'a [f32]> = tensors.into_values().map(|(_, v)| v).collect();
+        // the SHA-256 of the whole file with the placeholder, then put in its place
+        let mut hasher = Sha256::new();
+        hasher.update((json.len() as u64).to_le_bytes());
+        hasher.update(&json);
+        for values in &tensors {
+            for_le_bytes(values, |bytes| {
+                hasher.update(bytes);
+                Ok(())
+            })
+            .expect("hashing does not fail");
+        }
+        let at = hash_position(&json, HASH_PLACEHOLDER).expect("the placeholder is in the header");
+        json[at..at + 64].copy_from_slice(hex::encode(hasher.finalize()).as_bytes());
         Layout {
             header: json,
-            tensors: tensors.into_values().map(|(_, v)| v).collect(),
+            tensors,
             data_len,
         }
     }
@@ -441,6 +458,44 @@ impl<'a> Layout<'a> {
         }
         Ok(())
     }
+}
+
+/// The value of the file's hash while it is computed: 64 zeros.
+const HASH_PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Where the 64 hex digits `value` of the metadata entry `"sha256":"<value>"` start in
+/// `header`, when it occurs exactly once (as regulab writes it: the key cannot occur
+/// inside the other values, which are JSON strings whose quotes are escaped).
+fn hash_position(header: &[u8], value: &str) -> Option<usize> {
+    let needle = format!("\"{HASH_KEY}\":\"{value}\"");
+    let needle = needle.as_bytes();
+    let mut found = header
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i + needle.len() - 65);
+    match (found.next(), found.next()) {
+        (Some(at), None) => Some(at),
+        _ => None,
+    }
+}
+
+/// The SHA-256 (hex) of checkpoint file `bytes` (header of `header_len` bytes) with the
+/// recorded hash `recorded` replaced by the placeholder: equal to `recorded` for an
+/// intact file. `None` when `recorded` is not 64 hex digits found once in the header.
+fn file_sha256(bytes: &[u8], header_len: usize, recorded: &str) -> Option<String> {
+    if recorded.len() != 64 || !recorded.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let header = &bytes[8..8 + header_len];
+    let at = hash_position(header, recorded)?;
+    let mut hasher = Sha256::new();
+    hasher.update(&bytes[..8]);
+    hasher.update(&header[..at]);
+    hasher.update(HASH_PLACEHOLDER);
+    hasher.update(&header[at + 64..]);
+    hasher.update(&bytes[8 + header_len..]);
+    Some(hex::encode(hasher.finalize()))
 }
 
 /// Call `f` on the little-endian bytes of `values`, a block at a time.
@@ -578,6 +633,23 @@ mod tests {
         flipped[last] ^= 1;
         let e = Checkpoint::from_bytes(&flipped, p).unwrap_err().to_string();
         assert!(e.contains("SHA-256") && e.contains("ck.safetensors"), "{e}");
+        // the metadata is covered too: one bit of `step` (2 -> 3), of the epoch, of the
+        // hash itself, or a space of the header's padding
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        for (what, needle, offset) in [
+            ("step", "\\\"step\\\":2", 9),
+            ("epoch", "\\\"epoch\\\":1", 10),
+            ("hash", "\"sha256\":\"", 10),
+        ] {
+            let at = text
+                .find(needle)
+                .unwrap_or_else(|| panic!("{what}: {text}"))
+                + offset;
+            let mut edited = bytes.clone();
+            edited[at] ^= 0x01;
+            let e = Checkpoint::from_bytes(&edited, p).unwrap_err().to_string();
+            assert!(e.contains("SHA-256"), "{what}: {e}");
+        }
         let e = Checkpoint::from_bytes(&bytes[..bytes.len() / 2], p)
             .unwrap_err()
             .to_string();

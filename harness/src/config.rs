@@ -13,7 +13,14 @@
 //! and each run is named from its values,
 //! e.g. `l2_l2=1e-5`. Fields that are lists themselves (`model.hidden`,
 //! `reg.keep_layers`, `optim.lr_list`) become axes when given a list of lists.
-//! Unknown fields are errors, and so are values out of range; both name the field.
+//! Unknown fields are errors, and so are values out of range; both name the field, and
+//! the place it came from: the file, or the `--set` that gave it. An empty list where a
+//! grid axis would be is an error (it would give no run), and so is a plan of more runs
+//! than [`crate::limits::MAX_RUNS_PER_PLAN`], counted before the grid is expanded.
+//!
+//! The config's `name` (the output directory `runs/<name>`) obeys the rule of experiment
+//! names: letters, digits, `_` and `-`. Without one, the file's stem is used with every
+//! other character replaced by `-`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -318,8 +325,10 @@ pub struct RunSpec {
 /// A parsed config file: its name and its runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    /// Config name (`name = ...` in the file, else the file stem).
+    /// Config name (`name = ...` in the file, else the file stem made a plain name).
     pub name: String,
+    /// Where the config came from (its path as given), for error messages.
+    pub origin: String,
     /// Every run, experiments in file order, grid combinations in order.
     pub runs: Vec<RunSpec>,
 }
@@ -413,8 +422,16 @@ pub fn parse(
     };
     let mut file: toml::Table = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
     let name = match file.remove("name") {
-        None => default_name.to_string(),
-        Some(Value::String(s)) => s,
+        None => plain_name(default_name),
+        Some(Value::String(s)) => {
+            check_name(&s).map_err(|m| {
+                parse_err(format!(
+                    "field `name`: expected the name of the output directory runs/<name>, \
+                     got {s:?}: {m}"
+                ))
+            })?;
+            s
+        }
         Some(other) => {
             return Err(parse_err(format!(
                 "field `name`: expected a string, found {}",
@@ -451,7 +468,10 @@ pub fn parse(
         unreachable!("RunConfig serialises to a table")
     };
     merge(&mut base, file, "");
-    let mut runs = Vec::new();
+    // Each experiment's table with the --set overrides, and its grid axes; the runs
+    // are counted before any is expanded.
+    let mut layered = Vec::new();
+    let mut count: Option<u64> = Some(0);
     for (exp_name, exp) in experiments {
         check_name(&exp_name).map_err(|m| parse_err(format!("experiment `{exp_name}`: {m}")))?;
         let mut table = base.clone();
@@ -461,7 +481,25 @@ pub fn parse(
                 .map_err(|m| parse_err(format!("--set {key}: {m}")))?;
         }
         let mut axes = Vec::new();
-        find_axes(&table, "", &mut axes);
+        find_axes(&table, "", &mut axes).map_err(|field| {
+            let blamed = blame(&field, sets).unwrap_or_else(|| origin.to_string());
+            ConfigError::Parse {
+                path: blamed,
+                message: format!(
+                    "experiment `{exp_name}`: field `{field}`: an empty list gives no run; \
+                     expected a value, or a list of values (a grid)"
+                ),
+            }
+        })?;
+        let runs = axes
+            .iter()
+            .try_fold(1u64, |n, (_, values)| n.checked_mul(values.len() as u64));
+        count = count.zip(runs).and_then(|(c, r)| c.checked_add(r));
+        layered.push((exp_name, table, axes));
+    }
+    crate::limits::check_run_count(count).map_err(parse_err)?;
+    let mut runs = Vec::new();
+    for (exp_name, table, axes) in layered {
         for combo in combinations(&axes) {
             let mut t = table.clone();
             let mut grid = Vec::new();
@@ -474,13 +512,16 @@ pub fn parse(
                 serde_path_to_error::deserialize(Value::Table(t)).map_err(|e| {
                     let field = e.path().to_string();
                     let inner = e.into_inner();
-                    parse_err(format!(
-                        "experiment `{exp_name}`: field `{field}`: {}",
-                        inner.message().trim()
-                    ))
+                    ConfigError::Parse {
+                        path: blame(&field, sets).unwrap_or_else(|| origin.to_string()),
+                        message: format!(
+                            "experiment `{exp_name}`: field `{field}`: {}",
+                            inner.message().trim()
+                        ),
+                    }
                 })?;
             validate(&config).map_err(|(field, message)| ConfigError::Invalid {
-                path: origin.to_string(),
+                path: blame(&field, sets).unwrap_or_else(|| origin.to_string()),
                 run: run_name.clone(),
                 field,
                 message,
@@ -499,9 +540,45 @@ pub fn parse(
             return Err(parse_err(format!("two runs are both named `{}`", r.name)));
         }
     }
-    Ok(Plan { name, runs })
+    Ok(Plan {
+        name,
+        origin: origin.to_string(),
+        runs,
+    })
 }
 
+/// `--set KEY=VALUE` when the error in `field` comes from one of `sets` (the field is
+/// the key, lies inside it, or holds it); `None` when it comes from the file.
+fn blame(field: &str, sets: &[(String, Value)]) -> Option<String> {
+    let from_set = |k: &str| {
+        field == k
+            || field.strip_prefix(k).is_some_and(|r| r.starts_with('.'))
+            || k.strip_prefix(field).is_some_and(|r| r.starts_with('.'))
+    };
+    sets.iter()
+        .rev()
+        .find(|(k, _)| from_set(k))
+        .map(|(k, v)| format!("--set {k}={v}"))
+}
+
+/// `stem` (a config file's stem) as a plain name: letters, digits, `_` and `-` kept,
+/// anything else `-`; `config` when empty.
+fn plain_name(stem: &str) -> String {
+    if stem.is_empty() {
+        return "config".to_string();
+    }
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The rule of experiment and config names: not empty; letters, digits, `_`, `-`.
 fn check_name(name: &str) -> Result<(), String> {
     if !name.is_empty()
         && name
@@ -549,8 +626,13 @@ fn set_path(table: &mut toml::Table, key: &str, value: Value) -> Result<(), Stri
     Ok(())
 }
 
-/// Collect grid axes: (dotted key, values) for each list standing for a single value.
-fn find_axes(table: &toml::Table, prefix: &str, out: &mut Vec<(String, Vec<Value>)>) {
+/// Collect grid axes: (dotted key, values) for each list standing for a single value;
+/// `Err(key)` for an empty one (a grid of no value).
+fn find_axes(
+    table: &toml::Table,
+    prefix: &str,
+    out: &mut Vec<(String, Vec<Value>)>,
+) -> Result<(), String> {
     for (k, v) in table {
         let path = if prefix.is_empty() {
             k.clone()
@@ -558,7 +640,7 @@ fn find_axes(table: &toml::Table, prefix: &str, out: &mut Vec<(String, Vec<Value
             format!("{prefix}.{k}")
         };
         match v {
-            Value::Table(t) => find_axes(t, &path, out),
+            Value::Table(t) => find_axes(t, &path, out)?,
             Value::Array(items) => {
                 let is_list_field = LIST_FIELDS.contains(&path.as_str());
                 let is_grid = if is_list_field {
@@ -566,6 +648,9 @@ fn find_axes(table: &toml::Table, prefix: &str, out: &mut Vec<(String, Vec<Value
                 } else {
                     true
                 };
+                if is_grid && items.is_empty() {
+                    return Err(path);
+                }
                 if is_grid {
                     out.push((path, items.clone()));
                 }
@@ -573,6 +658,7 @@ fn find_axes(table: &toml::Table, prefix: &str, out: &mut Vec<(String, Vec<Value
             _ => {}
         }
     }
+    Ok(())
 }
 
 /// Cartesian product of the axes, last axis varying fastest.
@@ -642,6 +728,18 @@ pub fn validate(c: &RunConfig) -> Result<(), (String, String)> {
     let bad = |f: &str, m: String| Err((f.to_string(), m));
     if c.epochs == 0 && c.optim.schedule != ScheduleName::List {
         return bad("epochs", "expected at least 1 epoch, got 0".into());
+    }
+    if u32::try_from(c.epochs).is_err() {
+        return bad(
+            "epochs",
+            format!("expected at most {} epochs, got {}", u32::MAX, c.epochs),
+        );
+    }
+    if c.optim.schedule == ScheduleName::Newbob && c.data.validation == 0 {
+        return bad(
+            "optim.schedule",
+            "\"newbob\" watches the validation error: it needs data.validation > 0".into(),
+        );
     }
     if c.batch_size == 0 {
         return bad(
@@ -1107,6 +1205,81 @@ mod tests {
         }
         let back: RunConfig = serde_json::from_value(v).unwrap();
         assert_eq!(back, RunConfig::default());
+    }
+
+    /// Issue 12 (1): `name` is a directory name under `runs/`: never a path, never empty.
+    #[test]
+    fn config_names_are_plain_names() {
+        for name in ["../../x", "/abs/dir", "", "a/b", "..", "."] {
+            let e = err(&format!("name = {name:?}"));
+            assert!(e.starts_with("test.toml: field `name`"), "{name:?}: {e}");
+        }
+        assert_eq!(plan("name = \"ok_1-2\"").unwrap().name, "ok_1-2");
+        // file stems are made plain names
+        let p = parse("", "x/..toml", ".", &[]).unwrap();
+        assert_eq!(p.name, "-");
+        assert_eq!(parse("", "a", "", &[]).unwrap().name, "config");
+        assert_eq!(parse("", "a", "lab4.v2", &[]).unwrap().name, "lab4-v2");
+    }
+
+    /// Issue 12 (9, 10, 11): epochs that do not fit u32, empty grid lists and grids over
+    /// the run limit are errors naming the field or the count.
+    #[test]
+    fn epochs_empty_grids_and_oversized_plans_are_refused() {
+        let e = err("epochs = 4294967296");
+        assert!(
+            e.contains("field `epochs`") && e.contains("4294967295"),
+            "{e}"
+        );
+        assert_eq!(
+            plan("epochs = 4294967295").unwrap().runs[0].config.epochs,
+            4294967295
+        );
+        let e = err("[experiments.a]\n[experiments.b]\nreg.l2 = []");
+        assert!(
+            e.contains("field `reg.l2`") && e.contains("empty list"),
+            "{e}"
+        );
+        // an empty list in a list-valued field is a value, not a grid
+        assert_eq!(plan("data.range = []").unwrap().runs.len(), 1);
+        let list = |n: usize| {
+            let v: Vec<String> = (1..=n).map(|i| format!("{}", i as f64 * 1e-6)).collect();
+            format!("[{}]", v.join(","))
+        };
+        let e = err(&format!("reg.l1 = {}\nreg.l2 = {}", list(101), list(100)));
+        assert!(e.contains("10100 runs") && e.contains("10000"), "{e}");
+        // counted over experiments
+        let e = err(&format!(
+            "[experiments.a]\nreg.l1 = {}\n[experiments.b]\nreg.l2 = {}",
+            list(5001),
+            list(5000)
+        ));
+        assert!(e.contains("10001 runs"), "{e}");
+        let ok = plan(&format!("reg.l1 = {}\nreg.l2 = {}", list(100), list(100))).unwrap();
+        assert_eq!(ok.runs.len(), 10_000);
+        let e = err("optim.schedule = \"newbob\"\ndata.validation = 0");
+        assert!(e.contains("field `optim.schedule`"), "{e}");
+    }
+
+    /// Issue 12 (18): an error in a value given with `--set` names the `--set`.
+    #[test]
+    fn set_errors_name_the_set() {
+        for (set, field) in [
+            ("reg.l2=abc", "reg.l2"),
+            ("reg.keep_input=2", "reg.keep_input"),
+            ("model.width=3", "width"),
+            ("epochs=4294967296", "epochs"),
+            ("reg.l1=[]", "reg.l1"),
+        ] {
+            let sets = vec![parse_set(set).unwrap()];
+            let e = parse("", "t.toml", "t", &sets).unwrap_err().to_string();
+            assert!(e.starts_with("--set ") && e.contains(field), "{set}: {e}");
+        }
+        let sets = vec![parse_set("reg.l1=0.1").unwrap()];
+        let e = parse("reg.l2 = \"x\"", "t.toml", "t", &sets)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("t.toml") && e.contains("reg.l2"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use regulab::config;
 use regulab::data::{self, DatasetName};
+use regulab::interrupt;
+use regulab::lock::{self, Access};
+use regulab::outdir;
 use regulab::plot;
 use regulab::run::{self, Progress, RunOptions, Status};
 
@@ -54,8 +57,14 @@ enum Command {
         no_plot: bool,
         /// Continue the runs in the output directory: finished runs are kept, interrupted
         /// ones go on from their last completed epoch, runs not started yet start afresh.
+        /// The whole plan is checked against the directory before anything is trained.
         #[arg(long)]
         resume: bool,
+        /// Replace the results in the output directory: first remove regulab's files
+        /// there (summary.csv, report.html, plan.json, the figures in plots/, the files
+        /// of its run directories), nothing else, and say what was removed.
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
     },
     /// Draw the figures of a run or sweep directory into DIR/plots/ and write DIR/report.html.
     Plot {
@@ -123,10 +132,28 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render_error(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text is already
+/// said (a library error that prints its OS error and also returns it as its source
+/// would otherwise show it twice).
+fn render_error(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn real_main() -> Result<ExitCode> {
@@ -137,33 +164,55 @@ fn real_main() -> Result<ExitCode> {
             threads,
             keep,
         } => {
+            if let Some(t) = threads {
+                regulab::limits::check_threads("--threads", t).map_err(anyhow::Error::msg)?;
+            }
             let (_, threads) = run::default_parallelism(1, Some(1), threads);
+            if !run_dir.is_dir() {
+                anyhow::bail!("{}: no such directory", run_dir.display());
+            }
+            interrupt::install().context("handling SIGINT and SIGTERM")?;
+            // read-only: shared with other readers, never while a command writes there
+            let _owner = lock::lock_path(&run_dir, Access::Shared, "regulab verify")?;
+            let _keep = match &keep {
+                Some(k) => {
+                    regulab::verify::prepare_keep(&run_dir, k)?;
+                    Some(lock::lock_dir(
+                        k,
+                        Access::Exclusive,
+                        "regulab verify --keep",
+                    )?)
+                }
+                None => None,
+            };
             let opts = regulab::verify::VerifyOptions {
                 threads,
                 data_dir,
                 keep,
             };
-            let reports = regulab::verify::verify_path(&run_dir, &opts)?;
-            for r in &reports {
-                print!("{}", r.render());
-            }
-            let identical = reports.iter().all(|r| r.identical());
-            if reports.len() > 1 {
-                let same = reports.iter().filter(|r| r.identical()).count();
-                println!("{same} of {} runs identical", reports.len());
-            }
-            Ok(if identical {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            let verification = match regulab::verify::verify_path(&run_dir, &opts) {
+                Ok(v) => v,
+                Err(e) => {
+                    if let Some(stop) = interrupt::cause(&e) {
+                        eprintln!(
+                            "regulab: verify stopped by {}; nothing was changed; run it again \
+                             to verify",
+                            stop.name()
+                        );
+                        return Ok(ExitCode::from(stop.exit_code()));
+                    }
+                    return Err(e);
+                }
+            };
+            print!("{}", verification.render());
+            Ok(ExitCode::from(verification.exit_code()))
         }
         Command::Fetch {
             dataset,
             data_dir,
             mirrors,
         } => {
-            let name: DatasetName = dataset.parse().map_err(anyhow::Error::msg)?;
+            let name = data::fetch::fetchable(&dataset).map_err(anyhow::Error::msg)?;
             let explicit = data_dir.is_some() || std::env::var_os(data::locate::DATA_ENV).is_some();
             let installed = mirrors
                 .is_empty()
@@ -207,7 +256,13 @@ fn real_main() -> Result<ExitCode> {
             data_dir,
             index,
         } => {
-            let output = plot::plot_dir(
+            interrupt::install().context("handling SIGINT and SIGTERM")?;
+            // writes DIR/plots and DIR/report.html: the one writer of DIR
+            let _owner = dir
+                .is_dir()
+                .then(|| lock::lock_path(&dir, Access::Exclusive, "regulab plot"))
+                .transpose()?;
+            let drawn = plot::plot_dir(
                 &dir,
                 &plot::PlotOptions {
                     format,
@@ -215,7 +270,17 @@ fn real_main() -> Result<ExitCode> {
                     dataset: None,
                     image_index: index,
                 },
-            )?;
+            );
+            if let Err(plot::PlotError::Interrupted(stop)) = drawn {
+                eprintln!(
+                    "regulab: stopped by {} between two figures (every figure file is whole); \
+                     to draw them all: regulab plot {}",
+                    stop.name(),
+                    shell_quote(&dir.to_string_lossy())
+                );
+                return Ok(ExitCode::from(stop.exit_code()));
+            }
+            let output = drawn?;
             for n in &output.notes {
                 eprintln!("note: {n}");
             }
@@ -259,19 +324,52 @@ fn real_main() -> Result<ExitCode> {
             no_fetch,
             no_plot,
             resume,
+            overwrite,
         } => {
             let sets = sets
                 .iter()
                 .map(|s| config::parse_set(s))
                 .collect::<Result<Vec<_>, _>>()?;
             let plan = config::load(&config_path, &sets)?;
+            if let Some(t) = threads {
+                regulab::limits::check_threads("--threads", t).map_err(anyhow::Error::msg)?;
+            }
+            if let Some(j) = jobs {
+                regulab::limits::check_parallelism(j, 1, 1).map_err(anyhow::Error::msg)?;
+            }
+            let (jobs, threads) = run::default_parallelism(plan.runs.len(), jobs, threads);
+            regulab::limits::check_parallelism(jobs, threads, plan.runs.len())
+                .map_err(anyhow::Error::msg)?;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
-            if resume {
-                // before looking for data: a directory made with other data or another
-                // config is refused as such, not with a dataset or download error
-                run::check_resumable(&plan, &out)?;
+            if let Some(d) = &data_dir
+                && d.to_str().is_none()
+            {
+                anyhow::bail!(
+                    "--data-dir {}: the path is not valid UTF-8; regulab records the data's \
+                     paths in each run's manifest.json (JSON text): rename the directory or \
+                     give a UTF-8 path to it (e.g. a symbolic link)",
+                    d.display()
+                );
+            }
+            interrupt::install().context("handling SIGINT and SIGTERM")?;
+            let mode = if resume {
+                outdir::Mode::Resume
+            } else if overwrite {
+                outdir::Mode::Overwrite
+            } else {
+                outdir::Mode::Fresh
+            };
+            // One owner per output directory, for the whole command. An existing
+            // directory is owned before anything in it is read (for --resume: before
+            // looking for data, so that a directory made with other data or another
+            // config is refused as such, not with a dataset or download error); a new
+            // one is created only once the data has loaded.
+            let mut owner = None;
+            if out.exists() {
+                owner = Some(outdir::claim(&out, &plan, mode)?);
             }
             let data = load_or_fetch(&plan, data_dir.as_deref(), !no_fetch)?;
+            run::check_recordable(&data)?;
             // The figures drawn after training show one training image: keep it apart,
             // so that all the data can be released before drawing.
             let preview = (!no_plot)
@@ -283,7 +381,6 @@ fn real_main() -> Result<ExitCode> {
                 .flatten();
             // Training reads only the runs' pools and validation splits.
             let data = run::release_unused(&plan, data);
-            let (jobs, threads) = run::default_parallelism(plan.runs.len(), jobs, threads);
             let progress = if quiet {
                 Progress::Quiet
             } else if std::io::stderr().is_terminal() {
@@ -299,6 +396,21 @@ fn real_main() -> Result<ExitCode> {
                 resume,
                 halt_after_epoch: None,
             };
+            // every run against its data and the memory available, before a new
+            // output directory is created (execute checks it again, as a library)
+            run::check_plan(&plan, &data, &opts)?;
+            let owner = match owner {
+                Some(o) => o,
+                None => {
+                    std::fs::create_dir_all(&out)
+                        .with_context(|| format!("creating output directory {}", out.display()))?;
+                    outdir::claim(&out, &plan, mode)?
+                }
+            };
+            if mode == outdir::Mode::Overwrite && owner.survey.holds_results() {
+                let removal = outdir::remove_results(&out, &owner.survey)?;
+                eprintln!("regulab: --overwrite: {}", removal.describe(&out));
+            }
             if !quiet {
                 eprintln!(
                     "regulab: {} run(s) of `{}` into {} ({jobs} at a time, {threads} thread(s) each)",
@@ -307,7 +419,22 @@ fn real_main() -> Result<ExitCode> {
                     out.display()
                 );
             }
-            let outcomes = run::execute(&plan, &data, &opts)?;
+            let outcomes = match run::execute(&plan, &data, &opts) {
+                Ok(o) => o,
+                Err(e) => {
+                    if let Some(stop) = interrupt::cause(&e) {
+                        eprintln!(
+                            "regulab: stopped by {} between two batches: the finished runs and \
+                             every other run's last completed epoch are saved in {}",
+                            stop.name(),
+                            out.display()
+                        );
+                        eprintln!("regulab: to resume: {}", resume_command(&out));
+                        return Ok(ExitCode::from(stop.exit_code()));
+                    }
+                    return Err(e);
+                }
+            };
             drop(data);
             if std::env::var_os("REGULAB_TRACE").is_some_and(|v| !v.is_empty() && v != "0") {
                 // which kernel paths training took (e.g. to check a REGULAB_* switch)
@@ -318,9 +445,18 @@ fn real_main() -> Result<ExitCode> {
             }
             print!("{}", run::comparison_table(&outcomes));
             println!("summary: {}", out.join("summary.csv").display());
-            if !no_plot {
-                plot_after_run(&out, data_dir.as_deref(), preview.as_ref());
+            if !no_plot
+                && let Some(stop) = plot_after_run(&out, data_dir.as_deref(), preview.as_ref())
+            {
+                eprintln!(
+                    "regulab: stopped by {} while drawing the figures (the runs' results are \
+                     complete); to draw them: regulab plot {}",
+                    stop.name(),
+                    shell_quote(&out.to_string_lossy())
+                );
+                return Ok(ExitCode::from(stop.exit_code()));
             }
+            drop(owner);
             let diverged: Vec<&str> = outcomes
                 .iter()
                 .filter(|o| o.status == Status::Diverged)
@@ -348,7 +484,14 @@ fn load_or_fetch(
 ) -> Result<run::DataSets> {
     match run::load_datasets(plan, data_dir) {
         Ok(d) => Ok(d),
-        Err(first) if fetch => {
+        // only a dataset not found is worth a download (not a bad file or range)
+        Err(first)
+            if fetch
+                && matches!(
+                    first.downcast_ref::<data::DataError>(),
+                    Some(data::DataError::NotFound { .. })
+                ) =>
+        {
             let mut fetched = false;
             for r in &plan.runs {
                 if let Ok(name @ (DatasetName::Mnist | DatasetName::FashionMnist)) =
@@ -360,17 +503,8 @@ fn load_or_fetch(
                         "regulab: {name} not found; downloading into {}",
                         dir.display()
                     );
-                    // directories fetch will create, deepest first
-                    let created: Vec<PathBuf> = dir
-                        .ancestors()
-                        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
-                        .map(PathBuf::from)
-                        .collect();
+                    // a failed fetch removes the directories it made
                     data::fetch(name, &dir, &[], std::io::stderr().is_terminal()).map_err(|e| {
-                        // leave nothing behind: remove what was made for it, if still empty
-                        for d in &created {
-                            let _ = std::fs::remove_dir(d);
-                        }
                         // in the order it happened: the download failed, so the data
                         // is missing; then the places searched and what to do
                         anyhow::anyhow!("downloading {name} failed: {e}\n{first:#}")
@@ -397,12 +531,12 @@ const PREVIEW_IMAGE: u32 = 0;
 
 /// The figures and report at the end of `regulab run`; a failure is a warning (the
 /// runs' results are written already). `dataset` needs to hold only training image
-/// [`PREVIEW_IMAGE`].
+/// [`PREVIEW_IMAGE`]. `Some` when a signal stopped the drawing.
 fn plot_after_run(
     out: &std::path::Path,
     data_dir: Option<&std::path::Path>,
     dataset: Option<&data::Dataset>,
-) {
+) -> Option<interrupt::Interrupted> {
     let opts = plot::PlotOptions {
         format: plot::Format::Svg,
         data_dir,
@@ -410,10 +544,56 @@ fn plot_after_run(
         image_index: PREVIEW_IMAGE as usize,
     };
     match plot::plot_dir(out, &opts) {
-        Ok(o) => println!("report: {} ({} figures)", o.report.display(), o.files.len()),
+        Ok(o) => {
+            for n in &o.notes {
+                eprintln!("note: {n}");
+            }
+            println!("report: {} ({} figures)", o.report.display(), o.files.len());
+        }
+        Err(plot::PlotError::Interrupted(stop)) => return Some(stop),
         Err(e) => eprintln!(
             "warning: drawing the figures failed: {e}; retry with `regulab plot {}`",
             out.display()
         ),
     }
+    None
+}
+
+/// `s` quoted for a POSIX shell when it needs to be.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./=:,+@%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that resumes this `regulab run`: its own arguments, without
+/// `--overwrite`, with `--out` (when it was implicit) and `--resume`.
+fn resume_command(out: &std::path::Path) -> String {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut cmd: Vec<String> = args
+        .iter()
+        .take(1)
+        .cloned()
+        .chain(
+            args.iter()
+                .skip(1)
+                .filter(|a| *a != "--resume" && *a != "--overwrite")
+                .cloned(),
+        )
+        .collect();
+    if !args.iter().any(|a| a == "--out" || a.starts_with("--out=")) {
+        cmd.extend(["--out".to_string(), out.to_string_lossy().into_owned()]);
+    }
+    cmd.push("--resume".into());
+    cmd.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

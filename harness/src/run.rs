@@ -4,6 +4,7 @@
 //! Layout of an output directory `DIR` (default `runs/<config name>/`):
 //!
 //! ```text
+//! DIR/plan.json                the plan's runs ([`crate::outdir::PlanFile`]), before training
 //! DIR/summary.csv              one row per run
 //! DIR/<run>/epochs.csv         one row per epoch, epoch 0 = the untrained model
 //! DIR/<run>/init.safetensors   weights before training
@@ -30,14 +31,21 @@
 //! test statistics by evaluating `model.safetensors`); a run with a checkpoint drops
 //! the CSV rows after the checkpoint's epoch, restores the checkpoint, replays the
 //! schedule over the kept rows and trains on; any other run starts afresh. A run whose
-//! manifest or checkpoint was made with another config or other data is an error.
-//! Without `resume`, every run starts afresh (a stale checkpoint is deleted first).
+//! manifest or checkpoint was made with another config or other data is an error, found
+//! for every run before any run trains ([`check_resume_plan`]).
+//! Without `resume`, every run starts afresh (a stale checkpoint is deleted first);
+//! refusing a directory that holds results, and owning it, is the command's part
+//! ([`crate::outdir::claim`]).
+//!
+//! A SIGINT or SIGTERM ([`crate::interrupt`]) stops every run between two batches (and
+//! no run starts after it): the files on disk are then those of each run's last
+//! completed epoch, from which `--resume` continues bit for bit.
 //!
 //! Runs of a grid execute concurrently (`jobs` workers, each with its own rayon pool of
 //! `threads` threads). No result depends on either number: every kernel gives the same
 //! bits for any pool size, and each run's randomness comes only from its seed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -55,13 +63,14 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{
-    ActivationName, DataConfig, DataFile, InitName, OutputName, Plan, RunConfig, RunSpec,
-    ScheduleName, flatten, grid_keys,
+    ActivationName, ConfigError, DataConfig, DataFile, InitName, OutputName, Plan, RunConfig,
+    RunSpec, ScheduleName, flatten, grid_keys,
 };
 use crate::data::checksums::{TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 use crate::data::dataset::identify;
-use crate::data::locate::{DATA_ENV, candidate_dirs, find_file};
+use crate::data::locate::{DATA_ENV, candidate_dirs, file_problem, find_file};
 use crate::data::{Dataset, DatasetName, FileRecord, LabeledImages, SplitSpec, load_pair};
+use crate::limits;
 
 /// How much the command tells the user while it works.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,15 +214,40 @@ pub fn data_key(d: &DataConfig) -> String {
     )
 }
 
-/// Load every dataset the plan needs (once per [`data_key`]).
+/// Pairs of files this command has loaded, by (images, labels, dataset kind): each file
+/// is read (decompressed, hashed, checked) once, and the datasets made from it (e.g. one
+/// per value of a grid over `data.range`) share its decoded pixels.
+#[derive(Default)]
+pub struct LoadedFiles(HashMap<(PathBuf, PathBuf, DatasetName), crate::data::LoadedPair>);
+
+impl LoadedFiles {
+    /// The pair `(images, labels)` as `kind`, loaded now or shared from an earlier load.
+    fn pair(
+        &mut self,
+        images: PathBuf,
+        labels: PathBuf,
+        kind: DatasetName,
+    ) -> Result<crate::data::LoadedPair> {
+        let key = (images, labels, kind);
+        if let Some(p) = self.0.get(&key) {
+            return Ok(p.clone());
+        }
+        let pair = load_pair(&key.0, &key.1, kind)?;
+        self.0.insert(key, pair.clone());
+        Ok(pair)
+    }
+}
+
+/// Load every dataset the plan needs (once per [`data_key`], each file once).
 pub fn load_datasets(plan: &Plan, data_dir: Option<&Path>) -> Result<DataSets> {
     let mut sets = DataSets::new();
+    let mut files = LoadedFiles::default();
     for run in &plan.runs {
         let key = data_key(&run.config.data);
         if sets.contains_key(&key) {
             continue;
         }
-        let dataset = load_dataset(&run.config.data, data_dir)?;
+        let dataset = load_dataset_with(&run.config.data, data_dir, &mut files)?;
         for w in &dataset.warnings {
             eprintln!("warning: {w}");
         }
@@ -290,10 +324,19 @@ fn needed_files(d: &DataConfig) -> Vec<&'static str> {
 /// config reads) or a directory. Only the files of `data.train_file` and
 /// `data.test_file` are read; `data.range` is applied to the training file.
 pub fn load_dataset(d: &DataConfig, data_dir: Option<&Path>) -> Result<Dataset> {
+    load_dataset_with(d, data_dir, &mut LoadedFiles::default())
+}
+
+/// [`load_dataset`], sharing the files already in `files`.
+fn load_dataset_with(
+    d: &DataConfig,
+    data_dir: Option<&Path>,
+    files: &mut LoadedFiles,
+) -> Result<Dataset> {
     match d.dataset.parse::<DatasetName>() {
         Ok(known @ (DatasetName::Mnist | DatasetName::FashionMnist)) => {
             let dir = find_data_dir(known, data_dir, &needed_files(d))?;
-            load_dataset_from(d, known, &dir)
+            load_dataset_from_with(d, known, &dir, files)
         }
         _ => {
             let dir = Path::new(&d.dataset);
@@ -311,7 +354,7 @@ pub fn load_dataset(d: &DataConfig, data_dir: Option<&Path>) -> Result<Dataset> 
                     }
                 );
             }
-            load_dataset_from(d, DatasetName::Custom, dir)
+            load_dataset_from_with(d, DatasetName::Custom, dir, files)
         }
     }
 }
@@ -337,20 +380,31 @@ fn find_data_dir(
 /// ([`DatasetName::Custom`]) whose names and SHA-256 are all those of one known dataset
 /// are that dataset, verified.
 pub fn load_dataset_from(d: &DataConfig, kind: DatasetName, dir: &Path) -> Result<Dataset> {
-    let load = |file: DataFile, field: &str| -> Result<Option<crate::data::LoadedPair>> {
+    load_dataset_from_with(d, kind, dir, &mut LoadedFiles::default())
+}
+
+/// [`load_dataset_from`], sharing the files already in `loaded`.
+fn load_dataset_from_with(
+    d: &DataConfig,
+    kind: DatasetName,
+    dir: &Path,
+    loaded: &mut LoadedFiles,
+) -> Result<Dataset> {
+    let mut load = |file: DataFile, field: &str| -> Result<Option<crate::data::LoadedPair>> {
         let Some([images, labels]) = pair_names(file) else {
             return Ok(None);
         };
         let find = |base: &str| {
             find_file(dir, base).ok_or_else(|| {
                 anyhow!(
-                    "{}: missing {base}[.gz] (read because field `data.{field}` = \"{}\")",
+                    "{}: {} (read because field `data.{field}` = \"{}\")",
                     dir.display(),
+                    file_problem(dir, base),
                     file.as_str()
                 )
             })
         };
-        let pair = load_pair(&find(images)?, &find(labels)?, kind)?;
+        let pair = loaded.pair(find(images)?, find(labels)?, kind)?;
         Ok(Some(pair))
     };
     let train = load(d.train_file, "train_file")?
@@ -450,9 +504,15 @@ fn penalty_of(c: &RunConfig) -> Penalty {
     }
 }
 
-fn schedule_of(c: &RunConfig) -> LrSchedule {
-    let epochs = c.epochs as u32;
-    match c.optim.schedule {
+fn schedule_of(c: &RunConfig) -> Result<LrSchedule> {
+    let epochs = u32::try_from(c.epochs).map_err(|_| {
+        anyhow!(
+            "field `epochs`: expected at most {} epochs, got {}",
+            u32::MAX,
+            c.epochs
+        )
+    })?;
+    Ok(match c.optim.schedule {
         ScheduleName::Fixed => LrSchedule::Fixed {
             lr: c.optim.lr,
             max_epochs: epochs,
@@ -470,7 +530,7 @@ fn schedule_of(c: &RunConfig) -> LrSchedule {
             f64::from(c.optim.newbob_threshold),
             epochs,
         )),
-    }
+    })
 }
 
 fn dropout_of(c: &RunConfig) -> FixedDropout {
@@ -799,7 +859,9 @@ fn check_same_config(spec: &RunSpec, recorded: &RunConfig, path: &Path) -> Resul
 
 /// Before any data is loaded for `--resume`: every run directory of `plan` already in
 /// `out` must have been made with its run's config (see [`check_same_config`]), so a
-/// resume with other options is refused as such rather than failing to find the data.
+/// resume with other options is refused as such rather than failing to find the data;
+/// and `out` must hold no run directory outside the plan, and record the same plan
+/// ([`crate::outdir::check_same_plan`]).
 pub fn check_resumable(plan: &Plan, out: &Path) -> Result<()> {
     for spec in &plan.runs {
         let dir = out.join(&spec.name);
@@ -808,16 +870,62 @@ pub fn check_resumable(plan: &Plan, out: &Path) -> Result<()> {
             check_same_config(spec, &manifest_config(&m, &path)?, &path)?;
         }
     }
+    crate::outdir::check_same_plan(out, plan, &crate::outdir::survey(out)?)
+}
+
+/// Before `--resume` trains anything: every run of `plan` can continue from what its
+/// directory in `out` holds, with the data loaded now (everything [`run_one`] would
+/// check when the run's turn comes, without writing anything), so that a refusal never
+/// comes after other runs have trained.
+pub fn check_resume_plan(plan: &Plan, data: &DataSets, out: &Path) -> Result<()> {
+    check_resumable(plan, out)?;
+    for spec in &plan.runs {
+        let dataset = data
+            .get(&data_key(&spec.config.data))
+            .ok_or_else(|| anyhow!("run `{}`: its data was not loaded", spec.name))?;
+        let run_dir = out.join(&spec.name);
+        match inspect_start(spec, dataset, &run_dir)? {
+            Start::Fresh => {}
+            Start::Resume(ck, rows) => {
+                let net = build_network(
+                    &spec.config,
+                    dataset.input_dim(),
+                    dataset.num_classes as usize,
+                )?;
+                write_or_check_init(spec, &net, &run_dir.join("init.safetensors"), true, false)?;
+                replay_schedule(spec, &rows, &ck)?;
+            }
+            Start::Done(m) => {
+                load_finished_model(spec, dataset, &run_dir, &m)?;
+            }
+        }
+    }
     Ok(())
 }
 
+/// Where `spec` starts: `resume` decides from its directory ([`inspect_start`], after
+/// removing the temporary files of interrupted writes), else from scratch (a stale
+/// checkpoint is deleted).
 fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool) -> Result<Start> {
     let ck_path = run_dir.join(checkpoint::FILE_NAME);
     if !resume {
         remove_if_present(&ck_path)?;
         return Ok(Start::Fresh);
     }
-    remove_stale_temp_files(run_dir)?;
+    crate::outdir::remove_stale_temp_files(run_dir)?;
+    let start = inspect_start(spec, dataset, run_dir)?;
+    if matches!(start, Start::Done(_)) {
+        // the final state is in model.safetensors
+        remove_if_present(&ck_path)?;
+    }
+    Ok(start)
+}
+
+/// Where `spec` continues from its directory `run_dir` (reading only): finished (its
+/// manifest), from its checkpoint (with the CSV rows up to it), or afresh. `Err` when
+/// the directory was made with another config or other data, or its files disagree.
+fn inspect_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path) -> Result<Start> {
+    let ck_path = run_dir.join(checkpoint::FILE_NAME);
     let manifest = read_manifest(run_dir)?;
     if let Some(m) = &manifest {
         let path = run_dir.join("manifest.json");
@@ -833,7 +941,9 @@ fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool)
             .collect();
         if recorded_files != files {
             bail!(
-                "cannot resume run `{}`: {} records other data files (SHA-256 {:?}) than those loaded now ({:?})",
+                "cannot resume run `{}`: {} records other data files (SHA-256 {:?}) than those \
+                 loaded now ({:?}): the data changed since the run started; give the data it \
+                 was made with (--data-dir), or use --overwrite or another --out",
                 spec.name,
                 path.display(),
                 recorded_files,
@@ -842,7 +952,6 @@ fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool)
         }
         let finished = matches!(m["status"].as_str(), Some("completed" | "diverged"));
         if finished && run_dir.join("model.safetensors").is_file() {
-            remove_if_present(&ck_path)?;
             return Ok(Start::Done(m.clone()));
         }
     }
@@ -880,21 +989,29 @@ fn decide_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path, resume: bool)
     Ok(Start::Resume(Box::new(ck), rows))
 }
 
-/// Remove the temporary files of atomic writes a killed process left behind
-/// (`.regulab-*.tmp` from [`crate::atomic`], `.<name>.tmp<pid>-<n>` from model saves).
-fn remove_stale_temp_files(run_dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(run_dir) else {
-        return Ok(());
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let stale = (name.starts_with(".regulab-") && name.ends_with(".tmp"))
-            || (name.starts_with('.') && name.contains(".safetensors.tmp"));
-        if stale && e.path().is_file() {
-            remove_if_present(&e.path())?;
-        }
+/// The learning-rate schedule of `spec` after replaying the epochs of `rows` (the CSV
+/// rows up to the checkpoint `ck`), and whether training goes on; `Err` when the replay
+/// does not give the checkpoint's schedule.
+fn replay_schedule(
+    spec: &RunSpec,
+    rows: &[EpochRow],
+    ck: &Checkpoint,
+) -> Result<(LrSchedule, bool)> {
+    let mut schedule = schedule_of(&spec.config)?;
+    let mut go_on = true;
+    for row in rows.iter().skip(1) {
+        go_on = schedule.observe(row.epoch, observed_error(row));
     }
-    Ok(())
+    let replayed = serde_json::to_string(&schedule)?;
+    if replayed != ck.state.schedule {
+        bail!(
+            "cannot resume run `{}`: the schedule replayed from epochs.csv ({replayed}) \
+             is not the checkpoint's ({}); was epochs.csv edited?",
+            spec.name,
+            ck.state.schedule
+        );
+    }
+    Ok((schedule, go_on))
 }
 
 fn remove_if_present(path: &Path) -> Result<()> {
@@ -915,8 +1032,151 @@ pub fn train_fresh(
     opts: &RunOptions,
 ) -> Result<RunOutcome> {
     let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
+    check_data(spec, dataset, &spec.name)?;
+    check_memory(
+        &[(spec, run_memory(spec, dataset, opts.threads))],
+        1,
+        0,
+        &spec.name,
+    )?;
     remove_if_present(&run_dir.join(checkpoint::FILE_NAME))?;
     train_run(spec, dataset, run_dir, opts, &multi, None)
+}
+
+/// Checks every run of `plan` against its data and the machine before any is trained
+/// (so a mistake in the last run of a sweep is not found after the others trained, and
+/// leaves nothing behind): its split fits the training file ([`check_data`]), and the
+/// memory the command needs ([`check_memory`]: the data held plus the runs that execute
+/// at once) is available. Errors name the config file, the run and the field.
+pub fn check_plan(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<()> {
+    let mut needs = Vec::with_capacity(plan.runs.len());
+    for spec in &plan.runs {
+        let dataset = data
+            .get(&data_key(&spec.config.data))
+            .ok_or_else(|| anyhow!("run `{}`: its data was not loaded", spec.name))?;
+        check_data(spec, dataset, &plan.origin)?;
+        needs.push((spec, run_memory(spec, dataset, opts.threads)));
+    }
+    let mut held = std::collections::BTreeSet::new();
+    let mut data_bytes = 0u64;
+    for d in data.values() {
+        for images in [&d.train, &d.test] {
+            // datasets of one file share its pixels: count them once
+            if held.insert(images.pixels().as_ptr()) {
+                data_bytes = data_bytes.saturating_add(images.pixels().len() as u64);
+            }
+            data_bytes = data_bytes.saturating_add(images.len() as u64);
+        }
+    }
+    check_memory(&needs, opts.jobs, data_bytes, &plan.origin)
+}
+
+/// Checks that `spec`'s split fits its training file: `data.validation` leaves training
+/// examples and `data.train_examples` is at most their number. `origin` (the config
+/// file) prefixes the error.
+fn check_data(spec: &RunSpec, dataset: &Dataset, origin: &str) -> Result<()> {
+    let d = &spec.config.data;
+    let invalid = |field: &str, message: String| ConfigError::Invalid {
+        path: origin.to_string(),
+        run: spec.name.clone(),
+        field: field.to_string(),
+        message,
+    };
+    let n = dataset.train.len();
+    let file = dataset.files.first().map_or_else(
+        || "the training file".to_string(),
+        |f| f.path.display().to_string(),
+    );
+    let within = match d.range.as_slice() {
+        &[a, b] => format!("data.range [{a}, {b}] of {file}"),
+        _ => file,
+    };
+    if d.validation >= n {
+        return Err(invalid(
+            "data.validation",
+            format!(
+                "{} validation examples leave no training example: {within} holds {n} examples",
+                d.validation
+            ),
+        )
+        .into());
+    }
+    if let Some(k) = d.train_examples
+        && k > n - d.validation
+    {
+        return Err(invalid(
+            "data.train_examples",
+            format!(
+                "{k} is more than the {} training examples: {within} holds {n} examples, \
+                 data.validation takes {}",
+                n - d.validation,
+                d.validation
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// What a run of `spec` on `dataset` with `threads` threads allocates ([`limits::run_memory`]).
+fn run_memory(spec: &RunSpec, dataset: &Dataset, threads: usize) -> Option<limits::RunMemory> {
+    let c = &spec.config;
+    let mut sizes = vec![dataset.input_dim()];
+    sizes.extend(&c.model.hidden);
+    sizes.push(usize::try_from(dataset.num_classes).ok()?);
+    let dropout = c.reg.keep_input < 1.0
+        || c.reg.keep_hidden < 1.0
+        || c.reg.keep_layers.iter().any(|&k| k < 1.0);
+    limits::run_memory(&limits::RunShape {
+        sizes: &sizes,
+        batch: c.batch_size,
+        eval_batch: c.data.eval_batch,
+        momentum: c.optim.momentum != 0.0,
+        dropout,
+        threads,
+    })
+}
+
+/// Refuses to start when the runs executing at once (the `jobs` largest needs) and
+/// `data_bytes` of data need more memory than is available ([`limits::available_memory`]).
+fn check_memory(
+    needs: &[(&RunSpec, Option<limits::RunMemory>)],
+    jobs: usize,
+    data_bytes: u64,
+    origin: &str,
+) -> Result<()> {
+    let hint = "lower model.hidden, batch_size or data.eval_batch (or --jobs, --threads)";
+    // sizes that overflow are refused even where the available memory is unknown
+    if let Some((spec, _)) = needs.iter().find(|(_, m)| m.is_none()) {
+        bail!(
+            "{origin}: run `{}` needs more memory than can be counted (over {}), more than any machine has available; {hint}",
+            spec.name,
+            limits::Bytes(u64::MAX),
+        );
+    }
+    let Some(available) = limits::available_memory() else {
+        return Ok(());
+    };
+    let mut sorted: Vec<(&RunSpec, limits::RunMemory)> =
+        needs.iter().filter_map(|&(s, m)| Some((s, m?))).collect();
+    sorted.sort_by_key(|(_, m)| std::cmp::Reverse(m.total()));
+    let at_once = jobs.clamp(1, sorted.len().max(1));
+    let total = sorted[..at_once.min(sorted.len())]
+        .iter()
+        .fold(data_bytes, |t, (_, m)| t.saturating_add(m.total()));
+    if total > available.bytes {
+        let (spec, largest) = sorted[0];
+        bail!(
+            "{origin}: not enough memory: run `{}` needs about {largest}; with {at_once} run(s) \
+             at a time and {} of data the command needs about {}, more than the {} available; \
+             {hint}",
+            spec.name,
+            limits::Bytes(data_bytes),
+            limits::Bytes(total),
+            available
+        );
+    }
+    Ok(())
 }
 
 /// Train (or resume, or skip) one run according to `opts.resume`.
@@ -956,7 +1216,13 @@ fn test_stats(
     penalty: &Penalty,
     bufs: &mut EvalBuffers,
 ) -> Result<EvalStats> {
-    let test_idx: Vec<u32> = (0..dataset.test.len() as u32).collect();
+    let n = u32::try_from(dataset.test.len()).map_err(|_| {
+        anyhow!(
+            "{} test examples do not fit u32 indices",
+            dataset.test.len()
+        )
+    })?;
+    let test_idx: Vec<u32> = (0..n).collect();
     eval_indices(net, ws, &dataset.test, &test_idx, eval_batch, penalty, bufs)
 }
 
@@ -978,17 +1244,7 @@ fn finished_outcome(
             csv_path.display()
         );
     }
-    let arch = build_network(c, dataset.input_dim(), dataset.num_classes as usize)?;
-    let model_path = run_dir.join("model.safetensors");
-    let net = regulab_model::io::load_expecting(&model_path, arch.architecture())
-        .with_context(|| format!("reading {}", model_path.display()))?;
-    let digest = digest(&net);
-    if manifest["final_digest"].as_str() != Some(digest.as_str()) {
-        bail!(
-            "{}: its weights do not have the manifest's final_digest",
-            model_path.display()
-        );
-    }
+    let (net, digest) = load_finished_model(spec, dataset, run_dir, manifest)?;
     let mut ws = Workspace::new(net.architecture(), c.data.eval_batch);
     let mut bufs = EvalBuffers::default();
     let test = test_stats(
@@ -1016,9 +1272,42 @@ fn finished_outcome(
     })
 }
 
-/// Write the run's initial weights to `init_path`; when resuming, check that the file
-/// there holds them instead. The file's bytes are held only while this runs.
-fn write_or_check_init(spec: &RunSpec, net: &Mlp, init_path: &Path, resuming: bool) -> Result<()> {
+/// The final model of a finished run and its digest, which must be the manifest's
+/// `final_digest`.
+fn load_finished_model(
+    spec: &RunSpec,
+    dataset: &Dataset,
+    run_dir: &Path,
+    manifest: &serde_json::Value,
+) -> Result<(Mlp, String)> {
+    let arch = build_network(
+        &spec.config,
+        dataset.input_dim(),
+        dataset.num_classes as usize,
+    )?;
+    let model_path = run_dir.join("model.safetensors");
+    let net = regulab_model::io::load_expecting(&model_path, arch.architecture())
+        .with_context(|| format!("reading {}", model_path.display()))?;
+    let digest = digest(&net);
+    if manifest["final_digest"].as_str() != Some(digest.as_str()) {
+        bail!(
+            "{}: its weights do not have the manifest's final_digest",
+            model_path.display()
+        );
+    }
+    Ok((net, digest))
+}
+
+/// Write the run's initial weights to `init_path` (when `write`); when resuming, check
+/// that the file there holds them instead. The file's bytes are held only while this
+/// runs.
+fn write_or_check_init(
+    spec: &RunSpec,
+    net: &Mlp,
+    init_path: &Path,
+    resuming: bool,
+    write: bool,
+) -> Result<()> {
     let init_bytes = regulab_model::io::to_bytes(net)?;
     if resuming && init_path.is_file() {
         let found =
@@ -1031,7 +1320,7 @@ fn write_or_check_init(spec: &RunSpec, net: &Mlp, init_path: &Path, resuming: bo
                 init_path.display()
             );
         }
-    } else {
+    } else if write {
         crate::atomic::write(init_path, &init_bytes)
             .with_context(|| format!("writing {}", init_path.display()))?;
     }
@@ -1052,23 +1341,22 @@ fn train_run(
     let c = &spec.config;
     let started = Instant::now();
     let started_unix = unix_now();
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
+    // (execute checks these for every run first; the caller names the run)
     let splits = dataset
         .splits(&split_spec(c), c.seed)
-        .with_context(|| format!("run `{}`: splitting the training file", spec.name))?;
+        .context("splitting the training file")?;
     if c.optim.schedule == ScheduleName::Newbob && splits.valid().is_empty() {
-        bail!(
-            "run `{}`: field `optim.schedule`: \"newbob\" needs a validation split (data.validation > 0)",
-            spec.name
-        );
+        bail!("field `optim.schedule`: \"newbob\" needs a validation split (data.validation > 0)");
     }
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
     let net = build_network(c, dataset.input_dim(), dataset.num_classes as usize)?;
     write_or_check_init(
         spec,
         &net,
         &run_dir.join("init.safetensors"),
         resume.is_some(),
+        true,
     )?;
     let penalty = penalty_of(c);
     let tc = TrainConfig {
@@ -1079,7 +1367,7 @@ fn train_run(
         ..TrainConfig::default()
     };
     let dropout = dropout_of(c);
-    let mut schedule = schedule_of(c);
+    let mut schedule = schedule_of(c)?;
     let max_epochs = schedule.max_epochs();
     let reporter = Reporter::new(opts.progress, multi, &spec.name, max_epochs);
     let cfg_hash = config_sha256(c);
@@ -1196,21 +1484,10 @@ fn train_run(
         }
         Some((ck, kept)) => {
             ck.restore_into(&mut trainer, &ck_path)?;
+            (schedule, go_on) = replay_schedule(spec, &kept, &ck)?;
             rows = kept;
             // drops any row written after the checkpoint (the CSV is written first)
             write_rows(&rows)?;
-            for row in &rows[1..] {
-                go_on = schedule.observe(row.epoch, observed_error(row));
-            }
-            let replayed = serde_json::to_string(&schedule)?;
-            if replayed != ck.state.schedule {
-                bail!(
-                    "cannot resume run `{}`: the schedule replayed from epochs.csv ({replayed}) \
-                     is not the checkpoint's ({}); was epochs.csv edited?",
-                    spec.name,
-                    ck.state.schedule
-                );
-            }
             epoch = ck.state.epoch + 1;
             reporter.note(format!(
                 "{}: resuming after epoch {}",
@@ -1231,6 +1508,9 @@ fn train_run(
         let t0 = Instant::now();
         let mut finite = true;
         for chunk in order.chunks(batch) {
+            // a safe point: every file on disk is whole and the checkpoint is that of
+            // the last completed epoch, from which --resume continues bit for bit
+            crate::interrupt::check()?;
             let n = chunk.len();
             dataset
                 .train
@@ -1340,70 +1620,87 @@ const SUMMARY_PARAMS: &[&str] = &[
     "reg.max_norm",
 ];
 
-/// `summary.csv` as bytes: one row per run, in plan order.
-pub fn summary_csv(plan: &Plan, outcomes: &[RunOutcome]) -> Result<Vec<u8>> {
+/// The result columns of `summary.csv`, after the run, experiment and hyperparameter
+/// columns.
+const SUMMARY_RESULTS: &[&str] = &[
+    "final_train_acc",
+    "final_train_cost",
+    "final_valid_acc",
+    "final_valid_cost",
+    "test_acc",
+    "test_cost",
+    "best_valid_acc",
+    "best_valid_epoch",
+    "frac_small_weights",
+    "weight_l2_norm",
+    "epochs_trained",
+    "status",
+    "seconds",
+];
+
+/// The column of `summary.csv` that is a timing (allowed to differ between reruns).
+pub const SUMMARY_TIMING_COLUMN: &str = "seconds";
+
+/// The columns of `summary.csv` for `plan`: run, experiment, the hyperparameters
+/// ([`SUMMARY_PARAMS`] and any other grid key), the results.
+pub fn summary_header(plan: &Plan) -> Vec<String> {
     let mut params: Vec<String> = SUMMARY_PARAMS.iter().map(|s| s.to_string()).collect();
     for k in grid_keys(plan) {
         if !params.contains(&k) {
             params.push(k);
         }
     }
-    let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = vec!["run".into(), "experiment".into()];
-    header.extend(params.iter().cloned());
-    header.extend(
-        [
-            "final_train_acc",
-            "final_train_cost",
-            "final_valid_acc",
-            "final_valid_cost",
-            "test_acc",
-            "test_cost",
-            "best_valid_acc",
-            "best_valid_epoch",
-            "frac_small_weights",
-            "weight_l2_norm",
-            "epochs_trained",
-            "status",
-            "seconds",
-        ]
-        .map(String::from),
-    );
-    w.write_record(&header)?;
+    header.extend(params);
+    header.extend(SUMMARY_RESULTS.iter().map(|s| s.to_string()));
+    header
+}
+
+/// The row of `o` in a `summary.csv` with columns `header` (a column that is neither a
+/// result nor a config key is empty).
+pub fn summary_row(o: &RunOutcome, header: &[String]) -> Vec<String> {
+    let flat = flatten(&o.spec.config);
+    let last = o.rows.last().expect("epoch 0 always exists");
+    let best = o
+        .rows
+        .iter()
+        .filter_map(|r| r.valid_acc.map(|a| (a, r.epoch)))
+        .fold(None, |best: Option<(f64, u32)>, (a, e)| match best {
+            Some((b, _)) if b >= a => best,
+            _ => Some((a, e)),
+        });
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let tested = o.test.n > 0;
+    header
+        .iter()
+        .map(|col| match col.as_str() {
+            "run" => o.spec.name.clone(),
+            "experiment" => o.spec.experiment.clone(),
+            "final_train_acc" => last.train_acc.to_string(),
+            "final_train_cost" => last.train_cost.to_string(),
+            "final_valid_acc" => opt(last.valid_acc),
+            "final_valid_cost" => opt(last.valid_cost),
+            "test_acc" => opt(tested.then_some(o.test.accuracy)),
+            "test_cost" => opt(tested.then_some(o.test.cost)),
+            "best_valid_acc" => opt(best.map(|b| b.0)),
+            "best_valid_epoch" => best.map(|b| b.1.to_string()).unwrap_or_default(),
+            "frac_small_weights" => o.small_weights.to_string(),
+            "weight_l2_norm" => o.weight_norm.to_string(),
+            "epochs_trained" => last.epoch.to_string(),
+            "status" => o.status.as_str().to_string(),
+            "seconds" => format!("{:.3}", o.seconds),
+            param => flat.get(param).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// `summary.csv` as bytes: one row per run, in plan order.
+pub fn summary_csv(plan: &Plan, outcomes: &[RunOutcome]) -> Result<Vec<u8>> {
+    let header = summary_header(plan);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header)?;
     for o in outcomes {
-        let flat = flatten(&o.spec.config);
-        let last = o.rows.last().expect("epoch 0 always exists");
-        let best = o
-            .rows
-            .iter()
-            .filter_map(|r| r.valid_acc.map(|a| (a, r.epoch)))
-            .fold(None, |best: Option<(f64, u32)>, (a, e)| match best {
-                Some((b, _)) if b >= a => best,
-                _ => Some((a, e)),
-            });
-        let mut rec = vec![o.spec.name.clone(), o.spec.experiment.clone()];
-        rec.extend(
-            params
-                .iter()
-                .map(|p| flat.get(p).cloned().unwrap_or_default()),
-        );
-        rec.extend([
-            last.train_acc.to_string(),
-            last.train_cost.to_string(),
-            opt(last.valid_acc),
-            opt(last.valid_cost),
-            opt((o.test.n > 0).then_some(o.test.accuracy)),
-            opt((o.test.n > 0).then_some(o.test.cost)),
-            opt(best.map(|b| b.0)),
-            best.map(|b| b.1.to_string()).unwrap_or_default(),
-            o.small_weights.to_string(),
-            o.weight_norm.to_string(),
-            last.epoch.to_string(),
-            o.status.as_str().to_string(),
-            format!("{:.3}", o.seconds),
-        ]);
-        w.write_record(&rec)?;
+        w.write_record(summary_row(o, &header))?;
     }
     w.into_inner().map_err(|e| anyhow!("{e}"))
 }
@@ -1448,10 +1745,39 @@ pub fn comparison_table(outcomes: &[RunOutcome]) -> String {
     s
 }
 
+/// Every path a run of `data` records in its manifest (JSON text) must be UTF-8:
+/// checked before anything is written, naming the path.
+pub fn check_recordable(data: &DataSets) -> Result<()> {
+    for d in data.values() {
+        let paths = d.dir.iter().chain(d.files.iter().map(|f| &f.path));
+        if let Some(p) = paths.into_iter().find(|p| p.to_str().is_none()) {
+            bail!(
+                "{}: the path is not valid UTF-8; regulab records the data's paths in each \
+                 run's manifest.json (JSON text): rename the directory or give a UTF-8 path \
+                 to it (e.g. a symbolic link)",
+                p.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Run every run of `plan` (concurrently, `opts.jobs` at a time) and write the summary.
+///
+/// Before anything is trained: the data paths ([`check_recordable`]), every run against
+/// its data and the memory available ([`check_plan`]); with `opts.resume`, the whole
+/// plan against the directory ([`check_resume_plan`]); then `plan.json` is written. Owning `opts.out` ([`crate::lock`]) and refusing to replace
+/// results ([`crate::outdir`]) is the caller's part.
 pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<RunOutcome>> {
+    check_recordable(data)?;
+    check_plan(plan, data, opts)?;
+    if opts.resume {
+        check_resume_plan(plan, data, &opts.out)?;
+    }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating output directory {}", opts.out.display()))?;
+    crate::outdir::remove_stale_temp_files(&opts.out)?;
+    crate::outdir::PlanFile::of(plan).write(&opts.out)?;
     let multi = indicatif::MultiProgress::new();
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<RunOutcome>>>> =
@@ -1468,6 +1794,11 @@ pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<Ru
                     let Some(spec) = plan.runs.get(i) else {
                         return Ok(());
                     };
+                    if let Err(stop) = crate::interrupt::check() {
+                        // no new run starts once a signal has come
+                        *results[i].lock().expect("no poisoned lock") = Some(Err(stop.into()));
+                        continue;
+                    }
                     let Some(dataset) = data.get(&data_key(&spec.config.data)) else {
                         *results[i].lock().expect("no poisoned lock") =
                             Some(Err(anyhow!("run `{}`: its data was not loaded", spec.name)));

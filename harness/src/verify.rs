@@ -21,6 +21,18 @@
 //! The kernels and version of this machine are compared with the manifest's: a
 //! different sgemm kernel class, elementwise SIMD level, matrixmultiply or regulab
 //! version is reported, as the likely cause when the outputs differ.
+//!
+//! A sweep directory is checked as a whole: the runs of its plan (`plan.json`, else
+//! `summary.csv`) must all be there (a missing one is a failure, and so is a run
+//! directory outside the plan); every run is verified even when another cannot be
+//! (unfinished, other data: reported, the others still verified); and every row of
+//! `summary.csv` must be what the reruns give, column by column except `seconds`.
+//!
+//! Nothing is written but the reruns, and only into directories verify makes itself:
+//! `<tmp or --keep>/<the run directory's name>`. No path is taken from a manifest (its
+//! `run` must be a run name; the data directory it records is only read), and `--keep`
+//! must be new or empty and neither contain nor lie inside what is verified
+//! ([`check_keep`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -91,18 +103,23 @@ pub struct RunReport {
     pub environment: Vec<String>,
     /// The first difference of each file that differs (empty: identical).
     pub differences: Vec<Difference>,
+    /// Why the run could not be verified (unfinished, data missing, ...), if so.
+    pub not_verified: Option<String>,
 }
 
 impl RunReport {
     /// Whether every output was reproduced bit for bit.
     pub fn identical(&self) -> bool {
-        self.differences.is_empty()
+        self.not_verified.is_none() && self.differences.is_empty()
     }
 
     /// What `regulab verify` prints for this run.
     pub fn render(&self) -> String {
         let dir = self.run_dir.display();
         let mut s = String::new();
+        if let Some(why) = &self.not_verified {
+            return format!("{dir}: NOT VERIFIED: {why}\n");
+        }
         if self.identical() {
             s.push_str(&format!("{dir}: identical\n"));
             for e in &self.environment {
@@ -209,25 +226,348 @@ pub fn run_dirs(path: &Path) -> Result<Vec<PathBuf>> {
 /// Loaded datasets, by data key and directory, shared by the runs of a sweep.
 type DataCache = BTreeMap<(String, PathBuf), Arc<Dataset>>;
 
-/// Verify `path`: one run directory, or every run of a sweep directory.
-pub fn verify_path(path: &Path, opts: &VerifyOptions) -> Result<Vec<RunReport>> {
-    let mut cache = DataCache::new();
-    run_dirs(path)?
+/// The verdict on a run or sweep directory.
+#[derive(Clone, Debug, Default)]
+pub struct Verification {
+    /// One report per run, in plan order.
+    pub runs: Vec<RunReport>,
+    /// Whether a sweep directory was verified (not one run directory).
+    pub sweep: bool,
+    /// What is wrong with the sweep as a whole (missing runs, `summary.csv`).
+    pub sweep_problems: Vec<String>,
+    /// What was checked of the sweep as a whole and found right.
+    pub sweep_checks: Vec<String>,
+}
+
+impl Verification {
+    /// 0: every run identical and the sweep consistent; 2: a run could not be verified
+    /// (unfinished, data missing or different); 1: anything else differs.
+    pub fn exit_code(&self) -> u8 {
+        if self.runs.iter().any(|r| r.not_verified.is_some()) {
+            2
+        } else if self.sweep_problems.is_empty() && self.runs.iter().all(RunReport::identical) {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// What `regulab verify` prints.
+    pub fn render(&self) -> String {
+        let mut s: String = self.runs.iter().map(RunReport::render).collect();
+        for p in &self.sweep_problems {
+            s.push_str(&format!("DIFFERENT: {p}\n"));
+        }
+        for c in &self.sweep_checks {
+            s.push_str(&format!("{c}\n"));
+        }
+        if self.sweep {
+            let same = self.runs.iter().filter(|r| r.identical()).count();
+            s.push_str(&format!("{same} of {} runs identical\n", self.runs.len()));
+        }
+        s
+    }
+}
+
+/// The canonical form of `p`, which need not exist: its deepest existing ancestor
+/// canonicalised, then the rest of the path resolved lexically.
+fn canonical_maybe_missing(p: &Path) -> Result<PathBuf> {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context("reading the working directory")?
+            .join(p)
+    };
+    let mut rest = Vec::new();
+    let mut base = abs.as_path();
+    let canonical = loop {
+        match base.canonicalize() {
+            Ok(c) => break c,
+            Err(_) => {
+                rest.push(base.file_name().map(PathBuf::from).unwrap_or_default());
+                base = base
+                    .parent()
+                    .ok_or_else(|| anyhow!("{}: cannot resolve the path", p.display()))?;
+            }
+        }
+    };
+    let mut out = canonical;
+    for part in rest.iter().rev() {
+        for c in part.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::Normal(n) => out.push(n),
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `dir` holds nothing but regulab's lock files (a directory verify locked).
+fn empty_but_locks(dir: &Path) -> Result<bool> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("reading directory {}", dir.display()))?;
+    for e in entries {
+        let e = e.with_context(|| format!("reading directory {}", dir.display()))?;
+        let name = e.file_name();
+        if name != crate::lock::LOCK_FILE && name != crate::lock::RUN_LOCKS_DIR {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `--keep DIR` for verifying `verified`: DIR must be new or empty (but for regulab's
+/// lock files) and neither contain nor lie inside `verified` (compared canonicalised,
+/// so symbolic links and `..` do not get around it).
+pub fn check_keep(verified: &Path, keep: &Path) -> Result<()> {
+    let v = verified
+        .canonicalize()
+        .with_context(|| format!("{}: cannot resolve the path", verified.display()))?;
+    let k = canonical_maybe_missing(keep)?;
+    if k.starts_with(&v) || v.starts_with(&k) {
+        bail!(
+            "--keep {}: it {} {}, which is being verified; give a new or empty directory \
+             outside it",
+            keep.display(),
+            if k.starts_with(&v) {
+                "lies inside"
+            } else {
+                "contains"
+            },
+            verified.display()
+        );
+    }
+    if k.exists() && !(k.is_dir() && empty_but_locks(&k)?) {
+        bail!(
+            "--keep {}: not an empty directory; give a new or empty one (verify writes the \
+             reruns' files into it and replaces nothing)",
+            keep.display()
+        );
+    }
+    Ok(())
+}
+
+/// `--keep DIR`: check it ([`check_keep`]) and create it.
+pub fn prepare_keep(verified: &Path, keep: &Path) -> Result<()> {
+    check_keep(verified, keep)?;
+    std::fs::create_dir_all(keep)
+        .with_context(|| format!("--keep {}: creating the directory", keep.display()))
+}
+
+/// The runs a sweep directory should hold (`plan.json`, else `summary.csv`, else the
+/// run directories there), and which file said so.
+fn expected_runs(path: &Path) -> Result<(Vec<String>, Option<&'static str>)> {
+    if let Some(plan) = crate::outdir::PlanFile::read(path)? {
+        return Ok((plan.run_names(), Some(crate::outdir::PLAN_FILE)));
+    }
+    if let Some((_, rows)) = read_summary(path)? {
+        return Ok((
+            rows.into_iter().map(|(name, _)| name).collect(),
+            Some(crate::outdir::SUMMARY_FILE),
+        ));
+    }
+    let names = run_dirs(path)?
         .iter()
-        .map(|dir| verify_run_cached(dir, opts, &mut cache))
-        .collect()
+        .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    Ok((names, None))
+}
+
+/// A sweep's `summary.csv` (header, then each row by its run name), if there is one.
+type Summary = (Vec<String>, Vec<(String, Vec<String>)>);
+
+fn read_summary(dir: &Path) -> Result<Option<Summary>> {
+    let path = dir.join(crate::outdir::SUMMARY_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let (header, rows) = read_csv(&path)?;
+    let header: Vec<String> = header.iter().map(String::from).collect();
+    if header.first().map(String::as_str) != Some("run") {
+        bail!("{}: the first column is not `run`", path.display());
+    }
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let name = r.get(0).unwrap_or_default();
+        if !crate::outdir::is_run_name(name) {
+            bail!(
+                "{}: row {}, column `run`: {name:?} is not a run name",
+                path.display(),
+                i + 1
+            );
+        }
+        out.push((name.to_string(), r.iter().map(String::from).collect()));
+    }
+    Ok(Some((header, out)))
+}
+
+/// Verify `path`: one run directory, or every run of a sweep directory (see the module
+/// docs). `Err` for one run directory that cannot be verified, and for a path that is
+/// neither; a sweep's runs that cannot be verified are reported as such.
+pub fn verify_path(path: &Path, opts: &VerifyOptions) -> Result<Verification> {
+    if let Some(keep) = &opts.keep {
+        check_keep(path, keep)?;
+    }
+    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    let out = opts
+        .keep
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let mut cache = DataCache::new();
+    if path.join("manifest.json").is_file() {
+        // the rerun's directory is named after the run directory, never after its manifest
+        let name = path
+            .canonicalize()
+            .with_context(|| format!("{}: cannot resolve the path", path.display()))?
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("run"));
+        let (report, _) = verify_run_cached(path, &out.join(name), opts, &mut cache)?;
+        return Ok(Verification {
+            runs: vec![report],
+            ..Verification::default()
+        });
+    }
+    let (expected, listed_in) = expected_runs(path)?;
+    let mut v = Verification {
+        sweep: true,
+        ..Verification::default()
+    };
+    let found: Vec<String> = run_dirs(path)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for extra in found.iter().filter(|f| !expected.contains(f)) {
+        v.sweep_problems.push(format!(
+            "{}: run directory not in {} (not verified)",
+            path.join(extra).display(),
+            listed_in.unwrap_or("the plan")
+        ));
+    }
+    let mut outcomes = Vec::new();
+    let _locks = if crate::lock::is_output_dir(path) {
+        expected
+            .iter()
+            .map(|name| {
+                crate::lock::lock_run(path, name, crate::lock::Access::Shared, "regulab verify")
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    for name in &expected {
+        let run_dir = path.join(name);
+        if !run_dir.join("manifest.json").is_file() {
+            v.sweep_problems.push(format!(
+                "{}: run directory missing (listed in {}){}",
+                run_dir.display(),
+                listed_in.unwrap_or("the plan"),
+                if run_dir.is_dir() {
+                    ": it holds no manifest.json (never started?)"
+                } else {
+                    ""
+                }
+            ));
+            continue;
+        }
+        match verify_run_cached(&run_dir, &out.join(name), opts, &mut cache) {
+            Ok((report, outcome)) => {
+                outcomes.push(outcome);
+                v.runs.push(report);
+            }
+            Err(e) if crate::interrupt::cause(&e).is_some() => return Err(e),
+            Err(e) => v.runs.push(RunReport {
+                run_dir,
+                environment: Vec::new(),
+                differences: Vec::new(),
+                not_verified: Some(format!("{e:#}")),
+            }),
+        }
+    }
+    check_summary(path, &expected, &outcomes, &mut v)?;
+    Ok(v)
+}
+
+/// Compare `summary.csv` with what the reruns' `outcomes` give (see the module docs).
+fn check_summary(
+    path: &Path,
+    expected: &[String],
+    outcomes: &[run::RunOutcome],
+    v: &mut Verification,
+) -> Result<()> {
+    let spath = path.join(crate::outdir::SUMMARY_FILE);
+    let Some((header, rows)) = read_summary(path)? else {
+        v.sweep_problems.push(format!(
+            "{}: missing: the sweep has not finished (`regulab run CONFIG --resume` writes it)",
+            spath.display()
+        ));
+        return Ok(());
+    };
+    let problems_before = v.sweep_problems.len();
+    let listed: Vec<&String> = rows.iter().map(|(n, _)| n).collect();
+    if listed.iter().copied().ne(expected.iter()) {
+        v.sweep_problems.push(format!(
+            "{}: lists the runs {}, the plan has {}",
+            spath.display(),
+            listed
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            expected.join(", ")
+        ));
+    }
+    for o in outcomes {
+        let Some((_, row)) = rows.iter().find(|(n, _)| *n == o.spec.name) else {
+            continue;
+        };
+        let rerun = run::summary_row(o, &header);
+        let differs = header.iter().enumerate().find(|&(i, col)| {
+            col != run::SUMMARY_TIMING_COLUMN
+                && row.get(i).map(String::as_str) != rerun.get(i).map(String::as_str)
+        });
+        if let Some((i, col)) = differs {
+            v.sweep_problems.push(format!(
+                "{}: run {}, column {col}: original {}, rerun {}",
+                spath.display(),
+                o.spec.name,
+                show(row.get(i).map_or("", String::as_str)),
+                show(&rerun[i])
+            ));
+        }
+    }
+    if v.sweep_problems.len() == problems_before {
+        v.sweep_checks.push(format!(
+            "{}: every row is what the reruns give ({} of {} run(s) rerun; column seconds not compared)",
+            spath.display(),
+            outcomes.len(),
+            rows.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Verify one run directory.
 pub fn verify_run(run_dir: &Path, opts: &VerifyOptions) -> Result<RunReport> {
-    verify_run_cached(run_dir, opts, &mut DataCache::new())
+    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    let rerun = tmp.path().join("rerun");
+    verify_run_cached(run_dir, &rerun, opts, &mut DataCache::new()).map(|(r, _)| r)
 }
 
+/// Verify `run_dir` by rerunning it into `rerun_dir`, a directory this creates (its
+/// parent must exist or be creatable).
 fn verify_run_cached(
     run_dir: &Path,
+    rerun_dir: &Path,
     opts: &VerifyOptions,
     cache: &mut DataCache,
-) -> Result<RunReport> {
+) -> Result<(RunReport, run::RunOutcome)> {
     let manifest_path = run_dir.join("manifest.json");
     let manifest = run::read_manifest(run_dir)?.ok_or_else(|| {
         anyhow!(
@@ -247,15 +587,22 @@ fn verify_run_cached(
     config::validate(&config).map_err(|(field, msg)| {
         anyhow!("{}: field `config.{field}`: {msg}", manifest_path.display())
     })?;
-    let text = |key: &str| -> Result<String> {
-        manifest[key]
+    let name = |key: &str| -> Result<String> {
+        let v = manifest[key]
             .as_str()
-            .map(String::from)
-            .ok_or_else(|| anyhow!("{}: field `{key}` missing", manifest_path.display()))
+            .ok_or_else(|| anyhow!("{}: field `{key}` missing", manifest_path.display()))?;
+        if !crate::outdir::is_run_name(v) {
+            bail!(
+                "{}: field `{key}`: {v:?} is not a run name (letters, digits, _ - = . +): \
+                 not a manifest written by regulab",
+                manifest_path.display()
+            );
+        }
+        Ok(v.to_string())
     };
     let spec = RunSpec {
-        experiment: text("experiment")?,
-        name: text("run")?,
+        experiment: name("experiment")?,
+        name: name("run")?,
         grid: manifest["grid"]
             .as_object()
             .map(|g| {
@@ -268,14 +615,15 @@ fn verify_run_cached(
     };
     let dataset = load_checked_data(&spec, &manifest, &manifest_path, opts, cache)?;
 
-    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
-    let out = opts
-        .keep
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    let rerun_dir = out.join(&spec.name);
+    if let Some(parent) = rerun_dir.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    // a directory of our own: never one that exists already
+    std::fs::create_dir(rerun_dir)
+        .with_context(|| format!("creating the rerun's directory {}", rerun_dir.display()))?;
     let run_opts = RunOptions {
-        out: out.clone(),
+        out: rerun_dir.parent().unwrap_or(rerun_dir).to_path_buf(),
         threads: opts.threads.max(1),
         jobs: 1,
         progress: Progress::Quiet,
@@ -285,14 +633,19 @@ fn verify_run_cached(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(run_opts.threads)
         .build()?;
-    pool.install(|| run::train_fresh(&spec, &dataset, &rerun_dir, &run_opts))
+    let outcome = pool
+        .install(|| run::train_fresh(&spec, &dataset, rerun_dir, &run_opts))
         .with_context(|| format!("rerunning {}", run_dir.display()))?;
-    let differences = compare_run_dirs(run_dir, &rerun_dir)?;
-    Ok(RunReport {
-        run_dir: run_dir.to_path_buf(),
-        environment: environment_notes(&manifest),
-        differences,
-    })
+    let differences = compare_run_dirs(run_dir, rerun_dir)?;
+    Ok((
+        RunReport {
+            run_dir: run_dir.to_path_buf(),
+            environment: environment_notes(&manifest),
+            differences,
+            not_verified: None,
+        },
+        outcome,
+    ))
 }
 
 /// Load the data a manifest names and check every file against its recorded SHA-256.

@@ -16,30 +16,65 @@ use regulab::data::{
 use regulab_kernels::rng::{Purpose, stream_rng};
 
 // ---------------------------------------------------------------------------------------
-// A counting allocator (per thread, so parallel tests do not disturb each other).
+// A counting allocator (per thread, so parallel tests do not disturb each other): calls,
+// and the peak of the bytes this thread holds (what it allocated minus what it freed).
 
 struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static LIVE: Cell<i64> = const { Cell::new(0) };
+    static PEAK: Cell<i64> = const { Cell::new(0) };
+    static TOTAL: Cell<u64> = const { Cell::new(0) };
 }
 
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
+fn track(delta: i64) {
+    if delta > 0 {
+        let _ = TOTAL.try_with(|t| t.set(t.get() + delta as u64));
+    }
+    let _ = LIVE.try_with(|l| {
+        l.set(l.get() + delta);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(l.get())));
+    });
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls and bytes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        track(layout.size() as i64);
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        track(-(layout.size() as i64));
         // SAFETY: same contract as the caller's.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        track(new_size as i64 - layout.size() as i64);
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
+}
+
+/// Runs `f` and returns its result with the bytes this thread allocated meanwhile
+/// (freed or not).
+fn allocated_bytes<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let base = TOTAL.with(Cell::get);
+    let out = f();
+    (out, TOTAL.with(Cell::get) - base)
+}
+
+/// Runs `f` and returns its result with the peak of the bytes this thread held above
+/// what it held when `f` started.
+fn peak_bytes<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    let out = f();
+    let peak = PEAK.with(Cell::get) - base;
+    (out, peak.max(0) as u64)
 }
 
 #[global_allocator]
@@ -418,6 +453,117 @@ fn corrupt_gzip() {
             "{name}: {err:?}"
         );
         assert_names_file(&err, &images);
+    }
+}
+
+/// The gzip file of an IDX header followed by `zeros` zero bytes, compressed as it is
+/// made (never held raw): a "gzip bomb" of about 1/1000 of its raw size.
+fn gzip_zeros(header: &[u8], zeros: u64) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(header).unwrap();
+    let block = vec![0u8; 1 << 20];
+    let mut left = zeros;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        e.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+    e.finish().unwrap()
+}
+
+fn images_header(n: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut v = IMAGES_MAGIC.to_be_bytes().to_vec();
+    for d in [n, rows, cols] {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v
+}
+
+/// Issue 12, defect 12: a small gzip file expanding to hundreds of megabytes is refused
+/// without being decompressed into memory: a count that disagrees with the labels file
+/// is found from the two headers, a consistent one by the compression ratio, and data
+/// after the declared size is not read beyond a small probe.
+#[test]
+fn gzip_bombs_are_refused_without_decompressing_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 300,000 blank 28x28 images declared and present: 235 MB raw, about 230 KB gzip
+    let n = 300_000u32;
+    let bomb = gzip_zeros(&images_header(n, 28, 28), u64::from(n) * 784);
+    assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+    let images = write(tmp.path(), "bomb-images.gz", &bomb);
+    // (a) against a labels file of 10 examples: the headers disagree
+    let few = write(tmp.path(), "few-labels", &labels_bytes(&[1; 10]));
+    let (r, peak) = peak_bytes(|| load_pair(&images, &few, DatasetName::Custom));
+    let err = r.unwrap_err();
+    assert!(matches!(err, DataError::CountMismatch { .. }), "{err:?}");
+    assert!(peak < 4 << 20, "held {peak} bytes to find a count mismatch");
+    // (b) against as many labels: refused as a bomb from the compression ratio
+    let mut labels_head = LABELS_MAGIC.to_be_bytes().to_vec();
+    labels_head.extend_from_slice(&n.to_be_bytes());
+    let many = write(
+        tmp.path(),
+        "many-labels.gz",
+        &gzip_zeros(&labels_head, u64::from(n)),
+    );
+    let (r, peak) = peak_bytes(|| load_pair(&images, &many, DatasetName::Custom));
+    let err = r.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("gzip bomb"), "{msg}");
+    assert_names_file(&err, &images);
+    assert!(peak < 64 << 20, "held {peak} bytes to refuse a bomb");
+    // (c) 10 images declared, then 100 MB of zeros: read no further than a probe
+    let tail = write(
+        tmp.path(),
+        "tail.gz",
+        &gzip_zeros(&images_header(10, 28, 28), 10 * 784 + (100 << 20)),
+    );
+    let (r, peak) = peak_bytes(|| regulab::data::idx::read_images(&tail));
+    match r.unwrap_err() {
+        DataError::TrailingBytes { extra, .. } => {
+            assert!(extra > 0 && extra <= 1 << 16, "read {extra} trailing bytes")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(peak < 4 << 20, "{peak}");
+}
+
+/// Issue 12, defect 14: a grid over `data.range` loads (decompresses, hashes) each file
+/// once per command, and its datasets share the decoded pixels.
+#[test]
+fn a_grid_over_data_range_loads_each_file_once() {
+    let text = format!(
+        "epochs = 1\n[data]\ndataset = {:?}\ntrain_file = \"t10k\"\ntest_file = \"none\"\n\
+         validation = 100\ntrain_examples = 100\n\
+         range = [[0, 1000], [1000, 2000], [2000, 3000], [3000, 4000], [4000, 5000]]\n",
+        repo_mnist().display().to_string()
+    );
+    let plan = regulab::config::parse(&text, "ranges.toml", "ranges", &[]).unwrap();
+    assert_eq!(plan.runs.len(), 5);
+    let (data, bytes) = allocated_bytes(|| regulab::run::load_datasets(&plan, None).unwrap());
+    assert_eq!(data.len(), 5);
+    // the t10k images are 7.84 MB raw: decoded once, not five times
+    assert!(bytes < 12_000_000, "loading allocated {bytes} bytes");
+    let whole = load_pair(
+        &repo_mnist().join("t10k-images-idx3-ubyte.gz"),
+        &repo_mnist().join("t10k-labels-idx1-ubyte.gz"),
+        DatasetName::Mnist,
+    )
+    .unwrap();
+    let first = &data[&regulab::run::data_key(&plan.runs[0].config.data)];
+    for run in &plan.runs {
+        let d = &data[&regulab::run::data_key(&run.config.data)];
+        assert!(d.train.shares_pixels_with(&first.train), "{}", run.name);
+        let start = run.config.data.range[0];
+        assert_eq!(d.train.len(), 1000);
+        for i in [0, 1, 999] {
+            assert_eq!(
+                d.train.image(i),
+                whole.data.image(start + i),
+                "{}",
+                run.name
+            );
+            assert_eq!(d.train.labels()[i], whole.data.labels()[start + i]);
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::checksums::{DatasetName, FASHION_MNIST_FILES, FileSpec, MNIST_FILES};
 use super::error::{DataError, DataWarning};
-use super::idx::{RawDigest, read_images, read_labels};
+use super::idx::{Opened, RawDigest};
 use super::images::LabeledImages;
 use super::locate::{find_standard_files, locate};
 use super::split::{SplitSpec, Splits};
@@ -56,16 +56,19 @@ pub fn load_pair(
     labels_path: &Path,
     dataset: DatasetName,
 ) -> Result<LoadedPair, DataError> {
-    let (images, images_digest) = read_images(images_path)?;
-    let (labels, labels_digest) = read_labels(labels_path, dataset.num_classes())?;
-    if images.count != labels.len() {
+    // both headers first: counts and sizes are checked before any data is read
+    let images = Opened::images(images_path)?;
+    let labels = Opened::labels(labels_path)?;
+    if images.count() != labels.count() {
         return Err(DataError::CountMismatch {
             images_path: images_path.to_path_buf(),
-            images: images.count as u64,
+            images: images.count(),
             labels_path: labels_path.to_path_buf(),
-            labels: labels.len() as u64,
+            labels: labels.count(),
         });
     }
+    let (images, images_digest) = images.read_images()?;
+    let (labels, labels_digest) = labels.read_labels(dataset.num_classes())?;
     let mut warnings = Vec::new();
     let images_record = verify(images_path, &images_digest, dataset, &mut warnings)?;
     let labels_record = verify(labels_path, &labels_digest, dataset, &mut warnings)?;

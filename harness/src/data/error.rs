@@ -78,18 +78,65 @@ pub enum DataError {
 
     /// The (decompressed) file is longer than its header says.
     #[error(
-        "{}: {extra} trailing bytes after the {expected} bytes its header describes ({header})",
-        path.display()
+        "{}: {}{extra} trailing bytes after the {expected} bytes its header describes ({header})",
+        path.display(),
+        if *at_least { "at least " } else { "" }
     )]
     TrailingBytes {
         /// The file.
         path: PathBuf,
-        /// Bytes after the end of the data.
+        /// Bytes found after the end of the data (reading stops after a small probe).
         extra: u64,
+        /// Whether there may be more (the probe was filled).
+        at_least: bool,
         /// Raw bytes the header implies.
         expected: u64,
         /// The header, e.g. "header: 10000 x 28 x 28".
         header: String,
+    },
+
+    /// A gzip file that expands far more than real data does: a "gzip bomb".
+    #[error(
+        "{}: gzip data expands more than {ratio}-fold ({raw} raw bytes from {compressed} \
+         compressed bytes so far): refused as a likely gzip bomb (real IDX files compress a \
+         few-fold)",
+        path.display()
+    )]
+    GzipBomb {
+        /// The file.
+        path: PathBuf,
+        /// Raw bytes decompressed when it was refused.
+        raw: u64,
+        /// Compressed bytes read by then.
+        compressed: u64,
+        /// The largest ratio accepted.
+        ratio: u64,
+    },
+
+    /// The header declares more data than the memory available.
+    #[error(
+        "{}: its header declares {declared} bytes of data ({header}), more than the memory \
+         available: {available}",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Data bytes declared.
+        declared: u64,
+        /// The header, e.g. "header: 10000 x 28 x 28".
+        header: String,
+        /// The memory available and where that figure comes from.
+        available: String,
+    },
+
+    /// A file read for its checksum holds more raw bytes than the file expected.
+    #[error("{}: more raw bytes than the {expected} expected", path.display())]
+    LongerThanExpected {
+        /// The file.
+        path: PathBuf,
+        /// Raw bytes expected at most.
+        expected: u64,
     },
 
     /// Images and labels files hold different numbers of examples.

@@ -21,7 +21,7 @@ use ureq::Agent;
 use ureq::config::AutoHeaderValue;
 
 use super::checksums::{DEBIAN_FASHION_MNIST_DIR, DatasetName, FileSpec};
-use super::idx::raw_digest;
+use super::idx::raw_digest_within;
 use super::locate::find_file;
 
 /// The environment variable overriding the mirror list (whitespace or comma separated).
@@ -194,6 +194,9 @@ pub struct FetchReport {
 /// `mirrors` are base URLs tried in order (the file URL is `<mirror>/<file>.gz`); when
 /// empty, `REGULAB_MIRROR` if set, else the dataset's public mirrors (see
 /// [`resolve_mirrors`]). `progress` draws a progress bar per file on stderr.
+///
+/// A failed fetch leaves nothing behind: no partial file, and none of the directories
+/// it created for `data_dir` (those still empty are removed).
 pub fn fetch(
     dataset: DatasetName,
     data_dir: &Path,
@@ -202,7 +205,49 @@ pub fn fetch(
 ) -> Result<FetchReport, FetchError> {
     let files = dataset.files().ok_or(FetchError::NotFetchable(dataset))?;
     let mirrors = resolve_mirrors(dataset, mirrors);
-    fetch_files(files, data_dir, &mirrors, progress)
+    undo_dirs_on_error(data_dir, || {
+        fetch_files(files, data_dir, &mirrors, progress)
+    })
+}
+
+/// The dataset `name` names, if it can be fetched (`mnist`, `fashion-mnist`); otherwise
+/// a message listing those.
+pub fn fetchable(name: &str) -> Result<DatasetName, String> {
+    match name.parse::<DatasetName>() {
+        Ok(d) if d.files().is_some() => Ok(d),
+        _ => {
+            let names: Vec<&str> = DatasetName::ALL
+                .iter()
+                .filter(|d| d.files().is_some())
+                .map(|d| d.as_str())
+                .collect();
+            Err(format!(
+                "unknown dataset `{name}`: regulab can fetch {}",
+                names.join(" or ")
+            ))
+        }
+    }
+}
+
+/// Runs `f`, which may create `dir` and its missing ancestors; when it fails, removes
+/// those it created that are still empty (deepest first).
+fn undo_dirs_on_error<T>(
+    dir: &Path,
+    f: impl FnOnce() -> Result<T, FetchError>,
+) -> Result<T, FetchError> {
+    let created: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && std::fs::symlink_metadata(d).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    let result = f();
+    if result.is_err() {
+        for d in &created {
+            // fails (and keeps it) unless it is empty
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+    result
 }
 
 /// The system-installed copy of `dataset` (Debian's `dataset-fashion-mnist` in
@@ -218,7 +263,7 @@ pub fn installed_copy(dataset: DatasetName) -> Option<PathBuf> {
         .iter()
         .all(|spec| {
             find_file(&dir, &spec.name)
-                .and_then(|p| raw_digest(&p).ok())
+                .and_then(|p| raw_digest_within(&p, spec.raw_len).ok())
                 .is_some_and(|d| d.sha256 == spec.raw_sha256)
         })
         .then_some(dir)
@@ -228,6 +273,14 @@ pub fn installed_copy(dataset: DatasetName) -> Option<PathBuf> {
 /// [`installed_copy`]) into `data_dir`, each to a temporary file first, verified, then
 /// renamed into place; valid files already in `data_dir` are kept, as [`fetch`] does.
 pub fn copy_installed(
+    dataset: DatasetName,
+    from: &Path,
+    data_dir: &Path,
+) -> Result<FetchReport, FetchError> {
+    undo_dirs_on_error(data_dir, || copy_installed_into(dataset, from, data_dir))
+}
+
+fn copy_installed_into(
     dataset: DatasetName,
     from: &Path,
     data_dir: &Path,
@@ -267,7 +320,7 @@ pub fn copy_installed(
         let mut reader = std::fs::File::open(&src).map_err(write_err)?;
         io::copy(&mut reader, tmp.as_file_mut()).map_err(write_err)?;
         tmp.as_file().sync_all().map_err(write_err)?;
-        let digest = raw_digest(tmp.path()).map_err(|e| {
+        let digest = raw_digest_within(tmp.path(), spec.raw_len).map_err(|e| {
             failed(
                 FailureKind::Corrupt(e.to_string()),
                 src.display().to_string(),
@@ -363,7 +416,7 @@ pub fn fetch_file(
 ) -> Result<FetchedFile, FetchError> {
     let name = spec.name.to_string();
     if let Some(path) = find_file(data_dir, &name) {
-        return match raw_digest(&path) {
+        return match raw_digest_within(&path, spec.raw_len) {
             Ok(d) if d.sha256 == spec.raw_sha256 => Ok(FetchedFile {
                 name,
                 path,
@@ -493,7 +546,8 @@ fn download(
     }
     tmp.as_file_mut().flush().map_err(write_err)?;
     tmp.as_file().sync_all().map_err(write_err)?;
-    let digest = raw_digest(tmp.path()).map_err(|e| FailureKind::Corrupt(e.to_string()))?;
+    let digest = raw_digest_within(tmp.path(), spec.raw_len)
+        .map_err(|e| FailureKind::Corrupt(e.to_string()))?;
     if digest.sha256 != spec.raw_sha256 {
         return Err(FailureKind::ChecksumMismatch {
             found: digest.sha256,

@@ -14,8 +14,13 @@
 //! others with [`LabeledImages::keep_only`]: the copy holds the pixels of those
 //! examples only, with every label and the original indices, so splits, shuffles and
 //! gathers give the same values as with the whole file.
+//!
+//! The bytes are shared: a clone, or a [`subset`](LabeledImages::subset) of a range of
+//! examples, is a view of the same storage (no copy), so the runs of a grid over
+//! `data.range` all read the one decoded file.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::error::DataError;
 
@@ -35,18 +40,35 @@ pub const PIXEL_SCALE: [f32; 256] = {
 /// Normally every image's pixels are held; after [`keep_only`](Self::keep_only) only
 /// those of some examples are (the others keep their index and label, but
 /// [`image`](Self::image) and [`gather`](Self::gather) refuse them).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct LabeledImages {
     rows: usize,
     cols: usize,
-    /// Pixels of the held images, image after image.
-    pixels: Vec<u8>,
-    /// The label of every example, held or not.
-    labels: Vec<u8>,
-    /// `None`: every image is held (image `i` is at row `i` of `pixels`); `Some(h)`:
+    /// Storage of the pixels (shared by clones and subsets): the held images, image
+    /// after image, are `pixels[pix]`.
+    pixels: Arc<Vec<u8>>,
+    /// The range of `pixels` this value holds.
+    pix: Range<usize>,
+    /// Storage of the labels: the label of every example, held or not, is `labels[lab]`.
+    labels: Arc<Vec<u8>>,
+    /// The range of `labels` this value covers.
+    lab: Range<usize>,
+    /// `None`: every image is held (image `i` is at row `i` of the pixels); `Some(h)`:
     /// only examples `h` (strictly increasing), image `h[r]` at row `r`.
     held: Option<Vec<u32>>,
 }
+
+impl PartialEq for LabeledImages {
+    /// Equal shapes, pixels, labels and held examples (wherever they are stored).
+    fn eq(&self, other: &Self) -> bool {
+        (self.rows, self.cols) == (other.rows, other.cols)
+            && self.pixels() == other.pixels()
+            && self.labels() == other.labels()
+            && self.held == other.held
+    }
+}
+
+impl Eq for LabeledImages {}
 
 impl LabeledImages {
     /// Builds from `labels.len()` images of `rows x cols` pixels stored image after image.
@@ -74,20 +96,22 @@ impl LabeledImages {
         Ok(LabeledImages {
             rows,
             cols,
-            pixels,
-            labels,
+            pix: 0..pixels.len(),
+            pixels: Arc::new(pixels),
+            lab: 0..labels.len(),
+            labels: Arc::new(labels),
             held: None,
         })
     }
 
     /// Number of examples.
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.lab.len()
     }
 
     /// Whether there are no examples.
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.lab.is_empty()
     }
 
     /// Rows per image.
@@ -108,7 +132,7 @@ impl LabeledImages {
     /// The pixels held, image after image: those of every example, unless
     /// [`keep_only`](Self::keep_only) released some.
     pub fn pixels(&self) -> &[u8] {
-        &self.pixels
+        &self.pixels[self.pix.clone()]
     }
 
     /// Number of examples whose pixels are held (`len()` unless
@@ -127,7 +151,7 @@ impl LabeledImages {
 
     /// All labels.
     pub fn labels(&self) -> &[u8] {
-        &self.labels
+        &self.labels[self.lab.clone()]
     }
 
     /// The pixels of image `i`, if it exists (and is held, see
@@ -135,7 +159,7 @@ impl LabeledImages {
     pub fn image(&self, i: usize) -> Option<&[u8]> {
         let d = self.dim();
         let r = self.row_of(i)?;
-        self.pixels
+        self.pixels()
             .get(r.checked_mul(d)?..r.checked_add(1)?.checked_mul(d)?)
     }
 
@@ -161,8 +185,10 @@ impl LabeledImages {
         LabeledImages {
             rows: self.rows,
             cols: self.cols,
-            pixels,
-            labels: self.labels.clone(),
+            pix: 0..pixels.len(),
+            pixels: Arc::new(pixels),
+            labels: Arc::clone(&self.labels),
+            lab: self.lab.clone(),
             held,
         }
     }
@@ -170,7 +196,7 @@ impl LabeledImages {
     /// How many examples carry each label `0..num_classes` (larger labels are not counted).
     pub fn label_counts(&self, num_classes: usize) -> Vec<usize> {
         let mut counts = vec![0; num_classes];
-        for &l in &self.labels {
+        for &l in self.labels() {
             if let Some(c) = counts.get_mut(usize::from(l)) {
                 *c += 1;
             }
@@ -180,10 +206,12 @@ impl LabeledImages {
 
     /// `max label + 1` (0 when empty).
     pub fn label_bound(&self) -> u32 {
-        self.labels.iter().max().map_or(0, |&m| u32::from(m) + 1)
+        self.labels().iter().max().map_or(0, |&m| u32::from(m) + 1)
     }
 
-    /// A copy of examples `range` (e.g. the first 1,000 of a test file for a quick run).
+    /// Examples `range` (e.g. the first 1,000 of a test file for a quick run): a view of
+    /// the same storage (after [`keep_only`](Self::keep_only), a copy of the held images
+    /// of the range).
     pub fn subset(&self, range: Range<usize>) -> Result<LabeledImages, DataError> {
         if range.start > range.end || range.end > self.len() {
             return Err(DataError::InvalidData(format!(
@@ -192,25 +220,41 @@ impl LabeledImages {
             )));
         }
         let d = self.dim();
-        let (pixels, held) = match &self.held {
-            None => (self.pixels[range.start * d..range.end * d].to_vec(), None),
+        let lab = self.lab.start + range.start..self.lab.start + range.end;
+        let (pixels, pix, held) = match &self.held {
+            None => {
+                let pix = self.pix.start + range.start * d..self.pix.start + range.end * d;
+                (Arc::clone(&self.pixels), pix, None)
+            }
             Some(h) => {
                 // held rows of the range, re-indexed from its start
                 let (a, b) = (
                     h.partition_point(|&i| (i as usize) < range.start),
                     h.partition_point(|&i| (i as usize) < range.end),
                 );
-                let shifted = h[a..b].iter().map(|&i| i - range.start as u32).collect();
-                (self.pixels[a * d..b * d].to_vec(), Some(shifted))
+                let start = u32::try_from(range.start).map_err(|_| {
+                    DataError::InvalidData(format!("subset {range:?}: beyond u32 indices"))
+                })?;
+                let shifted = h[a..b].iter().map(|&i| i - start).collect();
+                let pixels = self.pixels()[a * d..b * d].to_vec();
+                (Arc::new(pixels), 0..(b - a) * d, Some(shifted))
             }
         };
         Ok(LabeledImages {
             rows: self.rows,
             cols: self.cols,
             pixels,
-            labels: self.labels[range].to_vec(),
+            pix,
+            labels: Arc::clone(&self.labels),
+            lab,
             held,
         })
+    }
+
+    /// Whether `self` and `other` read the same pixel storage (a clone, or subsets of
+    /// one loaded file).
+    pub fn shares_pixels_with(&self, other: &LabeledImages) -> bool {
+        Arc::ptr_eq(&self.pixels, &other.pixels)
     }
 
     /// Writes the scaled pixels and the labels of examples `indices` into the caller's
@@ -234,7 +278,7 @@ impl LabeledImages {
             .zip(labels.iter_mut())
         {
             let i = i as usize;
-            let (Some(src), Some(&l)) = (self.image(i), self.labels.get(i)) else {
+            let (Some(src), Some(&l)) = (self.image(i), self.labels().get(i)) else {
                 return Err(self.missing(i));
             };
             scale_into(src, row);
@@ -277,14 +321,14 @@ impl LabeledImages {
         }
         let d = self.dim();
         match &self.held {
-            None => scale_into(&self.pixels[range.start * d..range.end * d], x),
+            None => scale_into(&self.pixels()[range.start * d..range.end * d], x),
             Some(_) => {
                 for (i, row) in range.clone().zip(x.chunks_exact_mut(d)) {
                     scale_into(self.image(i).ok_or_else(|| self.missing(i))?, row);
                 }
             }
         }
-        for (dst, &l) in labels.iter_mut().zip(&self.labels[range]) {
+        for (dst, &l) in labels.iter_mut().zip(&self.labels()[range]) {
             *dst = u32::from(l);
         }
         Ok(())

@@ -27,8 +27,29 @@ pub fn find_file(dir: &Path, base: &str) -> Option<PathBuf> {
     gz.is_file().then_some(gz)
 }
 
+/// Why `dir` holds no readable `<base>` or `<base>.gz` file: `missing <base>[.gz]`, or
+/// what is there instead (a directory, a symbolic link loop, a broken link...).
+pub fn file_problem(dir: &Path, base: &str) -> String {
+    for name in [base.to_string(), format!("{base}.gz")] {
+        let path = dir.join(&name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            continue;
+        }
+        return match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => format!("{name} is a directory, not a file"),
+            Ok(m) if m.is_file() => continue,
+            Ok(_) => format!("{name} is not a regular file"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                format!("{name} is a broken symbolic link")
+            }
+            Err(e) => format!("{name} cannot be read: {e}"),
+        };
+    }
+    format!("missing {base}[.gz]")
+}
+
 /// The four standard files in `dir` (train images, train labels, test images, test
-/// labels), or a description of what is missing.
+/// labels), or a description of what is missing (or unreadable) there.
 pub fn find_standard_files(dir: &Path) -> Result<[PathBuf; 4], String> {
     if !dir.is_dir() {
         return Err(if dir.exists() {
@@ -38,14 +59,20 @@ pub fn find_standard_files(dir: &Path) -> Result<[PathBuf; 4], String> {
         });
     }
     let found = STANDARD_FILES.map(|f| find_file(dir, f));
-    let missing: Vec<String> = STANDARD_FILES
-        .iter()
-        .zip(&found)
-        .filter(|(_, p)| p.is_none())
-        .map(|(f, _)| format!("{f}[.gz]"))
-        .collect();
+    let (mut missing, mut other) = (Vec::new(), Vec::new());
+    for (f, p) in STANDARD_FILES.iter().zip(&found) {
+        if p.is_none() {
+            match file_problem(dir, f) {
+                m if m.starts_with("missing ") => missing.push(format!("{f}[.gz]")),
+                problem => other.push(problem),
+            }
+        }
+    }
     if !missing.is_empty() {
-        return Err(format!("missing {}", missing.join(", ")));
+        other.insert(0, format!("missing {}", missing.join(", ")));
+    }
+    if !other.is_empty() {
+        return Err(other.join("; "));
     }
     Ok(found.map(|p| p.unwrap_or_default()))
 }

@@ -15,6 +15,12 @@
 //! and `DIR/report.html` (always inline SVG). Everything is deterministic: the same
 //! directory gives byte-identical files (no dates, stable order, integer pixel
 //! coordinates, fixed number formatting, an embedded font for layout and rasterising).
+//!
+//! A figure with nothing finite to draw (the cost of a run that diverged in its first
+//! epoch) is skipped with a note; the other figures and the report are still drawn.
+//! Figure files in `plots/` that this drawing does not write (of runs no longer in the
+//! plan, of figures skipped) are removed, and so are temporary files of an interrupted
+//! drawing: the caller owns the directory ([`crate::lock`]).
 
 pub mod chart;
 pub mod corrupt;
@@ -80,6 +86,58 @@ pub enum PlotError {
     /// Rasterising to PNG failed.
     #[error("rendering PNG failed: {0}")]
     Render(String),
+    /// A signal stopped the drawing between two figures.
+    #[error("drawing stopped: {0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
+}
+
+/// The stems of the figures regulab draws (see the module docs).
+const FIGURE_STEMS: &[&str] = &[
+    "valid_acc",
+    "test_acc_vs_",
+    "cost_",
+    "weights_",
+    "input_dropout",
+];
+
+/// Whether file name `name` is one of regulab's figure files (`<stem>.svg` or `.png`).
+pub fn is_figure_file(name: &str) -> bool {
+    let Some((stem, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    matches!(ext, "svg" | "png") && FIGURE_STEMS.iter().any(|p| stem.starts_with(p))
+}
+
+/// `Ok(Some(svg))`; a figure with nothing finite to draw is `Ok(None)` with a note
+/// (naming `diverged`, the diverged runs it shows, if any).
+fn skippable(
+    drawn: Result<String, PlotError>,
+    diverged: &[&str],
+    notes: &mut Vec<String>,
+) -> Result<Option<String>, PlotError> {
+    match drawn {
+        Ok(svg) => Ok(Some(svg)),
+        Err(PlotError::NoData(title)) => {
+            let why = if diverged.is_empty() {
+                String::new()
+            } else {
+                format!(" (diverged: {})", diverged.join(", "))
+            };
+            notes.push(format!(
+                "figure `{title}` skipped: nothing finite to draw{why}"
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The names of the diverged runs among `runs`.
+fn diverged<'a>(runs: &[&'a RunData]) -> Vec<&'a str> {
+    runs.iter()
+        .filter(|r| r.status == "diverged")
+        .map(|r| r.name.as_str())
+        .collect()
 }
 
 /// Output format of the figure files.
@@ -228,12 +286,18 @@ pub fn figures(
     let mut figs = Vec::new();
     let experiments = study.experiments();
     let all: Vec<&RunData> = study.runs.iter().collect();
-    if experiments.len() > 1 {
+    if experiments.len() > 1
+        && let Some(svg) = skippable(
+            curves::accuracy_svg(&all, "all runs"),
+            &diverged(&all),
+            notes,
+        )?
+    {
         figs.push(Figure {
             stem: "valid_acc".into(),
             section: Section::Accuracy,
             caption: "Every run of the study.".into(),
-            svg: curves::accuracy_svg(&all, "all runs")?,
+            svg,
         });
     }
     for exp in &experiments {
@@ -242,15 +306,23 @@ pub fn figures(
             .copied()
             .filter(|r| r.experiment == *exp)
             .collect();
-        figs.push(Figure {
-            stem: format!("valid_acc_{exp}"),
-            section: Section::Accuracy,
-            caption: format!("Experiment {exp}: {} run(s).", runs.len()),
-            svg: curves::accuracy_svg(&runs, &format!("experiment {exp}"))?,
-        });
+        let drawn = curves::accuracy_svg(&runs, &format!("experiment {exp}"));
+        if let Some(svg) = skippable(drawn, &diverged(&runs), notes)? {
+            figs.push(Figure {
+                stem: format!("valid_acc_{exp}"),
+                section: Section::Accuracy,
+                caption: format!("Experiment {exp}: {} run(s).", runs.len()),
+                svg,
+            });
+        }
     }
     for axis in sweep::AXES {
-        if let Some(svg) = sweep::sweep_svg(study, axis)? {
+        let drawn = match sweep::sweep_svg(study, axis) {
+            Ok(None) => continue,
+            Ok(Some(svg)) => Ok(svg),
+            Err(e) => Err(e),
+        };
+        if let Some(svg) = skippable(drawn, &diverged(&all), notes)? {
             figs.push(Figure {
                 stem: axis.file.into(),
                 section: Section::Sweep,
@@ -263,12 +335,14 @@ pub fn figures(
         }
     }
     for r in &study.runs {
-        figs.push(Figure {
-            stem: format!("cost_{}", r.name),
-            section: Section::Cost,
-            caption: format!("Run {}: {}.", r.name, labels::describe(r)),
-            svg: curves::cost_svg(r)?,
-        });
+        if let Some(svg) = skippable(curves::cost_svg(r), &diverged(&[r]), notes)? {
+            figs.push(Figure {
+                stem: format!("cost_{}", r.name),
+                section: Section::Cost,
+                caption: format!("Run {}: {}.", r.name, labels::describe(r)),
+                svg,
+            });
+        }
     }
     // The histograms share one range, which depends on every run's weights: a first
     // pass reads each run's model for its statistics and range, a second reads it again
@@ -390,6 +464,14 @@ fn load_dataset(study: &Study, opts: &PlotOptions<'_>) -> Result<Dataset, String
 /// into `dir/report.html`.
 pub fn plot_dir(dir: &Path, opts: &PlotOptions<'_>) -> Result<PlotOutput, PlotError> {
     let study = read_study(dir)?;
+    let plots = dir.join("plots");
+    // temporary files of a drawing that was killed
+    for d in [dir, plots.as_path()] {
+        crate::outdir::remove_stale_temp_files(d).map_err(|e| PlotError::Io {
+            path: d.to_path_buf(),
+            source: std::io::Error::other(format!("{e:#}")),
+        })?;
+    }
     // The input-dropout grid first: a dataset loaded for it is released before the
     // models are read. It comes last in the report, and so does its note.
     let (input, input_note) = match opts.dataset {
@@ -399,13 +481,14 @@ pub fn plot_dir(dir: &Path, opts: &PlotOptions<'_>) -> Result<PlotOutput, PlotEr
             Err(note) => (None, Some(note)),
         },
     };
-    let mut notes = Vec::new();
+    let mut notes = study.left_out.clone();
     let (mut figs, stats) = figures(&study, &mut notes)?;
     figs.extend(input);
     notes.extend(input_note);
-    let plots = dir.join("plots");
     let mut files = Vec::new();
     for f in &figs {
+        // a safe point: every figure written so far is whole
+        crate::interrupt::check()?;
         let path = plots.join(format!("{}.{}", f.stem, opts.format.ext()));
         let png;
         let bytes = match opts.format {
@@ -421,6 +504,7 @@ pub fn plot_dir(dir: &Path, opts: &PlotOptions<'_>) -> Result<PlotOutput, PlotEr
         })?;
         files.push(path);
     }
+    remove_other_figures(&plots, &files, opts.format)?;
     let name = dir
         .canonicalize()
         .ok()
@@ -439,6 +523,31 @@ pub fn plot_dir(dir: &Path, opts: &PlotOptions<'_>) -> Result<PlotOutput, PlotEr
         report,
         notes,
     })
+}
+
+/// Remove the figure files of `format` in `plots` that are not among `written` (figures
+/// of runs no longer in the plan, or skipped this time): the directory then shows what
+/// the report shows.
+fn remove_other_figures(
+    plots: &Path,
+    written: &[PathBuf],
+    format: Format,
+) -> Result<(), PlotError> {
+    let Ok(entries) = std::fs::read_dir(plots) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = is_figure_file(&name)
+            && name.ends_with(&format!(".{}", format.ext()))
+            && e.file_type().is_ok_and(|t| t.is_file())
+            && !written.contains(&path);
+        if stale {
+            std::fs::remove_file(&path).map_err(|source| PlotError::Io { path, source })?;
+        }
+    }
+    Ok(())
 }
 
 /// Write the input-dropout grid of image `index` of `images` to `out` (SVG or PNG by

@@ -2,8 +2,12 @@
 //! per run) or a single run directory (`epochs.csv`, `manifest.json`,
 //! `model.safetensors`).
 //!
-//! Runs are ordered as in `summary.csv` (the config's plan order); runs missing from it
-//! follow in name order, so the same directory always gives the same order.
+//! A sweep's runs are those of its plan, in plan order: `plan.json` (written by `regulab
+//! run` before training), else `summary.csv` (directories written before `plan.json`
+//! existed), else (neither: an old, unfinished sweep) every run directory in name
+//! order. A run of the plan that has no results yet is left out, with a note; a
+//! directory that is not in the plan is never shown. Every run name read from a file
+//! must be a run name ([`crate::outdir::is_run_name`]) before it becomes a path.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,6 +87,8 @@ pub struct Study {
     pub dir: PathBuf,
     /// Its runs, in plan order.
     pub runs: Vec<RunData>,
+    /// Runs of the plan left out, and why (not started, not finished).
+    pub left_out: Vec<String>,
 }
 
 impl Study {
@@ -199,6 +205,55 @@ pub fn read_run(dir: &Path) -> Result<RunData, PlotError> {
     })
 }
 
+/// The names of the runs of sweep directory `dir`, in plan order (see the module docs).
+fn planned_runs(dir: &Path) -> Result<Vec<String>, PlotError> {
+    let format_err = |path: &Path, message: String| PlotError::Format {
+        path: path.to_path_buf(),
+        message,
+    };
+    match crate::outdir::PlanFile::read(dir) {
+        Ok(Some(plan)) => return Ok(plan.run_names()),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(format_err(
+                &dir.join(crate::outdir::PLAN_FILE),
+                format!("{e:#}"),
+            ));
+        }
+    }
+    let spath = dir.join(crate::outdir::SUMMARY_FILE);
+    if spath.is_file() {
+        let mut reader =
+            csv::Reader::from_path(&spath).map_err(|e| format_err(&spath, e.to_string()))?;
+        let mut order = Vec::new();
+        for rec in reader.records() {
+            let rec = rec.map_err(|e| format_err(&spath, e.to_string()))?;
+            let name = rec.get(0).unwrap_or_default();
+            if !crate::outdir::is_run_name(name) {
+                return Err(format_err(
+                    &spath,
+                    format!("column `run`: {name:?} is not a run name"),
+                ));
+            }
+            order.push(name.to_string());
+        }
+        return Ok(order);
+    }
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let p = entry.path();
+        if entry.file_type().map_err(io_err(&p))?.is_dir()
+            && p.join("epochs.csv").is_file()
+            && p.join("manifest.json").is_file()
+        {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// Read a sweep directory or a single run directory.
 pub fn read_study(dir: &Path) -> Result<Study, PlotError> {
     if !dir.is_dir() {
@@ -210,43 +265,17 @@ pub fn read_study(dir: &Path) -> Result<Study, PlotError> {
         return Ok(Study {
             dir: dir.to_path_buf(),
             runs: vec![read_run(dir)?],
+            left_out: Vec::new(),
         });
     }
-    // Runs named in summary.csv come first, in its order.
-    let mut order: Vec<String> = Vec::new();
-    let spath = dir.join("summary.csv");
-    if spath.is_file() {
-        let mut reader = csv::Reader::from_path(&spath).map_err(|e| PlotError::Format {
-            path: spath.clone(),
-            message: e.to_string(),
-        })?;
-        for rec in reader.records() {
-            let rec = rec.map_err(|e| PlotError::Format {
-                path: spath.clone(),
-                message: e.to_string(),
-            })?;
-            if let Some(name) = rec.get(0) {
-                order.push(name.to_string());
-            }
-        }
-    }
-    let mut others: Vec<String> = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
-        let entry = entry.map_err(io_err(dir))?;
-        let p = entry.path();
-        if p.join("epochs.csv").is_file() && p.join("manifest.json").is_file() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !order.contains(&name) {
-                others.push(name);
-            }
-        }
-    }
-    others.sort();
     let mut runs = Vec::new();
-    for name in order.iter().chain(&others) {
-        let rd = dir.join(name);
-        if rd.join("epochs.csv").is_file() {
+    let mut left_out = Vec::new();
+    for name in planned_runs(dir)? {
+        let rd = dir.join(&name);
+        if rd.join("epochs.csv").is_file() && rd.join("manifest.json").is_file() {
             runs.push(read_run(&rd)?);
+        } else {
+            left_out.push(format!("run {name} left out: it has no results yet"));
         }
     }
     if runs.is_empty() {
@@ -257,6 +286,7 @@ pub fn read_study(dir: &Path) -> Result<Study, PlotError> {
     Ok(Study {
         dir: dir.to_path_buf(),
         runs,
+        left_out,
     })
 }
 
