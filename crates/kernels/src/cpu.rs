@@ -37,7 +37,7 @@ pub fn report() -> KernelReport {
     KernelReport {
         cpu_features: present.iter().map(|f| f.to_string()).collect(),
         elementwise: level_name(simd::level()).to_string(),
-        sgemm_kernel: sgemm_kernel(&present).to_string(),
+        sgemm_kernel: sgemm_class().to_string(),
         matrixmultiply_version: MATRIXMULTIPLY_VERSION.to_string(),
     }
 }
@@ -51,29 +51,14 @@ pub fn level_name(level: Level) -> &'static str {
     }
 }
 
-/// The entries of [`FEATURES`] this CPU has.
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+/// The entries of [`FEATURES`] this CPU has ([`simd`]'s one probe).
 fn present_features() -> Vec<&'static str> {
-    FEATURES
-        .into_iter()
-        .filter(|f| match *f {
-            "sse2" => std::is_x86_feature_detected!("sse2"),
-            "avx" => std::is_x86_feature_detected!("avx"),
-            "avx2" => std::is_x86_feature_detected!("avx2"),
-            "fma" => std::is_x86_feature_detected!("fma"),
-            "avx512f" => std::is_x86_feature_detected!("avx512f"),
-            "avx512bw" => std::is_x86_feature_detected!("avx512bw"),
-            "avx512dq" => std::is_x86_feature_detected!("avx512dq"),
-            "avx512vl" => std::is_x86_feature_detected!("avx512vl"),
-            _ => false,
-        })
-        .collect()
+    FEATURES.into_iter().filter(|f| simd::cpu_has(f)).collect()
 }
 
-/// No x86 features on other architectures.
-#[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
-fn present_features() -> Vec<&'static str> {
-    Vec::new()
+/// The sgemm kernel class matrixmultiply selects on this CPU (see [`sgemm_kernel`]).
+pub(crate) fn sgemm_class() -> &'static str {
+    sgemm_kernel(&present_features())
 }
 
 /// The sgemm kernel class matrixmultiply 0.3.11 selects (its `sgemm_kernel::detect`,

@@ -162,19 +162,44 @@ fn capped(best: Level, request: Option<&str>) -> Level {
     }
 }
 
-/// Asks the CPU (uncached).
+/// Asks the CPU (uncached), by the policy of the module doc.
 fn detect(level: Level) -> bool {
     match level {
         Level::Scalar => true,
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => {
-            std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-        }
+        Level::Avx2 => cpu_has("avx2") && cpu_has("fma"),
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => detect(Level::Avx2) && std::arch::is_x86_feature_detected!("avx512f"),
+        Level::Avx512 => detect(Level::Avx2) && cpu_has("avx512f"),
         #[cfg(not(target_arch = "x86_64"))]
         _ => false,
+    }
+}
+
+/// Whether this CPU has the x86 feature `name` (`sse2`, `avx`, `avx2`, `fma`, `avx512f`,
+/// `avx512bw`, `avx512dq` or `avx512vl`; false for any other name and on other
+/// architectures). The one place the kernels ask the CPU: the levels above, the
+/// manifest's feature list and matrixmultiply's kernel class ([`crate::cpu`]) all read
+/// it.
+pub(crate) fn cpu_has(name: &str) -> bool {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        use std::is_x86_feature_detected as has;
+        match name {
+            "sse2" => has!("sse2"),
+            "avx" => has!("avx"),
+            "avx2" => has!("avx2"),
+            "fma" => has!("fma"),
+            "avx512f" => has!("avx512f"),
+            "avx512bw" => has!("avx512bw"),
+            "avx512dq" => has!("avx512dq"),
+            "avx512vl" => has!("avx512vl"),
+            _ => false,
+        }
+    }
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+    {
+        let _ = name;
+        false
     }
 }
 

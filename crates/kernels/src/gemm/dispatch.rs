@@ -91,9 +91,10 @@ fn vector_level() -> Option<Level> {
     Some(simd::level()).filter(|&l| l != Level::Scalar)
 }
 
-/// The rounding flavor of the FMA kernel matrixmultiply 0.3.11 selects on this CPU (its
-/// `sgemm_kernel::detect`: `avx512f` -> `KernelAvx512`, else `fma` and `avx2` ->
-/// `KernelFmaAvx2`), or `None` if it selects a non-FMA kernel (whose bits no direct
+/// The rounding flavor of the FMA kernel matrixmultiply 0.3.11 selects on this CPU
+/// ([`crate::cpu`]'s sgemm class, its `sgemm_kernel::detect`: `avx512f` ->
+/// `KernelAvx512`, else `fma` and `avx2` -> `KernelFmaAvx2`), or `None` if it selects a
+/// non-FMA kernel (whose bits no direct
 /// kernel reproduces) or was built with its testing or blocking overrides
 /// (`MMTEST_FEATURE`, `MATMUL_SGEMM_KC` at compile time), which we do not follow.
 pub(super) fn mm_fma_flavor() -> Option<Flavor> {
@@ -105,26 +106,12 @@ pub(super) fn mm_fma_flavor() -> Option<Flavor> {
         {
             return None;
         }
-        detect_mm_flavor()
+        match crate::cpu::sgemm_class() {
+            "avx512" => Some(Flavor::Avx512),
+            "fma-avx2" => Some(Flavor::FmaAvx2),
+            _ => None,
+        }
     })
-}
-
-#[cfg(target_arch = "x86_64")]
-fn detect_mm_flavor() -> Option<Flavor> {
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        Some(Flavor::Avx512)
-    } else if std::arch::is_x86_feature_detected!("fma")
-        && std::arch::is_x86_feature_detected!("avx2")
-    {
-        Some(Flavor::FmaAvx2)
-    } else {
-        None
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn detect_mm_flavor() -> Option<Flavor> {
-    None
 }
 
 /// Whether `t` sends this product to a direct kernel (see [`DirectThresholds`]); TT
