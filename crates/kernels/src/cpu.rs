@@ -36,19 +36,15 @@ pub fn report() -> KernelReport {
     let present = present_features();
     KernelReport {
         cpu_features: present.iter().map(|f| f.to_string()).collect(),
-        elementwise: level_name(simd::level()).to_string(),
+        elementwise: simd::level().as_str().to_string(),
         sgemm_kernel: sgemm_class().to_string(),
         matrixmultiply_version: MATRIXMULTIPLY_VERSION.to_string(),
     }
 }
 
-/// Lowercase name of an elementwise SIMD level.
+/// Lowercase name of an elementwise SIMD level: [`Level::as_str`], the one spelling.
 pub fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Scalar => "scalar",
-        Level::Avx2 => "avx2",
-        Level::Avx512 => "avx512",
-    }
+    level.as_str()
 }
 
 /// The entries of [`FEATURES`] this CPU has ([`simd`]'s one probe).
