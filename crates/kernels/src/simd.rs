@@ -32,11 +32,11 @@
 //! A token type (`Scalar`, `Avx2`, `Avx512`) implements the lane traits of
 //! `simd::lanes`: `Lanes` (f32 lanes: IEEE-754 `+ - * /`, compares, selects, masked
 //! partial loads and stores), `Fma` (the GEMM kernels: fused multiply-add, broadcasts,
-//! gathers, masked loads and stores of any lane subset, zero tests) and `U32Lanes`
+//! gathers, masked loads and stores of any lane subset, zero tests), `U32Lanes`
 //! (ChaCha: wrapping add, xor, rotations, transposed stores; unsigned compares for the
-//! dropout threshold), and `F64x8` (eight f64 lanes, for the penalty sums). A SIMD token is created only after `require` and only inside
-//! a function compiled with its target features, so its methods are safe wherever they
-//! do not take a raw pointer.
+//! dropout threshold) and `F64x8` (eight f64 lanes, for the penalty sums). A SIMD token
+//! is created only after `require` and only inside a function compiled with its target
+//! features, so its methods are safe wherever they do not take a raw pointer.
 //!
 //! # Adding a kernel
 //!
@@ -85,7 +85,7 @@ pub(crate) use scalar::Scalar;
 use std::fmt;
 use std::sync::OnceLock;
 
-/// Which instruction set the elementwise kernels use on this machine.
+/// Which instruction set the kernels use on this machine.
 ///
 /// Ordered from least to most capable: `Scalar < Avx2 < Avx512`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
