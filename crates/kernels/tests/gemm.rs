@@ -11,6 +11,8 @@ use regulab_kernels::gemm::{
 };
 use regulab_kernels::simd::{self, Level};
 
+mod common;
+
 const OPS: [(Op, Op); 4] = [
     (Op::N, Op::N),
     (Op::N, Op::T),
@@ -398,18 +400,8 @@ fn lab_partitions_are_parallel_and_tiny_products_are_not() {
 
 /// The levels whose direct kernels can run here, and whether matrixmultiply selects an
 /// FMA kernel here (the condition for the direct kernels to reproduce its bits).
-fn direct_levels() -> (Vec<Level>, bool) {
-    let levels: Vec<Level> = Level::ALL
-        .into_iter()
-        .filter(|&l| simd::available(l))
-        .collect();
-    #[cfg(target_arch = "x86_64")]
-    let fma = std::arch::is_x86_feature_detected!("avx512f")
-        || (std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("avx2"));
-    #[cfg(not(target_arch = "x86_64"))]
-    let fma = false;
-    (levels, fma)
+fn direct_levels(test: &str) -> (Vec<Level>, bool) {
+    (common::levels(test), common::fma_sgemm(test))
 }
 
 /// `C` computed by `gemm_direct` at `level`, as `Problem::run` does (NaN-filled `C` for
@@ -439,10 +431,11 @@ const DIRECT_NS: [usize; 8] = [1, 15, 16, 17, 33, 800, 784, 10];
 
 #[test]
 fn direct_simd_kernels_give_the_bits_of_one_sgemm_call() {
-    let (levels, fma) = direct_levels();
+    let test = "direct_simd_kernels_give_the_bits_of_one_sgemm_call";
+    let (levels, fma) = direct_levels(test);
     let simd_levels: Vec<Level> = levels.into_iter().filter(|&l| l != Level::Scalar).collect();
     if !fma || simd_levels.is_empty() {
-        eprintln!("skipped: no FMA sgemm kernel or no SIMD level on this CPU");
+        eprintln!("{test}: SKIPPED entirely: no FMA sgemm kernel or no SIMD level here");
         return;
     }
     let mut checked = 0usize;
@@ -475,9 +468,8 @@ fn direct_simd_kernels_give_the_bits_of_one_sgemm_call() {
 
 #[test]
 fn scalar_mul_add_reference_gives_the_bits_of_one_sgemm_call() {
-    let (_, fma) = direct_levels();
-    if !fma {
-        eprintln!("skipped: matrixmultiply selects a non-FMA kernel on this CPU");
+    let test = "scalar_mul_add_reference_gives_the_bits_of_one_sgemm_call";
+    if !common::fma_sgemm(test) {
         return;
     }
     // The reference is slow (software fmaf without `-C target-feature=+fma`): every
@@ -509,7 +501,7 @@ fn scalar_mul_add_reference_gives_the_bits_of_one_sgemm_call() {
 fn signed_zeros_and_underflowing_products_match_sgemm() {
     // Products below the smallest subnormal round to -0 or +0; chunk sums of -0 and
     // C = -0 with Add exercise the sign rules of every merge (first chunk, later chunks).
-    let (levels, fma) = direct_levels();
+    let (levels, fma) = direct_levels("signed_zeros_and_underflowing_products_match_sgemm");
     if !fma {
         return;
     }
@@ -555,7 +547,7 @@ fn signed_zeros_and_underflowing_products_match_sgemm() {
 
 #[test]
 fn lab_training_products_take_the_direct_path_on_fma_machines() {
-    let (_, fma) = direct_levels();
+    let (_, fma) = direct_levels("lab_training_products_take_the_direct_path_on_fma_machines");
     let lvl = simd::level();
     let expect = fma && lvl != Level::Scalar;
     // Forward and weight gradient of 784-800-10 at batch 10 and 100.
