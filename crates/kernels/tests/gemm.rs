@@ -497,6 +497,40 @@ fn scalar_mul_add_reference_gives_the_bits_of_one_sgemm_call() {
     }
 }
 
+/// Asserts `got` has the bits of `want` (sgemm's), except, where matrixmultiply runs
+/// its FMA-AVX2 kernel, in the corner its module doc names: with Add, an element whose
+/// `C` was `-0` and whose chunk sum is `-0` is `-0` in full 8x8 tiles and `+0` in edge
+/// tiles, so its sign depends on the tile position; our kernels write `-0`. Returns the
+/// number of elements excused (always 0 on AVX-512).
+fn same_bits_but_known_corner(
+    got: &[f32],
+    want: &[f32],
+    c0: &[f32],
+    acc: Accumulate,
+    what: &str,
+) -> usize {
+    let fma_avx2 = regulab_kernels::cpu::sgemm_class() == "fma-avx2";
+    let mut excused = 0;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if g.to_bits() == w.to_bits() {
+            continue;
+        }
+        let corner = fma_avx2
+            && acc == Accumulate::Add
+            && c0[i].to_bits() == 0x8000_0000
+            && g.to_bits() == 0x8000_0000
+            && w.to_bits() == 0;
+        assert!(
+            corner,
+            "{what}: element {i}: {g:?} ({:#x}) vs sgemm {w:?} ({:#x})",
+            g.to_bits(),
+            w.to_bits()
+        );
+        excused += 1;
+    }
+    excused
+}
+
 #[test]
 fn signed_zeros_and_underflowing_products_match_sgemm() {
     // Products below the smallest subnormal round to -0 or +0; chunk sums of -0 and
@@ -505,6 +539,7 @@ fn signed_zeros_and_underflowing_products_match_sgemm() {
     if !fma {
         return;
     }
+    let mut fma_avx2_corners = 0usize;
     for &(m, k, n) in &[(3, 1, 17), (10, 300, 40), (20, 513, 33), (5, 10, 800)] {
         let mut r = rng(9);
         let tiny = |r: &mut ChaCha8Rng| {
@@ -525,23 +560,39 @@ fn signed_zeros_and_underflowing_products_match_sgemm() {
         for (op_a, op_b) in OPS {
             for acc in ACCS {
                 let want = prob.run(op_a, op_b, acc, gemm_serial);
-                assert!(want.iter().any(|v| v.to_bits() == 0x8000_0000), "has -0");
+                // AVX-512 writes a -0 chunk sum as -0, so the case has -0 results; the
+                // FMA-AVX2 kernel writes fma(1, s, +0) (module doc of `gemm`), which may
+                // leave none: the bit equality below is the check then.
+                if regulab_kernels::cpu::sgemm_class() == "avx512" {
+                    assert!(want.iter().any(|v| v.to_bits() == 0x8000_0000), "has -0");
+                }
                 for &level in &levels {
                     let got = run_direct(&prob, level, op_a, op_b, acc);
-                    assert_eq!(
-                        bits(&got),
-                        bits(&want),
-                        "{level} {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"
+                    fma_avx2_corners += same_bits_but_known_corner(
+                        &got,
+                        &want,
+                        &prob.c0,
+                        acc,
+                        &format!("{level} {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"),
                     );
                 }
                 let got = prob.run(op_a, op_b, acc, gemm);
-                assert_eq!(
-                    bits(&got),
-                    bits(&want),
-                    "gemm {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"
+                fma_avx2_corners += same_bits_but_known_corner(
+                    &got,
+                    &want,
+                    &prob.c0,
+                    acc,
+                    &format!("gemm {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"),
                 );
             }
         }
+    }
+    if fma_avx2_corners > 0 {
+        eprintln!(
+            "signed_zeros_and_underflowing_products_match_sgemm: {fma_avx2_corners} elements \
+             in matrixmultiply's FMA-AVX2 corner (-0 kept by our kernels, +0 from its edge \
+             tiles); every other bit equal"
+        );
     }
 }
 
