@@ -70,7 +70,7 @@ use operands::{Product, SharedC};
 
 pub use dispatch::{
     DIRECT_AVX2, DIRECT_AVX512, DirectThresholds, SPARSE_MAX_DENSITY, SPARSE_MIN_N, direct_path,
-    sparse_path, zero_skipping_enabled,
+    set_zero_skipping, sparse_path, zero_skipping_enabled,
 };
 internal!(
     pub use partition::Partition;

@@ -40,6 +40,7 @@
 //! direct kernels" and "Kernels: GEMM zero-skipping".
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::Op;
 use super::direct::Flavor;
@@ -91,19 +92,16 @@ fn vector_level() -> Option<Level> {
     Some(simd::level()).filter(|&l| l != Level::Scalar)
 }
 
-/// The rounding flavor of the FMA kernel matrixmultiply 0.3.11 selects on this CPU
-/// ([`crate::cpu`]'s sgemm class, its `sgemm_kernel::detect`: `avx512f` ->
-/// `KernelAvx512`, else `fma` and `avx2` -> `KernelFmaAvx2`), or `None` if it selects a
-/// non-FMA kernel (whose bits no direct
-/// kernel reproduces) or was built with its testing or blocking overrides
-/// (`MMTEST_FEATURE`, `MATMUL_SGEMM_KC` at compile time), which we do not follow.
+/// The rounding flavor of the FMA kernel matrixmultiply 0.3.11 selects in this build on
+/// this CPU ([`crate::cpu::sgemm_class`]: its `sgemm_kernel::detect`, following its
+/// compile-time `MMTEST_FEATURE` filter: `avx512f` -> `KernelAvx512`, else `fma` and
+/// `avx2` -> `KernelFmaAvx2`), or `None` if it selects a non-FMA kernel (whose bits no
+/// direct kernel reproduces) or was built with its blocking override
+/// (`MATMUL_SGEMM_KC` other than 256 at compile time), which we do not follow.
 pub(super) fn mm_fma_flavor() -> Option<Flavor> {
     static FLAVOR: OnceLock<Option<Flavor>> = OnceLock::new();
     *FLAVOR.get_or_init(|| {
-        let overridden = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
-        if overridden(option_env!("MMTEST_FEATURE"))
-            || option_env!("MATMUL_SGEMM_KC").is_some_and(|v| v.trim() != "256")
-        {
+        if option_env!("MATMUL_SGEMM_KC").is_some_and(|v| v.trim() != "256") {
             return None;
         }
         match crate::cpu::sgemm_class() {
@@ -181,15 +179,29 @@ pub(super) fn sparse_level(m: usize, n: usize, k: usize, op_b: Op) -> Option<(Le
 
 /// Whether the zero-skipping kernels may run: yes unless the environment variable
 /// `REGULAB_ZERO_SKIP` is `off` (or `0`) when first asked, e.g. to time the dense
-/// path alone. Either way the bits are the same.
+/// path alone, or [`set_zero_skipping`] said otherwise. Either way the bits are the same.
 pub fn zero_skipping_enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        !matches!(
-            std::env::var("REGULAB_ZERO_SKIP").as_deref().map(str::trim),
-            Ok("off" | "0")
-        )
-    })
+    match ZERO_SKIP_OVERRIDE.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => *ON.get_or_init(|| {
+            !matches!(
+                std::env::var("REGULAB_ZERO_SKIP").as_deref().map(str::trim),
+                Ok("off" | "0")
+            )
+        }),
+    }
+}
+
+/// 0: follow `REGULAB_ZERO_SKIP`; 1: on; 2: off ([`set_zero_skipping`]).
+static ZERO_SKIP_OVERRIDE: AtomicU8 = AtomicU8::new(0);
+
+/// Turns the zero-skipping kernels on or off for this whole process from now on,
+/// whatever `REGULAB_ZERO_SKIP` says: for benchmarks that time both paths in one run.
+/// Never changes a result (both paths give the same bits).
+pub fn set_zero_skipping(on: bool) {
+    ZERO_SKIP_OVERRIDE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
 }
 
 /// The number of nonzero entries of `a` (`m k` elements) if it is at most

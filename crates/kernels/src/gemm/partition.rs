@@ -186,19 +186,39 @@ mod tests {
         }
     }
 
+    /// The partitions of the lab's products are the documented ones (module doc), and
+    /// the same in pools of 1, 2, 3 and 8 threads (and outside any pool): a rule that
+    /// consulted the thread count would differ between some two of them.
     #[test]
     fn partition_depends_on_shape_only() {
-        assert_eq!(Partition::for_shape(10, 800, 10).len(), 1);
-        let fwd = Partition::for_shape(10, 800, 784);
-        assert_eq!(fwd.parts().0, 1);
-        assert_eq!(fwd.parts().1 % 4, 0);
-        let wgrad = Partition::for_shape(784, 800, 10);
-        assert_eq!(wgrad.parts().1, 1);
-        assert_eq!(wgrad.parts().0 % 4, 0);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
-        assert_eq!(pool.install(|| Partition::for_shape(10, 800, 784)), fwd);
+        // (m, n, k) -> (row parts, column parts)
+        let expected = [
+            ((10, 800, 10), (1, 1)),    // output layer, batch 10: below SERIAL_MAX_FLOPS
+            ((10, 800, 784), (1, 4)),   // forward, batch 10: column blocks
+            ((784, 800, 10), (4, 1)),   // weight gradient, batch 10: write-bound, rows
+            ((100, 800, 784), (1, 4)),  // forward, batch 100
+            ((784, 800, 100), (2, 2)),  // weight gradient, batch 100
+            ((1000, 800, 784), (4, 2)), // evaluation, batch 1000: 8 blocks
+        ];
+        let check = |threads: usize| {
+            for ((m, n, k), parts) in expected {
+                assert_eq!(
+                    Partition::for_shape(m, n, k).parts(),
+                    parts,
+                    "{m}x{n}x{k} in a pool of {threads} threads"
+                );
+            }
+        };
+        check(rayon::current_num_threads());
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                assert_eq!(rayon::current_num_threads(), threads);
+                check(threads)
+            });
+        }
     }
 }
