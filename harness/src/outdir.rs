@@ -55,9 +55,11 @@ pub fn is_run_name(name: &str) -> bool {
 }
 
 /// Whether file name `name` is a temporary file of an interrupted atomic write
-/// (`.regulab-*.tmp` from [`crate::atomic`], `.<name>.safetensors.tmp*` from model saves).
+/// ([`crate::atomic::is_temp_file`]), or one of the `.<name>.safetensors.tmp*` files the
+/// model saves of regulab before issue 5 left (recognised so that `--overwrite` still
+/// clears old directories; nothing writes them any more).
 pub fn is_temp_file(name: &str) -> bool {
-    (name.starts_with(".regulab-") && name.ends_with(".tmp"))
+    crate::atomic::is_temp_file(name)
         || (name.starts_with('.') && name.contains(".safetensors.tmp"))
 }
 

@@ -41,6 +41,7 @@
 //! ```
 
 pub mod arch;
+pub mod atomic;
 mod cost;
 pub mod dropout;
 pub mod error;
@@ -50,6 +51,7 @@ pub mod network;
 mod pass;
 pub mod penalty;
 pub mod schedule;
+pub mod tensorfile;
 pub mod trainer;
 pub mod workspace;
 
