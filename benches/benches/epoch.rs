@@ -1,14 +1,16 @@
 //! criterion benchmarks: whole training epochs, as a user's study runs them.
 //!
-//! One epoch of 10,000 random examples of MNIST shape (u8 pixels gathered and scaled
-//! per batch, as `regulab run` does), for the three anchor configurations of
-//! `../shared/anchors` (PyTorch and numpy figures there):
+//! One epoch of the first 10,000 Fashion-MNIST training images with their labels (u8
+//! pixels gathered and scaled per batch, as `regulab run` does), each measured epoch on
+//! a fresh network (its setup is not timed), for the three anchor configurations:
 //!
 //! * (i)   784-800-10 sigmoid, batch 10, SGD lr 0.5 (the lab's setting);
 //! * (ii)  the same with batch 100;
 //! * (iii) 784-800-800-10 ReLU, batch 100, dropout keep 0.8 / 0.5, L2 1e-4, lr 0.05;
 //!
-//! on 1 and 2 threads, with `Throughput::Elements` = training examples. Also a 4-run
+//! on 1 and 2 threads, with `Throughput::Elements` = training examples; (iii) also with
+//! the zero-skipping GEMM off (`gemm::set_zero_skipping(false)`, what
+//! `REGULAB_ZERO_SKIP=off` does; same bits), in the same run. Also a 4-run
 //! grid of (i) with `--jobs 2` (two runs at once, one thread each) against `--jobs 1`
 //! (one run at a time; on two threads, what `--jobs 1` gives on this machine by
 //! default, and on one thread), and evaluation (forward only, batch 1000).
@@ -16,14 +18,19 @@
 //! Before the criterion groups, the bench prints for each configuration the median
 //! time of an epoch and of the same epoch's GEMM calls alone (same shapes, same pool),
 //! so the share of everything else (activations, dropout, update, gather) is visible.
+//!
+//! Results (medians, with date and machine): `benches/README.md`.
+//! Reproduce: `cargo bench -p regulab-benches --bench epoch` (Fashion-MNIST from
+//! Debian's `dataset-fashion-mnist` must be installed).
 
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use regulab::data::LabeledImages;
 use regulab_benches::{
     CFGS, D, Epoch, N, dataset, gemm_epoch, layer_inputs, median, pool, trainer,
 };
+use regulab_kernels::gemm::set_zero_skipping;
 use regulab_model::{Penalty, Trainer, Workspace, evaluate};
 
 /// Median epoch vs median GEMM-only epoch, printed once per config and thread count.
@@ -37,14 +44,18 @@ fn print_gemm_share(data: &LabeledImages) {
         for threads in [1, 2] {
             let p = pool(threads);
             let (epoch, gemm_only) = p.install(|| {
-                let mut t = trainer(c, 1);
                 let mut e = Epoch::new(c.batch);
                 let mut te = Vec::new();
+                let mut last = None;
                 for _ in 0..5 {
+                    // a fresh network for every epoch measured
+                    let mut t = trainer(c, 1);
                     let t0 = Instant::now();
                     e.run(data, &mut t, c);
                     te.push(t0.elapsed());
+                    last = Some(t);
                 }
+                let t = last.expect("5 epochs");
                 // the GEMMs see the layer inputs of the last training step (with its
                 // dropout and ReLU zeros), so they take the kernels training takes
                 let inputs = layer_inputs(&t, e.last_batch());
@@ -90,14 +101,33 @@ fn bench_epochs(cr: &mut Criterion) {
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(8))
         .throughput(Throughput::Elements(N as u64));
-    for c in &CFGS {
-        for threads in [1, 2] {
-            let p = pool(threads);
-            let mut t = trainer(c, 1);
-            let mut e = Epoch::new(c.batch);
-            g.bench_function(BenchmarkId::new(c.name, format!("{threads}t")), |b| {
-                p.install(|| b.iter(|| e.run(&data, &mut t, c)))
-            });
+    for (i, c) in CFGS.iter().enumerate() {
+        // (iii) also with the zero-skipping GEMM off (the dense path only; same bits)
+        let skip_modes: &[bool] = if i == 2 { &[true, false] } else { &[true] };
+        for &skip in skip_modes {
+            for threads in [1, 2] {
+                let p = pool(threads);
+                let mut e = Epoch::new(c.batch);
+                let label = if skip {
+                    format!("{threads}t")
+                } else {
+                    format!("{threads}t_zero_skip_off")
+                };
+                set_zero_skipping(skip);
+                g.bench_function(BenchmarkId::new(c.name, label), |b| {
+                    p.install(|| {
+                        b.iter_batched(
+                            || trainer(c, 1),
+                            |mut t| {
+                                e.run(&data, &mut t, c);
+                                t
+                            },
+                            BatchSize::PerIteration,
+                        )
+                    })
+                });
+                set_zero_skipping(true);
+            }
         }
     }
     g.finish();
@@ -110,54 +140,65 @@ fn bench_epochs(cr: &mut Criterion) {
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(4 * N as u64));
     let c = &CFGS[0];
+    let fresh = || -> Vec<(Trainer, Epoch)> {
+        (0..4)
+            .map(|s| (trainer(c, s), Epoch::new(c.batch)))
+            .collect()
+    };
     g.bench_function("jobs1_threads2", |b| {
         let p = pool(2);
-        let mut runs: Vec<(Trainer, Epoch)> = (0..4)
-            .map(|s| (trainer(c, s), Epoch::new(c.batch)))
-            .collect();
-        b.iter(|| {
-            p.install(|| {
-                for (t, e) in runs.iter_mut() {
-                    e.run(&data, t, c);
-                }
-            })
-        })
+        b.iter_batched(
+            fresh,
+            |mut runs| {
+                p.install(|| {
+                    for (t, e) in runs.iter_mut() {
+                        e.run(&data, t, c);
+                    }
+                });
+                runs
+            },
+            BatchSize::PerIteration,
+        )
     });
     // --jobs 1 --threads 1: one run at a time on one core (the per-core baseline that
     // --jobs 2 should double).
     g.bench_function("jobs1_threads1", |b| {
         let p = pool(1);
-        let mut runs: Vec<(Trainer, Epoch)> = (0..4)
-            .map(|s| (trainer(c, s), Epoch::new(c.batch)))
-            .collect();
-        b.iter(|| {
-            p.install(|| {
-                for (t, e) in runs.iter_mut() {
-                    e.run(&data, t, c);
-                }
-            })
-        })
+        b.iter_batched(
+            fresh,
+            |mut runs| {
+                p.install(|| {
+                    for (t, e) in runs.iter_mut() {
+                        e.run(&data, t, c);
+                    }
+                });
+                runs
+            },
+            BatchSize::PerIteration,
+        )
     });
     g.bench_function("jobs2_threads1", |b| {
         let pools = [pool(1), pool(1)];
-        let mut runs: Vec<(Trainer, Epoch)> = (0..4)
-            .map(|s| (trainer(c, s), Epoch::new(c.batch)))
-            .collect();
-        b.iter(|| {
-            let (a, bb) = runs.split_at_mut(2);
-            std::thread::scope(|s| {
-                for (half, p) in [a, bb].into_iter().zip(&pools) {
-                    let data = &data;
-                    s.spawn(move || {
-                        p.install(|| {
-                            for (t, e) in half.iter_mut() {
-                                e.run(data, t, c);
-                            }
-                        })
-                    });
-                }
-            })
-        })
+        b.iter_batched(
+            fresh,
+            |mut runs| {
+                let (a, bb) = runs.split_at_mut(2);
+                std::thread::scope(|s| {
+                    for (half, p) in [a, bb].into_iter().zip(&pools) {
+                        let data = &data;
+                        s.spawn(move || {
+                            p.install(|| {
+                                for (t, e) in half.iter_mut() {
+                                    e.run(data, t, c);
+                                }
+                            })
+                        });
+                    }
+                });
+                runs
+            },
+            BatchSize::PerIteration,
+        )
     });
     g.finish();
 

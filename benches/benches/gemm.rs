@@ -24,6 +24,14 @@
 //! Throughput is `Elements(2 m n k)`, i.e. criterion reports flop/s as elements/s.
 //! Issue targets: `ours_2t` >= 1.7x `raw_mm_1t` at batch 100 and 1000, >= 1.5x at batch 10.
 //!
+//! `gemm_portable/<shape>`: what a portable path with the same FMA chains would cost on
+//! a CPU without FMA (outside regulab's bit guarantee): `scalar_mul_add_1t` is
+//! `gemm_direct(Level::Scalar, ..)`, the reference that computes every element with
+//! `f32::mul_add` in the same order as the FMA kernels (same bits), against `direct_1t`
+//! and `raw_mm_1t` (one sgemm call), all on one thread. On this machine `mul_add` runs
+//! on the FMA unit, one element at a time; a CPU without FMA would emulate it in
+//! software (slower still), so this is a lower bound of that cost.
+//!
 //! Reproduce: `cargo bench -p regulab-benches --bench gemm`
 //! (about 4 minutes: 15 shapes x 4 variants x (1 s warm-up + 3 s measurement)); e.g.
 //! `-- /b10/` for batch 10 only.
@@ -157,5 +165,71 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The portable FMA-chain reference against the SIMD kernels (see the module doc).
+fn portable(c: &mut Criterion) {
+    for shape in [shapes(10), shapes(100)].into_iter().flat_map(|s| {
+        let [fwd, _, _, igrad, wgrad] = s;
+        [fwd, igrad, wgrad]
+    }) {
+        let Shape {
+            name,
+            m,
+            k,
+            n,
+            op_a,
+            op_b,
+        } = shape;
+        let a = random(m * k, 1);
+        let b = random(k * n, 2);
+        let mut out = vec![0.0f32; m * n];
+        let mut group = c.benchmark_group(format!("gemm_portable/{name}/{m}x{k}x{n}"));
+        group
+            .throughput(Throughput::Elements(2 * (m * n * k) as u64))
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        let levels = [
+            ("scalar_mul_add_1t", simd::Level::Scalar),
+            ("direct_1t", simd::best_available()),
+        ];
+        for (label, level) in levels {
+            group.bench_function(label, |bench| {
+                bench.iter(|| {
+                    gemm_direct(
+                        level,
+                        m,
+                        n,
+                        k,
+                        black_box(&a),
+                        op_a,
+                        black_box(&b),
+                        op_b,
+                        &mut out,
+                        Accumulate::Overwrite,
+                    );
+                    black_box(&mut out);
+                })
+            });
+        }
+        group.bench_function("raw_mm_1t", |bench| {
+            bench.iter(|| {
+                gemm_serial(
+                    m,
+                    n,
+                    k,
+                    black_box(&a),
+                    op_a,
+                    black_box(&b),
+                    op_b,
+                    &mut out,
+                    Accumulate::Overwrite,
+                );
+                black_box(&mut out);
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench, portable);
 criterion_main!(benches);

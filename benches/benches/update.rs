@@ -9,6 +9,10 @@
 //!   (A) materialise `G = X^T Δ` with `gemm(.., Overwrite)`, then fused `sgd`; versus
 //!   (B) the G-free path `decay`; `Δs = Δ * (-lr / B)`; `gemm(.., Add)` into `W`.
 //!
+//! `fused` runs on this machine's SIMD level, `fused_scalar` on the scalar path (plain
+//! loops, as the unfused baseline): `unfused / fused_scalar` measures the fusion alone
+//! (same level on both sides), `fused_scalar / fused` the SIMD gain.
+//!
 //! W is 784x800 (the lab's hidden layer) and 800x800; l1 = 1e-4, l2 = 1e-5. All runs
 //! use the global rayon pool, and the unfused baselines are split into the same
 //! chunks, so the ratios measure fusion, not threading. Throughput is in bytes of the
@@ -157,6 +161,18 @@ fn bench_momentum(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(20 * n as u64));
         group.bench_function("fused", |b| {
             b.iter(|| update::sgd_momentum(black_box(&mut w), &mut v, black_box(&g), s, MU))
+        });
+        group.bench_function("fused_scalar", |b| {
+            b.iter(|| {
+                update::sgd_momentum_with(
+                    Level::Scalar,
+                    black_box(&mut w),
+                    &mut v,
+                    black_box(&g),
+                    s,
+                    MU,
+                )
+            })
         });
         group.bench_function("unfused", |b| {
             b.iter(|| momentum_unfused(black_box(&mut w), &mut v, black_box(&g), &mut p, s))

@@ -18,9 +18,12 @@
 //!      `resumed_from_epoch`, `kernels`, `regulab_version` and file paths
 //!      ([`MANIFEST_IGNORED`]).
 //!
-//! The kernels and version of this machine are compared with the manifest's: a
-//! different sgemm kernel class, elementwise SIMD level, matrixmultiply or regulab
-//! version is reported, as the likely cause when the outputs differ.
+//! The kernels and version of this machine are compared with the manifest's. What can
+//! change bits is reported, as the likely cause when the outputs differ: another sgemm
+//! reproducibility class (`x86-fma`, i.e. AVX-512 or FMA-AVX2, against a non-FMA
+//! kernel), another matrixmultiply or regulab version. What regulab guarantees not to
+//! change bits (AVX-512 against FMA-AVX2, the elementwise SIMD level, other CPU
+//! features) is only noted, never named as a cause.
 //!
 //! A sweep directory is checked as a whole: the runs of its plan (`plan.json`, else
 //! `summary.csv`) must all be there (a missing one is a failure, and so is a run
@@ -99,8 +102,10 @@ impl fmt::Display for Difference {
 pub struct RunReport {
     /// The run directory verified.
     pub run_dir: PathBuf,
-    /// Ways this machine differs from the one that trained the run.
+    /// Ways this machine differs from the one that trained the run that can change bits.
     pub environment: Vec<String>,
+    /// Ways it differs that regulab guarantees do not change bits (noted only).
+    pub environment_info: Vec<String>,
     /// The first difference of each file that differs (empty: identical).
     pub differences: Vec<Difference>,
     /// Why the run could not be verified (unfinished, data missing, ...), if so.
@@ -125,6 +130,9 @@ impl RunReport {
             for e in &self.environment {
                 s.push_str(&format!("  note: {e} (yet the results are the same)\n"));
             }
+            for e in &self.environment_info {
+                s.push_str(&format!("  note: {e}\n"));
+            }
             return s;
         }
         s.push_str(&format!(
@@ -136,51 +144,74 @@ impl RunReport {
         }
         if self.environment.is_empty() {
             s.push_str(
-                "  this machine has the manifest's kernels and versions: the run's outputs were \
-                 changed, or a change to regulab's code altered its numbers\n",
+                "  this machine's kernels and versions give the manifest's bits: the run's \
+                 outputs were changed, or a change to regulab's code altered its numbers\n",
             );
         } else {
             for e in &self.environment {
                 s.push_str(&format!("  likely cause: {e}\n"));
             }
         }
+        for e in &self.environment_info {
+            s.push_str(&format!("  note: {e} (not a cause)\n"));
+        }
         s
     }
 }
 
-/// How this machine's kernels and versions differ from those in a manifest.
+/// How this machine's kernels and versions differ from those in a manifest, in ways
+/// that can change bits: the sgemm reproducibility class
+/// ([`regulab_kernels::cpu::bits_class`] of the recorded `sgemm_kernel`), the
+/// matrixmultiply or regulab version.
 pub fn environment_notes(manifest: &Value) -> Vec<String> {
+    environment_differences(manifest).0
+}
+
+/// Both kinds of differences: (can change bits, guaranteed not to: the sgemm kernel
+/// within the `x86-fma` class, the elementwise SIMD level, the CPU features).
+fn environment_differences(manifest: &Value) -> (Vec<String>, Vec<String>) {
+    use regulab_kernels::cpu::bits_class;
     let here = regulab_kernels::cpu::report();
     let k = &manifest["kernels"];
-    let mut notes = Vec::new();
-    let mut check = |what: &str, recorded: Option<&str>, now: &str| {
-        if recorded != Some(now) {
-            notes.push(format!(
+    let (mut notes, mut info) = (Vec::new(), Vec::new());
+    let differs = |what: &str, recorded: Option<&str>, now: &str| {
+        (recorded != Some(now)).then(|| {
+            format!(
                 "{what} differs: the run used {}, this machine {now:?}",
                 recorded.map_or("(not recorded)".to_string(), |r| format!("{r:?}"))
-            ));
-        }
+            )
+        })
     };
-    check(
+    let sgemm = k["sgemm_kernel"].as_str();
+    if let Some(d) = differs(
         "matrixmultiply's sgemm kernel class",
-        k["sgemm_kernel"].as_str(),
+        sgemm,
         &here.sgemm_kernel,
-    );
-    check(
+    ) {
+        if sgemm.map(bits_class) == Some(bits_class(&here.sgemm_kernel)) {
+            info.push(format!(
+                "{d} (both in the {} class, which gives the same bits)",
+                bits_class(&here.sgemm_kernel)
+            ));
+        } else {
+            notes.push(d);
+        }
+    }
+    info.extend(differs(
         "the elementwise SIMD level",
         k["elementwise"].as_str(),
         &here.elementwise,
-    );
-    check(
+    ));
+    notes.extend(differs(
         "the matrixmultiply version",
         k["matrixmultiply_version"].as_str(),
         &here.matrixmultiply_version,
-    );
-    check(
+    ));
+    notes.extend(differs(
         "the regulab version",
         manifest["regulab_version"].as_str(),
         env!("CARGO_PKG_VERSION"),
-    );
+    ));
     let features = |v: &Value| -> Vec<String> {
         v.as_array()
             .map(|a| {
@@ -192,13 +223,13 @@ pub fn environment_notes(manifest: &Value) -> Vec<String> {
     };
     let (then, now) = (features(&k["cpu_features"]), here.cpu_features.clone());
     if then != now {
-        notes.push(format!(
+        info.push(format!(
             "the CPU features differ: the run's machine had [{}], this one has [{}]",
             then.join(" "),
             now.join(" ")
         ));
     }
-    notes
+    (notes, info)
 }
 
 /// The run directories under `path`: `path` itself if it holds a `manifest.json`, else
@@ -485,6 +516,7 @@ pub fn verify_path(path: &Path, opts: &VerifyOptions) -> Result<Verification> {
             Err(e) => v.runs.push(RunReport {
                 run_dir,
                 environment: Vec::new(),
+                environment_info: Vec::new(),
                 differences: Vec::new(),
                 not_verified: Some(format!("{e:#}")),
             }),
@@ -637,10 +669,12 @@ fn verify_run_cached(
         .install(|| run::train_fresh(&spec, &dataset, rerun_dir, &run_opts))
         .with_context(|| format!("rerunning {}", run_dir.display()))?;
     let differences = compare_run_dirs(run_dir, rerun_dir)?;
+    let (environment, environment_info) = environment_differences(&manifest);
     Ok((
         RunReport {
             run_dir: run_dir.to_path_buf(),
-            environment: environment_notes(&manifest),
+            environment,
+            environment_info,
             differences,
             not_verified: None,
         },
@@ -1015,5 +1049,37 @@ mod tests {
         let notes = environment_notes(&m);
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("sgemm kernel class") && notes[0].contains("some-other-class"));
+    }
+
+    /// AVX-512 and FMA-AVX2 are one class: a run made on the other one is not a likely
+    /// cause, only a note; nor is another elementwise level; a non-FMA class still is.
+    #[test]
+    fn the_two_fma_classes_are_one() {
+        let here = regulab_kernels::cpu::report();
+        let other_fma = match here.sgemm_kernel.as_str() {
+            "avx512" => "fma-avx2",
+            _ => "avx512",
+        };
+        let mut m = serde_json::json!({
+            "regulab_version": env!("CARGO_PKG_VERSION"),
+            "kernels": serde_json::to_value(&here).unwrap(),
+        });
+        m["kernels"]["sgemm_kernel"] = other_fma.into();
+        m["kernels"]["elementwise"] = "scalar".into();
+        let (notes, info) = environment_differences(&m);
+        if here.bits_class == "x86-fma" {
+            assert!(notes.is_empty(), "{notes:?}");
+            assert_eq!(info.len(), 2, "{info:?}");
+            assert!(info[0].contains(other_fma) && info[0].contains("same bits"));
+        } else {
+            assert_eq!(notes.len(), 1, "{notes:?}");
+        }
+        m["kernels"]["sgemm_kernel"] = "avx".into();
+        let notes = environment_notes(&m);
+        assert_eq!(
+            notes.len(),
+            usize::from(here.sgemm_kernel != "avx"),
+            "{notes:?}"
+        );
     }
 }

@@ -1,6 +1,8 @@
-//! Training throughput of regulab for the three anchor configurations, as one line of
-//! JSON per (config, threads): the median examples/s of 5 epochs after a warm-up
-//! epoch, and a digest of the weights after them (equal for every thread count).
+//! Training throughput of regulab for the three anchor configurations on the first
+//! 10,000 Fashion-MNIST training images (Debian's `dataset-fashion-mnist`), as one line
+//! of JSON per (config, threads): the median examples/s of 5 epochs, each on a fresh
+//! network (after one warm-up epoch), and a digest of the weights after one epoch
+//! (equal for every thread count). With `REGULAB_ZERO_SKIP=off` the dense GEMM only.
 //! `benches/compare/compare.py` runs this beside PyTorch and prints the table.
 //!
 //! Usage: `pps [EPOCHS]` (default 5).
@@ -19,15 +21,19 @@ fn main() {
         for threads in [1usize, 2] {
             let p = pool(threads);
             let (pps, digest) = p.install(|| {
-                let mut t = trainer(c, 1);
                 let mut e = Epoch::new(c.batch);
-                e.run(&data, &mut t, c);
+                e.run(&data, &mut trainer(c, 1), c);
                 let mut times = Vec::new();
+                let mut last = None;
                 for _ in 0..epochs {
+                    // a fresh network for every epoch measured
+                    let mut t = trainer(c, 1);
                     let t0 = Instant::now();
                     e.run(&data, &mut t, c);
                     times.push(t0.elapsed());
+                    last = Some(t);
                 }
+                let t = last.expect("at least one epoch");
                 let pps = N as f64 / median(times).as_secs_f64();
                 let mut h: u64 = 0xcbf2_9ce4_8422_2325;
                 for l in t.net().layers() {

@@ -492,7 +492,7 @@ mod tests {
              b3597eac46e4b0a79b3a49c8b0f1775ac3edd7eb6a6d9bcb38f276517a79e014",
         );
         let zero = ChaCha8Stream::new(&[0; 32], 0);
-        for level in Level::ALL.into_iter().filter(|&l| simd::available(l)) {
+        for level in simd::test_levels("chacha_test_vectors", &Level::ALL) {
             let mut got = vec![0u32; 32];
             zero.fill_with(level, 0, &mut got);
             assert_eq!(got, tc1, "{level}");
@@ -507,6 +507,7 @@ mod tests {
     #[test]
     fn batches_equal_scalar_blocks() {
         let s = ChaCha8Stream::new(&key(3), 0x0123_4567_89AB_CDEF);
+        simd::test_levels("batches_equal_scalar_blocks", &[Level::Avx2, Level::Avx512]);
         for start in [0u64, 1, 5, u64::MAX - 3, (1 << 32) - 2] {
             let want: Vec<u32> = (0..16u64)
                 .flat_map(|l| s.block(start.wrapping_add(l)))
@@ -532,7 +533,7 @@ mod tests {
         for pos in [0u128, 3, 16, 17, 250, (7 << 32) | 33] {
             for n in [0usize, 1, 2, 31, 33, 48, 129, 300, 520] {
                 let want = reference(&k, 11, pos, n);
-                for level in Level::ALL.into_iter().filter(|&l| simd::available(l)) {
+                for level in simd::test_levels("chacha_every_path", &Level::ALL) {
                     let mut got = vec![0u32; n];
                     fill_words_with(level, &k, 11, pos, &mut got);
                     assert_eq!(got, want, "{level} pos {pos} n {n}");

@@ -4,6 +4,11 @@
 //! selects at run time (AVX-512 / FMA+AVX2 / AVX / portable fallback: FMA and non-FMA
 //! kernels round differently), and on the SIMD level of our elementwise kernels. A
 //! manifest records all three so a rerun on another machine can be checked.
+//!
+//! The two FMA classes, AVX-512 and FMA-AVX2, give the same bits in regulab (its GEMM
+//! merges their one difference, the sign of a zero first chunk, identically; the
+//! snapshot tests run under both in CI), so a manifest also records the
+//! [`KernelReport::bits_class`]: `x86-fma` for both, the sgemm class otherwise.
 
 use serde::Serialize;
 
@@ -25,8 +30,12 @@ pub struct KernelReport {
     pub cpu_features: Vec<String>,
     /// SIMD level of the elementwise kernels ("scalar", "avx2", "avx512").
     pub elementwise: String,
-    /// matrixmultiply's sgemm kernel class ("avx512", "fma-avx2", "avx", "fallback").
+    /// matrixmultiply's sgemm kernel class ("avx512", "fma-avx2", "avx", "fallback"),
+    /// as it selects it in this build (following its compile-time `MMTEST_FEATURE`).
     pub sgemm_kernel: String,
+    /// The class of machines that give the same bits ([`bits_class`]): `x86-fma` for
+    /// both FMA kernel classes, otherwise the sgemm class itself.
+    pub bits_class: String,
     /// matrixmultiply's version (pinned; part of the reproducibility contract).
     pub matrixmultiply_version: String,
 }
@@ -34,11 +43,51 @@ pub struct KernelReport {
 /// Report for this machine.
 pub fn report() -> KernelReport {
     let present = present_features();
+    let sgemm = sgemm_class();
     KernelReport {
         cpu_features: present.iter().map(|f| f.to_string()).collect(),
         elementwise: level_name(simd::level()).to_string(),
-        sgemm_kernel: sgemm_kernel(&present).to_string(),
+        sgemm_kernel: sgemm.to_string(),
+        bits_class: bits_class(sgemm).to_string(),
         matrixmultiply_version: MATRIXMULTIPLY_VERSION.to_string(),
+    }
+}
+
+/// The sgemm kernel class matrixmultiply selects in this build on this CPU: the CPU's
+/// features, filtered by [`mm_allows`], in matrixmultiply's detection order
+/// ([`sgemm_kernel`]).
+pub fn sgemm_class() -> &'static str {
+    let allowed: Vec<&str> = present_features()
+        .into_iter()
+        .filter(|f| mm_allows(f))
+        .collect();
+    sgemm_kernel(&allowed)
+}
+
+/// The reproducibility class of an sgemm kernel class: `x86-fma` for `avx512` and
+/// `fma-avx2` (same bits in regulab), otherwise the class itself (`avx`, `fallback`,
+/// ...: other roundings, other bits).
+pub fn bits_class(sgemm_kernel: &str) -> &str {
+    match sgemm_kernel {
+        "avx512" | "fma-avx2" => "x86-fma",
+        other => other,
+    }
+}
+
+/// matrixmultiply's compile-time feature filter, read the same way in this crate: when
+/// `MMTEST_FEATURE` was set (non-empty) while building, matrixmultiply detects only the
+/// comma-separated features it lists (exact words; its `allow_feature`), e.g.
+/// `MMTEST_FEATURE=fma,avx2` forces its FMA-AVX2 kernel on an AVX-512 CPU. Cargo builds
+/// both crates in one environment (and rebuilds both when the variable changes).
+pub fn mm_allows(feature: &str) -> bool {
+    mm_allows_in(option_env!("MMTEST_FEATURE"), feature)
+}
+
+/// [`mm_allows`] with the variable's value given.
+fn mm_allows_in(mmtest_feature: Option<&str>, feature: &str) -> bool {
+    match mmtest_feature {
+        None | Some("") => true,
+        Some(list) => list.split(',').any(|f| f == feature),
     }
 }
 
@@ -76,8 +125,9 @@ fn present_features() -> Vec<&'static str> {
     Vec::new()
 }
 
-/// The sgemm kernel class matrixmultiply 0.3.11 selects (its `sgemm_kernel::detect`,
-/// built with the `avx512` feature): avx512f -> "avx512", else fma and avx2 ->
+/// The sgemm kernel class matrixmultiply 0.3.11 selects given the features it may use
+/// (its `sgemm_kernel::detect`, built with the `avx512` feature): avx512f -> "avx512",
+/// else fma and avx2 ->
 /// "fma-avx2", else avx -> "avx", else "fallback". On other targets, as there: "neon"
 /// on aarch64 with NEON, "wasm-simd128" on wasm32 with simd128, else "fallback".
 fn sgemm_kernel(present: &[&str]) -> &'static str {
@@ -157,8 +207,55 @@ mod tests {
         assert!(idx.windows(2).all(|w| w[0] < w[1]));
         assert!(["scalar", "avx2", "avx512"].contains(&r.elementwise.as_str()));
         let present: Vec<&str> = r.cpu_features.iter().map(String::as_str).collect();
-        assert_eq!(r.sgemm_kernel, sgemm_kernel(&present));
         #[cfg(target_arch = "x86_64")]
         assert!(present.contains(&"sse2"), "sse2 is baseline on x86_64");
+        assert_eq!(r.bits_class, bits_class(&r.sgemm_kernel));
+    }
+
+    #[test]
+    fn mmtest_feature_filter_reads_like_matrixmultiplys() {
+        assert!(mm_allows_in(None, "avx512f"));
+        assert!(mm_allows_in(Some(""), "avx512f"));
+        assert!(mm_allows_in(Some("fma,avx2"), "fma"));
+        assert!(mm_allows_in(Some("fma,avx2"), "avx2"));
+        assert!(!mm_allows_in(Some("fma,avx2"), "avx512f"));
+        assert!(!mm_allows_in(Some("avx2,fma"), "avx"));
+        assert!(!mm_allows_in(Some("fma,avx2"), "fma,"));
+        assert_eq!(bits_class("avx512"), bits_class("fma-avx2"));
+        assert_ne!(bits_class("avx"), bits_class("fma-avx2"));
+        assert_ne!(bits_class("fallback"), bits_class("avx"));
+    }
+
+    /// What matrixmultiply's sgemm really computes here, told from its bits: an FMA
+    /// kernel rounds `a b + s` once (`-(1 + 2^-11) + (1 + 2^-12)^2` gives `2^-24`, two
+    /// roundings give 0), and of the two FMA kernels only AVX-512's keeps the sign of a
+    /// `-0` first chunk sum (`-1e-30 * 1e-30`, written with beta = 0). This observes the
+    /// kernel matrixmultiply selects (including its `MMTEST_FEATURE` filter) instead of
+    /// recomputing the report's rule, so the report cannot drift from it unnoticed.
+    #[test]
+    fn report_names_the_sgemm_kernel_matrixmultiply_really_runs() {
+        use crate::gemm::{Accumulate, Op, gemm_serial};
+        let one = |a: &[f32], b: &[f32]| {
+            let mut c = [f32::NAN];
+            let k = a.len();
+            gemm_serial(1, 1, k, a, Op::N, b, Op::N, &mut c, Accumulate::Overwrite);
+            c[0]
+        };
+        let x = 1.0 + 2f32.powi(-12);
+        let fused = one(&[-(1.0 + 2f32.powi(-11)), x], &[1.0, x]);
+        let zero = one(&[-1e-30], &[1e-30]);
+        assert_eq!(zero, 0.0);
+        let observed = match (fused, zero.is_sign_negative()) {
+            (f, true) if f == 2f32.powi(-24) => "avx512",
+            (f, false) if f == 2f32.powi(-24) => "fma-avx2",
+            (0.0, false) => "non-fma",
+            other => panic!("unexpected sgemm bits {other:?}"),
+        };
+        let reported = report().sgemm_kernel;
+        eprintln!("sgemm: reported {reported}, observed {observed}");
+        match reported.as_str() {
+            "avx512" | "fma-avx2" => assert_eq!(observed, reported),
+            _ => assert_eq!(observed, "non-fma", "reported {reported}"),
+        }
     }
 }

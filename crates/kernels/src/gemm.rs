@@ -525,40 +525,24 @@ impl Isa {
     }
 }
 
-/// The rounding flavor of the FMA kernel matrixmultiply 0.3.11 selects on this CPU (its
-/// `sgemm_kernel::detect`: `avx512f` -> `KernelAvx512`, else `fma` and `avx2` ->
-/// `KernelFmaAvx2`), or `None` if it selects a non-FMA kernel (whose bits no direct
-/// kernel reproduces) or was built with its testing or blocking overrides
-/// (`MMTEST_FEATURE`, `MATMUL_SGEMM_KC` at compile time), which we do not follow.
+/// The rounding flavor of the FMA kernel matrixmultiply 0.3.11 selects in this build on
+/// this CPU ([`crate::cpu::sgemm_class`]: its `sgemm_kernel::detect`, following its
+/// compile-time `MMTEST_FEATURE` filter: `avx512f` -> `KernelAvx512`, else `fma` and
+/// `avx2` -> `KernelFmaAvx2`), or `None` if it selects a non-FMA kernel (whose bits no
+/// direct kernel reproduces) or was built with its blocking override
+/// (`MATMUL_SGEMM_KC` other than 256 at compile time), which we do not follow.
 fn mm_fma_flavor() -> Option<Flavor> {
     static FLAVOR: OnceLock<Option<Flavor>> = OnceLock::new();
     *FLAVOR.get_or_init(|| {
-        let overridden = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
-        if overridden(option_env!("MMTEST_FEATURE"))
-            || option_env!("MATMUL_SGEMM_KC").is_some_and(|v| v.trim() != "256")
-        {
+        if option_env!("MATMUL_SGEMM_KC").is_some_and(|v| v.trim() != "256") {
             return None;
         }
-        detect_mm_flavor()
+        match crate::cpu::sgemm_class() {
+            "avx512" => Some(Flavor::Avx512),
+            "fma-avx2" => Some(Flavor::FmaAvx2),
+            _ => None,
+        }
     })
-}
-
-#[cfg(target_arch = "x86_64")]
-fn detect_mm_flavor() -> Option<Flavor> {
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        Some(Flavor::Avx512)
-    } else if std::arch::is_x86_feature_detected!("fma")
-        && std::arch::is_x86_feature_detected!("avx2")
-    {
-        Some(Flavor::FmaAvx2)
-    } else {
-        None
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn detect_mm_flavor() -> Option<Flavor> {
-    None
 }
 
 /// Whether `t` sends this product to a direct kernel (see [`DirectThresholds`]); TT
@@ -882,15 +866,29 @@ fn sparse_isa(m: usize, n: usize, k: usize, op_b: Op) -> Option<(Isa, Flavor)> {
 
 /// Whether the zero-skipping kernels may run: yes unless the environment variable
 /// `REGULAB_ZERO_SKIP` is `off` (or `0`) when first asked, e.g. to time the dense
-/// path alone. Either way the bits are the same.
+/// path alone, or [`set_zero_skipping`] said otherwise. Either way the bits are the same.
 pub fn zero_skipping_enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        !matches!(
-            std::env::var("REGULAB_ZERO_SKIP").as_deref().map(str::trim),
-            Ok("off" | "0")
-        )
-    })
+    match ZERO_SKIP_OVERRIDE.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => *ON.get_or_init(|| {
+            !matches!(
+                std::env::var("REGULAB_ZERO_SKIP").as_deref().map(str::trim),
+                Ok("off" | "0")
+            )
+        }),
+    }
+}
+
+/// 0: follow `REGULAB_ZERO_SKIP`; 1: on; 2: off ([`set_zero_skipping`]).
+static ZERO_SKIP_OVERRIDE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Turns the zero-skipping kernels on or off for this whole process from now on,
+/// whatever `REGULAB_ZERO_SKIP` says: for benchmarks that time both paths in one run.
+/// Never changes a result (both paths give the same bits).
+pub fn set_zero_skipping(on: bool) {
+    ZERO_SKIP_OVERRIDE.store(if on { 1 } else { 2 }, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The number of nonzero entries of `a` (`m k` elements) if it is at most
@@ -1142,19 +1140,39 @@ mod tests {
         }
     }
 
+    /// The partitions of the lab's products are the documented ones (module doc), and
+    /// the same in pools of 1, 2, 3 and 8 threads (and outside any pool): a rule that
+    /// consulted the thread count would differ between some two of them.
     #[test]
     fn partition_depends_on_shape_only() {
-        assert_eq!(Partition::for_shape(10, 800, 10).len(), 1);
-        let fwd = Partition::for_shape(10, 800, 784);
-        assert_eq!(fwd.parts().0, 1);
-        assert_eq!(fwd.parts().1 % 4, 0);
-        let wgrad = Partition::for_shape(784, 800, 10);
-        assert_eq!(wgrad.parts().1, 1);
-        assert_eq!(wgrad.parts().0 % 4, 0);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
-        assert_eq!(pool.install(|| Partition::for_shape(10, 800, 784)), fwd);
+        // (m, n, k) -> (row parts, column parts)
+        let expected = [
+            ((10, 800, 10), (1, 1)),    // output layer, batch 10: below SERIAL_MAX_FLOPS
+            ((10, 800, 784), (1, 4)),   // forward, batch 10: column blocks
+            ((784, 800, 10), (4, 1)),   // weight gradient, batch 10: write-bound, rows
+            ((100, 800, 784), (1, 4)),  // forward, batch 100
+            ((784, 800, 100), (2, 2)),  // weight gradient, batch 100
+            ((1000, 800, 784), (4, 2)), // evaluation, batch 1000: 8 blocks
+        ];
+        let check = |threads: usize| {
+            for ((m, n, k), parts) in expected {
+                assert_eq!(
+                    Partition::for_shape(m, n, k).parts(),
+                    parts,
+                    "{m}x{n}x{k} in a pool of {threads} threads"
+                );
+            }
+        };
+        check(rayon::current_num_threads());
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                assert_eq!(rayon::current_num_threads(), threads);
+                check(threads)
+            });
+        }
     }
 }

@@ -129,6 +129,33 @@ fn detect(level: Level) -> bool {
     }
 }
 
+/// For unit tests: the levels of `candidates` this CPU runs. Each other one is reported
+/// on stderr as skipped by `test`, or fails the test when `REGULAB_REQUIRE_SIMD` (set in
+/// CI) requires it, so that no machine passes by silently testing less.
+#[cfg(test)]
+pub(crate) fn test_levels(test: &str, candidates: &[Level]) -> Vec<Level> {
+    let required = std::env::var("REGULAB_REQUIRE_SIMD")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| Level::parse(&v).expect("REGULAB_REQUIRE_SIMD: scalar, avx2 or avx512"));
+    let mut run = Vec::new();
+    for &l in candidates {
+        if available(l) {
+            run.push(l);
+        } else if required.is_some_and(|r| l <= r) {
+            panic!(
+                "{test}: SIMD level {l} is not available here, but REGULAB_REQUIRE_SIMD requires it"
+            );
+        } else {
+            eprintln!(
+                "{test}: SKIPPED SIMD level {l}: this CPU runs at most {}",
+                best_available()
+            );
+        }
+    }
+    run
+}
+
 /// Panics unless `level` runs on this CPU (explicit-level kernels are a programming
 /// interface for tests and benchmarks; [`level`] never returns an unavailable level).
 #[track_caller]
@@ -330,14 +357,19 @@ mod tests {
         assert!(available(Level::Scalar));
         assert!(available(level()));
         assert!(level() <= best_available());
-        for l in Level::ALL {
-            assert_eq!(available(l), l <= best_available());
-        }
+        // against the CPU's features, read here and not through `detect`
         #[cfg(target_arch = "x86_64")]
-        if available(Level::Avx512) {
-            assert!(std::arch::is_x86_feature_detected!("avx512f"));
-            assert!(std::arch::is_x86_feature_detected!("fma"));
+        {
+            use std::arch::is_x86_feature_detected as has;
+            let avx2 = has!("avx2") && has!("fma");
+            assert_eq!(available(Level::Avx2), avx2);
+            assert_eq!(available(Level::Avx512), avx2 && has!("avx512f"));
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        assert_eq!(best_available(), Level::Scalar);
+        // and the CI's requirement, with what is skipped said
+        let run = test_levels("detection_is_consistent", &Level::ALL);
+        assert_eq!(run.last(), Some(&best_available()));
     }
 
     #[test]

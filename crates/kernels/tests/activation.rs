@@ -114,11 +114,10 @@ fn bits64(x: f64) -> u64 {
     }
 }
 
+mod common;
+
 fn levels() -> Vec<Level> {
-    Level::ALL
-        .into_iter()
-        .filter(|&l| simd::available(l))
-        .collect()
+    common::levels("activation")
 }
 
 /// (rows, cols) shapes with odd tails, single rows/columns and parallel sizes.

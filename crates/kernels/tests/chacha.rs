@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use regulab_kernels::chacha::{ChaCha8Stream, fill_words, fill_words_with};
 use regulab_kernels::rng::{self, Purpose};
-use regulab_kernels::simd::{Level, available};
+use regulab_kernels::simd::Level;
 
 /// Positions used everywhere: aligned and unaligned, a dropout-like `(step << 32) | i`,
 /// and the last words before the 64-bit block counter wraps (2^68 words).
@@ -27,8 +27,10 @@ const POSITIONS: [u128; 11] = [
 
 const LENGTHS: [usize; 9] = [0, 1, 15, 16, 17, 255, 256, 257, 4099];
 
+mod common;
+
 fn levels() -> impl Iterator<Item = Level> {
-    Level::ALL.into_iter().filter(|&l| available(l))
+    common::levels("chacha").into_iter()
 }
 
 fn positioned(seed: u64, purpose: Purpose, stream: u64, pos: u128) -> ChaCha8Rng {

@@ -8,6 +8,8 @@ use regulab_kernels::dropout::{
     CHUNK, Keep, Mask, MaskKey, backward, backward_act, forward, forward_inplace,
 };
 
+mod common;
+
 fn key(seed: u64, layer: u32, step: u64) -> MaskKey {
     MaskKey { seed, layer, step }
 }
@@ -293,7 +295,7 @@ fn golden_mask_bits_pin_the_stream_layout() {
 #[test]
 fn every_available_simd_level_gives_the_same_bits() {
     use regulab_kernels::dropout::{backward_act_with, backward_with, forward_with};
-    use regulab_kernels::simd::{Level, available};
+    use regulab_kernels::simd::Level;
     let keep = Keep::new(0.35).unwrap();
     let n = 2 * CHUNK + 45;
     let x = data(n, 21);
@@ -309,9 +311,11 @@ fn every_available_simd_level_gives_the_same_bits() {
         (m, bits_of(&y), bits_of(&g), bits_of(&gt))
     };
     let scalar = run(Level::Scalar);
-    for level in [Level::Avx2, Level::Avx512] {
-        if available(level) {
-            assert!(run(level) == scalar, "{level:?} differs from scalar");
-        }
+    let levels = common::levels_of(
+        "every_available_simd_level_gives_the_same_bits",
+        &[Level::Avx2, Level::Avx512],
+    );
+    for level in levels {
+        assert!(run(level) == scalar, "{level:?} differs from scalar");
     }
 }

@@ -11,6 +11,8 @@ use regulab_kernels::gemm::{
 };
 use regulab_kernels::simd::{self, Level};
 
+mod common;
+
 const OPS: [(Op, Op); 4] = [
     (Op::N, Op::N),
     (Op::N, Op::T),
@@ -398,18 +400,8 @@ fn lab_partitions_are_parallel_and_tiny_products_are_not() {
 
 /// The levels whose direct kernels can run here, and whether matrixmultiply selects an
 /// FMA kernel here (the condition for the direct kernels to reproduce its bits).
-fn direct_levels() -> (Vec<Level>, bool) {
-    let levels: Vec<Level> = Level::ALL
-        .into_iter()
-        .filter(|&l| simd::available(l))
-        .collect();
-    #[cfg(target_arch = "x86_64")]
-    let fma = std::arch::is_x86_feature_detected!("avx512f")
-        || (std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("avx2"));
-    #[cfg(not(target_arch = "x86_64"))]
-    let fma = false;
-    (levels, fma)
+fn direct_levels(test: &str) -> (Vec<Level>, bool) {
+    (common::levels(test), common::fma_sgemm(test))
 }
 
 /// `C` computed by `gemm_direct` at `level`, as `Problem::run` does (NaN-filled `C` for
@@ -439,10 +431,11 @@ const DIRECT_NS: [usize; 8] = [1, 15, 16, 17, 33, 800, 784, 10];
 
 #[test]
 fn direct_simd_kernels_give_the_bits_of_one_sgemm_call() {
-    let (levels, fma) = direct_levels();
+    let test = "direct_simd_kernels_give_the_bits_of_one_sgemm_call";
+    let (levels, fma) = direct_levels(test);
     let simd_levels: Vec<Level> = levels.into_iter().filter(|&l| l != Level::Scalar).collect();
     if !fma || simd_levels.is_empty() {
-        eprintln!("skipped: no FMA sgemm kernel or no SIMD level on this CPU");
+        eprintln!("{test}: SKIPPED entirely: no FMA sgemm kernel or no SIMD level here");
         return;
     }
     let mut checked = 0usize;
@@ -475,9 +468,8 @@ fn direct_simd_kernels_give_the_bits_of_one_sgemm_call() {
 
 #[test]
 fn scalar_mul_add_reference_gives_the_bits_of_one_sgemm_call() {
-    let (_, fma) = direct_levels();
-    if !fma {
-        eprintln!("skipped: matrixmultiply selects a non-FMA kernel on this CPU");
+    let test = "scalar_mul_add_reference_gives_the_bits_of_one_sgemm_call";
+    if !common::fma_sgemm(test) {
         return;
     }
     // The reference is slow (software fmaf without `-C target-feature=+fma`): every
@@ -505,14 +497,49 @@ fn scalar_mul_add_reference_gives_the_bits_of_one_sgemm_call() {
     }
 }
 
+/// Asserts `got` has the bits of `want` (sgemm's), except, where matrixmultiply runs
+/// its FMA-AVX2 kernel, in the corner its module doc names: with Add, an element whose
+/// `C` was `-0` and whose chunk sum is `-0` is `-0` in full 8x8 tiles and `+0` in edge
+/// tiles, so its sign depends on the tile position; our kernels write `-0`. Returns the
+/// number of elements excused (always 0 on AVX-512).
+fn same_bits_but_known_corner(
+    got: &[f32],
+    want: &[f32],
+    c0: &[f32],
+    acc: Accumulate,
+    what: &str,
+) -> usize {
+    let fma_avx2 = regulab_kernels::cpu::sgemm_class() == "fma-avx2";
+    let mut excused = 0;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if g.to_bits() == w.to_bits() {
+            continue;
+        }
+        let corner = fma_avx2
+            && acc == Accumulate::Add
+            && c0[i].to_bits() == 0x8000_0000
+            && g.to_bits() == 0x8000_0000
+            && w.to_bits() == 0;
+        assert!(
+            corner,
+            "{what}: element {i}: {g:?} ({:#x}) vs sgemm {w:?} ({:#x})",
+            g.to_bits(),
+            w.to_bits()
+        );
+        excused += 1;
+    }
+    excused
+}
+
 #[test]
 fn signed_zeros_and_underflowing_products_match_sgemm() {
     // Products below the smallest subnormal round to -0 or +0; chunk sums of -0 and
     // C = -0 with Add exercise the sign rules of every merge (first chunk, later chunks).
-    let (levels, fma) = direct_levels();
+    let (levels, fma) = direct_levels("signed_zeros_and_underflowing_products_match_sgemm");
     if !fma {
         return;
     }
+    let mut fma_avx2_corners = 0usize;
     for &(m, k, n) in &[(3, 1, 17), (10, 300, 40), (20, 513, 33), (5, 10, 800)] {
         let mut r = rng(9);
         let tiny = |r: &mut ChaCha8Rng| {
@@ -533,29 +560,45 @@ fn signed_zeros_and_underflowing_products_match_sgemm() {
         for (op_a, op_b) in OPS {
             for acc in ACCS {
                 let want = prob.run(op_a, op_b, acc, gemm_serial);
-                assert!(want.iter().any(|v| v.to_bits() == 0x8000_0000), "has -0");
+                // AVX-512 writes a -0 chunk sum as -0, so the case has -0 results; the
+                // FMA-AVX2 kernel writes fma(1, s, +0) (module doc of `gemm`), which may
+                // leave none: the bit equality below is the check then.
+                if regulab_kernels::cpu::sgemm_class() == "avx512" {
+                    assert!(want.iter().any(|v| v.to_bits() == 0x8000_0000), "has -0");
+                }
                 for &level in &levels {
                     let got = run_direct(&prob, level, op_a, op_b, acc);
-                    assert_eq!(
-                        bits(&got),
-                        bits(&want),
-                        "{level} {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"
+                    fma_avx2_corners += same_bits_but_known_corner(
+                        &got,
+                        &want,
+                        &prob.c0,
+                        acc,
+                        &format!("{level} {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"),
                     );
                 }
                 let got = prob.run(op_a, op_b, acc, gemm);
-                assert_eq!(
-                    bits(&got),
-                    bits(&want),
-                    "gemm {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"
+                fma_avx2_corners += same_bits_but_known_corner(
+                    &got,
+                    &want,
+                    &prob.c0,
+                    acc,
+                    &format!("gemm {m}x{k}x{n} {op_a:?}{op_b:?} {acc:?}"),
                 );
             }
         }
+    }
+    if fma_avx2_corners > 0 {
+        eprintln!(
+            "signed_zeros_and_underflowing_products_match_sgemm: {fma_avx2_corners} elements \
+             in matrixmultiply's FMA-AVX2 corner (-0 kept by our kernels, +0 from its edge \
+             tiles); every other bit equal"
+        );
     }
 }
 
 #[test]
 fn lab_training_products_take_the_direct_path_on_fma_machines() {
-    let (_, fma) = direct_levels();
+    let (_, fma) = direct_levels("lab_training_products_take_the_direct_path_on_fma_machines");
     let lvl = simd::level();
     let expect = fma && lvl != Level::Scalar;
     // Forward and weight gradient of 784-800-10 at batch 10 and 100.

@@ -9,6 +9,8 @@ use regulab_kernels::gemm::{
 };
 use regulab_kernels::simd::{self, Level};
 
+mod common;
+
 const ACCS: [Accumulate; 2] = [Accumulate::Overwrite, Accumulate::Add];
 
 fn bits(x: &[f32]) -> Vec<u32> {
@@ -17,20 +19,11 @@ fn bits(x: &[f32]) -> Vec<u32> {
 
 /// SIMD levels available here, or none if matrixmultiply does not select an FMA kernel
 /// (then no kernel of ours reproduces its bits and `gemm` never takes this path).
-fn simd_levels() -> Vec<Level> {
-    #[cfg(target_arch = "x86_64")]
-    let fma = std::arch::is_x86_feature_detected!("avx512f")
-        || (std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("avx2"));
-    #[cfg(not(target_arch = "x86_64"))]
-    let fma = false;
-    if !fma {
+fn simd_levels(test: &str) -> Vec<Level> {
+    if !common::fma_sgemm(test) {
         return Vec::new();
     }
-    [Level::Avx512, Level::Avx2]
-        .into_iter()
-        .filter(|&l| simd::available(l))
-        .collect()
+    common::levels_of(test, &[Level::Avx512, Level::Avx2])
 }
 
 /// One product `C (m x n) (+)= op(A) B` with `A` stored for `op_a` (`m x k`, or `k x m`
@@ -105,9 +98,9 @@ impl Case {
 
 #[test]
 fn zero_skipping_kernels_give_the_bits_of_one_sgemm_call() {
-    let levels = simd_levels();
+    let levels = simd_levels("zero_skipping_kernels_give_the_bits_of_one_sgemm_call");
     if levels.is_empty() {
-        eprintln!("skipped: no FMA sgemm kernel or no SIMD level on this CPU");
+        eprintln!("SKIPPED: no FMA sgemm kernel or no SIMD level on this CPU");
         return;
     }
     let mut checked = 0usize;
@@ -140,7 +133,7 @@ fn zero_skipping_kernels_give_the_bits_of_one_sgemm_call() {
 
 #[test]
 fn lab_shapes_at_dropout_densities_match_sgemm() {
-    let levels = simd_levels();
+    let levels = simd_levels("lab_shapes_at_dropout_densities_match_sgemm");
     if levels.is_empty() {
         return;
     }
@@ -173,7 +166,7 @@ fn lab_shapes_at_dropout_densities_match_sgemm() {
 
 #[test]
 fn a_negative_zero_sum_is_recomputed_with_the_skipped_terms() {
-    let levels = simd_levels();
+    let levels = simd_levels("a_negative_zero_sum_is_recomputed_with_the_skipped_terms");
     if levels.is_empty() {
         return;
     }
@@ -225,7 +218,7 @@ fn a_negative_zero_sum_is_recomputed_with_the_skipped_terms() {
 
 #[test]
 fn gemm_takes_the_zero_skipping_path_by_density_and_shape_only() {
-    let levels = simd_levels();
+    let levels = simd_levels("gemm_takes_the_zero_skipping_path_by_density_and_shape_only");
     let expect = (!levels.is_empty() && simd::level() != Level::Scalar).then(simd::level);
     let (m, k, n) = (100, 800, 800);
     let sparse = Case::new(m, k, n, Op::N, 0.25, 1);
@@ -293,7 +286,7 @@ fn zero_skipping_gemm_is_identical_in_pools_of_1_2_3_8_threads() {
 
 #[test]
 fn every_alignment_of_b_and_c_gives_the_same_bits() {
-    let levels = simd_levels();
+    let levels = simd_levels("every_alignment_of_b_and_c_gives_the_same_bits");
     if levels.is_empty() {
         return;
     }

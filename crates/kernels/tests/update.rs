@@ -19,6 +19,27 @@ const G0: [f32; 4] = [4.0, -8.0, 2.0, 0.0];
 
 const LEVELS: [Level; 3] = [Level::Scalar, Level::Avx2, Level::Avx512];
 
+mod common;
+
+/// The levels of `candidates` the update kernels run here (`supported`); the others are
+/// reported as skipped (and fail under `REGULAB_REQUIRE_SIMD`).
+fn levels(candidates: &[Level]) -> impl Iterator<Item = Level> {
+    let mut run = Vec::new();
+    for &l in candidates {
+        if supported(l) {
+            run.push(l);
+        } else {
+            common::skip(
+                "update",
+                l,
+                &format!("SIMD level {l}"),
+                "not supported here",
+            );
+        }
+    }
+    run.into_iter()
+}
+
 fn bits(x: &[f32]) -> Vec<u32> {
     x.iter().map(|v| v.to_bits()).collect()
 }
@@ -87,7 +108,7 @@ fn sgd_closed_form_on_hand_made_inputs() {
     // w=0:    d = 0.5 + 0 + 0         = 0.5    -> -0.25   (sgn(0) = 0)
     // w=0.5:  d = 0 + 0.25 + 0.125    = 0.375  -> 0.3125
     let expected = [0.1875f32, -0.4375, -0.25, 0.3125];
-    for level in LEVELS.into_iter().filter(|&l| supported(l)) {
+    for level in levels(&LEVELS) {
         for n in [4, 37, 64, 101] {
             let mut w = tile(&W0, n);
             sgd_with(level, &mut w, &tile(&G0, n), S);
@@ -109,7 +130,7 @@ fn sgn_zero_leaves_zero_weights_at_zero() {
         l1: 0.5,
         l2: 0.25,
     };
-    for level in LEVELS.into_iter().filter(|&l| supported(l)) {
+    for level in levels(&LEVELS) {
         let mut w = tile(&[0.0, -0.0, 2.0], 35);
         let g = vec![0.0f32; 35];
         sgd_with(level, &mut w, &g, s);
@@ -132,7 +153,7 @@ fn momentum_closed_form_over_two_steps() {
     // Step 2: d = [0.21875, 0.65625, -1.25, 2.28125], v = v1/2 - d/2, w = w1 + v.
     let v2 = [-0.515625f32, 0.453125, 0.5, -1.234375];
     let w2 = [-0.328125f32, 0.015625, 0.25, -0.921875];
-    for level in LEVELS.into_iter().filter(|&l| supported(l)) {
+    for level in levels(&LEVELS) {
         for n in [4, 36, 100] {
             let mut w = tile(&W0, n);
             let mut v = vec![0.0f32; n];
@@ -167,7 +188,7 @@ fn momentum_with_mu_zero_equals_sgd() {
 fn decay_closed_form_and_noop() {
     // w - 0.5*(0.5 w + 0.125 sgn w): 1 -> 0.6875, -2 -> -1.4375, 0 -> 0, 0.5 -> 0.3125.
     let expected = [0.6875f32, -1.4375, 0.0, 0.3125];
-    for level in LEVELS.into_iter().filter(|&l| supported(l)) {
+    for level in levels(&LEVELS) {
         let mut w = tile(&W0, 41);
         decay_with(level, &mut w, 0.5, 0.125, 0.5);
         assert_eq!(bits(&w), bits(&tile(&expected, 41)), "{level:?}");
@@ -187,7 +208,7 @@ fn decay_closed_form_and_noop() {
 #[test]
 fn scale_closed_form() {
     let expected = [-0.25f32, 0.5, -0.0, -0.125];
-    for level in LEVELS.into_iter().filter(|&l| supported(l)) {
+    for level in levels(&LEVELS) {
         let mut x = tile(&W0, 37);
         scale_with(level, &mut x, -0.25);
         assert_eq!(bits(&x), bits(&tile(&expected, 37)), "{level:?}");
@@ -233,13 +254,7 @@ fn simd_paths_bit_identical_to_scalar() {
         l2: 1e-5,
     };
     let mu = 0.9;
-    let levels: Vec<Level> = [Level::Avx2, Level::Avx512]
-        .into_iter()
-        .filter(|&l| supported(l))
-        .collect();
-    if levels.is_empty() {
-        eprintln!("no SIMD level on this CPU: only the scalar path runs");
-    }
+    let levels: Vec<Level> = levels(&[Level::Avx2, Level::Avx512]).collect();
     for n in lengths() {
         let w0 = data(n as u64, n);
         let g = data(n as u64 + 1, n);
@@ -328,7 +343,7 @@ fn bits_independent_of_pool_size() {
         assert!(got == reference, "{threads} threads differ from 1 thread");
     }
     // And each SIMD level in a multi-thread pool against scalar in one thread.
-    for level in LEVELS.into_iter().filter(|&l| supported(l)) {
+    for level in levels(&LEVELS) {
         let (a, q) = pool(3).install(|| penalty_sums_with(level, &w0));
         assert_eq!(
             (a.to_bits(), q.to_bits()),
