@@ -14,9 +14,10 @@
 //!      form, so equal text is equal bits);
 //!    * `init.safetensors` and `model.safetensors`: equal bytes (a difference is
 //!      located as tensor and element);
-//!    * `manifest.json`: every field but timings, `threads`, `jobs`,
-//!      `resumed_from_epoch`, `kernels`, `regulab_version` and file paths
-//!      ([`MANIFEST_IGNORED`]).
+//!    * `manifest.json`: the groups a rerun must reproduce, [`Identity`] and
+//!      [`Results`] (name, config, seed, the data's checksums, status, digest, test
+//!      statistics); [`Environment`] (version, kernels, threads, jobs, data paths) and
+//!      [`Timing`] are never compared, by their type ([`crate::run::manifest`]).
 //!
 //! The kernels and version of this machine are compared with the manifest's. What can
 //! change bits is reported, as the likely cause when the outputs differ: another sgemm
@@ -47,21 +48,10 @@ use serde_json::Value;
 
 use crate::config::{self, RunSpec};
 use crate::data::{Dataset, DatasetName};
+use crate::run::manifest::{Environment, Manifest};
+#[cfg(doc)]
+use crate::run::manifest::{Identity, Results, Timing};
 use crate::run::{self, Progress, RunOptions, TIMING_COLUMNS};
-
-/// Top-level manifest fields not compared (they legitimately differ between reruns).
-pub const MANIFEST_IGNORED: &[&str] = &[
-    "started_unix",
-    "started_utc",
-    "finished_unix",
-    "finished_utc",
-    "seconds",
-    "threads",
-    "jobs",
-    "resumed_from_epoch",
-    "kernels",
-    "regulab_version",
-];
 
 /// Options of `regulab verify`.
 #[derive(Clone, Debug)]
@@ -163,16 +153,18 @@ impl RunReport {
 /// that can change bits: the sgemm reproducibility class
 /// ([`regulab_kernels::cpu::bits_class`] of the recorded `sgemm_kernel`), the
 /// matrixmultiply or regulab version.
-pub fn environment_notes(manifest: &Value) -> Vec<String> {
-    environment_differences(manifest).0
+pub fn environment_notes(recorded: &Environment) -> Vec<String> {
+    environment_differences(recorded).0
 }
 
 /// Both kinds of differences: (can change bits, guaranteed not to: the sgemm kernel
 /// within the `x86-fma` class, the elementwise SIMD level, the CPU features).
-fn environment_differences(manifest: &Value) -> (Vec<String>, Vec<String>) {
+fn environment_differences(recorded: &Environment) -> (Vec<String>, Vec<String>) {
     use regulab_kernels::cpu::bits_class;
     let here = regulab_kernels::cpu::report();
-    let k = &manifest["kernels"];
+    let k = &recorded.kernels;
+    // an empty field is one an older manifest did not record
+    let given = |s: &str| (!s.is_empty()).then_some(s).map(str::to_string);
     let (mut notes, mut info) = (Vec::new(), Vec::new());
     let differs = |what: &str, recorded: Option<&str>, now: &str| {
         (recorded != Some(now)).then(|| {
@@ -182,7 +174,8 @@ fn environment_differences(manifest: &Value) -> (Vec<String>, Vec<String>) {
             )
         })
     };
-    let sgemm = k["sgemm_kernel"].as_str();
+    let sgemm_kernel = given(&k.sgemm_kernel);
+    let sgemm = sgemm_kernel.as_deref();
     if let Some(d) = differs(
         "matrixmultiply's sgemm kernel class",
         sgemm,
@@ -199,29 +192,20 @@ fn environment_differences(manifest: &Value) -> (Vec<String>, Vec<String>) {
     }
     info.extend(differs(
         "the elementwise SIMD level",
-        k["elementwise"].as_str(),
+        given(&k.elementwise).as_deref(),
         &here.elementwise,
     ));
     notes.extend(differs(
         "the matrixmultiply version",
-        k["matrixmultiply_version"].as_str(),
+        given(&k.matrixmultiply_version).as_deref(),
         &here.matrixmultiply_version,
     ));
     notes.extend(differs(
         "the regulab version",
-        manifest["regulab_version"].as_str(),
+        given(&recorded.regulab_version).as_deref(),
         env!("CARGO_PKG_VERSION"),
     ));
-    let features = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| f.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (then, now) = (features(&k["cpu_features"]), here.cpu_features.clone());
+    let (then, now) = (k.cpu_features.clone(), here.cpu_features.clone());
     if then != now {
         info.push(format!(
             "the CPU features differ: the run's machine had [{}], this one has [{}]",
@@ -607,22 +591,18 @@ fn verify_run_cached(
             run_dir.display()
         )
     })?;
-    match manifest["status"].as_str() {
-        Some("completed" | "diverged") => {}
-        other => bail!(
+    if !manifest.results.status.is_finished() {
+        bail!(
             "{}: the run has not finished (status {}); finish it first with `regulab run CONFIG --resume`",
             manifest_path.display(),
-            other.unwrap_or("missing")
-        ),
+            manifest.results.status.as_str()
+        );
     }
-    let config = run::manifest_config(&manifest, &manifest_path)?;
+    let config = manifest.identity.config.clone();
     config::validate(&config).map_err(|(field, msg)| {
         anyhow!("{}: field `config.{field}`: {msg}", manifest_path.display())
     })?;
-    let name = |key: &str| -> Result<String> {
-        let v = manifest[key]
-            .as_str()
-            .ok_or_else(|| anyhow!("{}: field `{key}` missing", manifest_path.display()))?;
+    let name = |key: &str, v: &str| -> Result<String> {
         if !crate::outdir::is_run_name(v) {
             bail!(
                 "{}: field `{key}`: {v:?} is not a run name (letters, digits, _ - = . +): \
@@ -633,16 +613,9 @@ fn verify_run_cached(
         Ok(v.to_string())
     };
     let spec = RunSpec {
-        experiment: name("experiment")?,
-        name: name("run")?,
-        grid: manifest["grid"]
-            .as_object()
-            .map(|g| {
-                g.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        experiment: name("experiment", &manifest.identity.experiment)?,
+        name: name("run", &manifest.identity.run)?,
+        grid: manifest.identity.grid.clone().into_iter().collect(),
         config,
     };
     let dataset = load_checked_data(&spec, &manifest, &manifest_path, opts, cache)?;
@@ -669,7 +642,7 @@ fn verify_run_cached(
         .install(|| run::train_fresh(&spec, &dataset, rerun_dir, &run_opts))
         .with_context(|| format!("rerunning {}", run_dir.display()))?;
     let differences = compare_run_dirs(run_dir, rerun_dir)?;
-    let (environment, environment_info) = environment_differences(&manifest);
+    let (environment, environment_info) = environment_differences(&manifest.environment);
     Ok((
         RunReport {
             run_dir: run_dir.to_path_buf(),
@@ -685,13 +658,13 @@ fn verify_run_cached(
 /// Load the data a manifest names and check every file against its recorded SHA-256.
 fn load_checked_data(
     spec: &RunSpec,
-    manifest: &Value,
+    manifest: &Manifest,
     manifest_path: &Path,
     opts: &VerifyOptions,
     cache: &mut DataCache,
 ) -> Result<Arc<Dataset>> {
     let data = &spec.config.data;
-    let dir = match (&opts.data_dir, manifest["dataset"]["dir"].as_str()) {
+    let dir = match (&opts.data_dir, manifest.environment.data_dir.as_deref()) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => PathBuf::from(d),
         (None, None) => bail!(
@@ -725,9 +698,7 @@ fn load_checked_data(
             d
         }
     };
-    let recorded = manifest["dataset"]["files"]
-        .as_array()
-        .ok_or_else(|| anyhow!("{}: field `dataset.files` missing", manifest_path.display()))?;
+    let recorded = &manifest.identity.dataset.files;
     if recorded.len() != dataset.files.len() {
         bail!(
             "{}: records {} data files, the config reads {}",
@@ -737,14 +708,14 @@ fn load_checked_data(
         );
     }
     for (r, f) in recorded.iter().zip(&dataset.files) {
-        let expected = r["raw_sha256"].as_str().unwrap_or("(none)");
-        if expected != f.raw_sha256 {
+        let expected = &r.raw_sha256;
+        if *expected != f.raw_sha256 {
             bail!(
                 "data file {}: its SHA-256 is {}, but the run was trained on {} with SHA-256 {expected}: \
                  not the same data (pass --data-dir DIR to point at the original files)",
                 f.path.display(),
                 f.raw_sha256,
-                r["name"].as_str().unwrap_or("?")
+                r.name
             );
         }
     }
@@ -922,16 +893,15 @@ fn bits(v: f32) -> String {
     format!("{v:?} (bits {:#010x})", v.to_bits())
 }
 
-/// The first difference of two manifests outside [`MANIFEST_IGNORED`] and file paths.
+/// The first difference of two manifests in what a rerun must reproduce
+/// ([`Manifest::reproducible`]: identity and results; never environment or timing).
 pub fn compare_manifests(original: &Path, rerun: &Path) -> Result<Option<Difference>> {
-    let read = |p: &Path| -> Result<Value> {
+    let read = |p: &Path| -> Result<Manifest> {
         let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", p.display()))
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a readable manifest", p.display()))
     };
-    let (mut a, mut b) = (read(original)?, read(rerun)?);
-    for v in [&mut a, &mut b] {
-        strip_manifest(v);
-    }
+    let (a, b) = (read(original)?.reproducible(), read(rerun)?.reproducible());
     Ok(
         first_value_difference("", &a, &b).map(|(location, x, y)| Difference {
             file: "manifest.json".into(),
@@ -940,24 +910,6 @@ pub fn compare_manifests(original: &Path, rerun: &Path) -> Result<Option<Differe
             rerun: y,
         }),
     )
-}
-
-/// Remove the fields a rerun may change: [`MANIFEST_IGNORED`], the data directory and
-/// the paths of the data files (identity is their checksum).
-fn strip_manifest(v: &mut Value) {
-    if let Some(o) = v.as_object_mut() {
-        for k in MANIFEST_IGNORED {
-            o.remove(*k);
-        }
-    }
-    if let Some(d) = v.get_mut("dataset").and_then(|d| d.as_object_mut()) {
-        d.remove("dir");
-        if let Some(files) = d.get_mut("files").and_then(|f| f.as_array_mut()) {
-            for f in files.iter_mut().filter_map(|f| f.as_object_mut()) {
-                f.remove("path");
-            }
-        }
-    }
 }
 
 fn first_value_difference(path: &str, a: &Value, b: &Value) -> Option<(String, String, String)> {
@@ -1008,44 +960,100 @@ fn first_value_difference(path: &str, a: &Value, b: &Value) -> Option<(String, S
 mod tests {
     use super::*;
 
+    /// A manifest of run `r`, with its timing, environment and data paths set by
+    /// `where_` (the same `where_` gives the same manifest).
+    fn manifest(where_: u32) -> Manifest {
+        use crate::run::manifest::*;
+        let w = f64::from(where_);
+        Manifest {
+            identity: Identity {
+                run: "r".into(),
+                experiment: "e".into(),
+                grid: BTreeMap::new(),
+                config: crate::config::RunConfig::default(),
+                seed: 1,
+                dataset: DataIdentity {
+                    name: "mnist".into(),
+                    kind: "mnist".into(),
+                    files: vec![FileIdentity {
+                        name: "f".into(),
+                        raw_len: 4,
+                        raw_sha256: "s".into(),
+                        verified: true,
+                    }],
+                },
+            },
+            results: Results {
+                status: RunState::Completed,
+                epochs_trained: 3,
+                final_digest: Some("aa".into()),
+                test_accuracy: Some(0.5),
+                test_cost: None,
+            },
+            environment: Environment {
+                regulab_version: format!("0.{where_}"),
+                kernels: RecordedKernels::default(),
+                threads: where_ as usize,
+                jobs: 1,
+                data_dir: Some(format!("/x{where_}")),
+                data_paths: vec![PathBuf::from(format!("/x{where_}/f"))],
+            },
+            timing: Timing {
+                started_unix: w,
+                started_utc: String::new(),
+                finished_unix: Some(w + 1.0),
+                finished_utc: None,
+                resumed_from_epoch: (where_ > 1).then_some(2),
+                seconds: Some(w),
+            },
+        }
+    }
+
     #[test]
-    fn manifest_differences_ignore_timing_and_paths() {
-        let a = serde_json::json!({
-            "run": "r", "seconds": 1.0, "threads": 1, "final_digest": "aa",
-            "dataset": {"dir": "/x", "files": [{"path": "/x/f", "raw_sha256": "s"}]},
-            "config": {"reg": {"l2": 0.001}}
-        });
-        let mut b = a.clone();
-        b["seconds"] = 2.0.into();
-        b["threads"] = 4.into();
-        b["dataset"]["dir"] = "/y".into();
-        b["dataset"]["files"][0]["path"] = "/y/f".into();
-        let (mut sa, mut sb) = (a.clone(), b.clone());
-        strip_manifest(&mut sa);
-        strip_manifest(&mut sb);
-        assert_eq!(first_value_difference("", &sa, &sb), None);
-        sb["config"]["reg"]["l2"] = 0.002.into();
+    fn manifest_differences_ignore_environment_and_timing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let compare = |x: &Manifest, y: &Manifest| {
+            run::manifest::write_manifest(&a, x).unwrap();
+            run::manifest::write_manifest(&b, y).unwrap();
+            compare_manifests(&a.join("manifest.json"), &b.join("manifest.json")).unwrap()
+        };
+        let (ma, mb) = (manifest(1), manifest(4));
+        assert_ne!(ma, mb);
+        assert_eq!(compare(&ma, &mb), None);
+        let mut other = manifest(4);
+        other.identity.config.reg.l2 = 0.002;
+        let d = compare(&ma, &other).unwrap();
+        assert_eq!(d.location, "field config.reg.l2");
+        assert_eq!(d.rerun, "0.002");
+        let mut other = manifest(4);
+        other.identity.dataset.files[0].raw_sha256 = "t".into();
         assert_eq!(
-            first_value_difference("", &sa, &sb),
-            Some(("field config.reg.l2".into(), "0.001".into(), "0.002".into()))
-        );
-        sb = sa.clone();
-        sb["dataset"]["files"][0]["raw_sha256"] = "t".into();
-        assert_eq!(
-            first_value_difference("", &sa, &sb).unwrap().0,
+            compare(&ma, &other).unwrap().location,
             "field dataset.files[0].raw_sha256"
         );
+        let mut other = manifest(4);
+        other.results.final_digest = Some("bb".into());
+        assert_eq!(compare(&ma, &other).unwrap().location, "field final_digest");
+    }
+
+    /// This machine's environment, as a manifest records it.
+    fn here() -> Environment {
+        Environment {
+            regulab_version: env!("CARGO_PKG_VERSION").into(),
+            kernels: regulab_kernels::cpu::report().into(),
+            threads: 1,
+            jobs: 1,
+            data_dir: None,
+            data_paths: Vec::new(),
+        }
     }
 
     #[test]
     fn environment_notes_name_the_kernel() {
-        let here = regulab_kernels::cpu::report();
-        let mut m = serde_json::json!({
-            "regulab_version": env!("CARGO_PKG_VERSION"),
-            "kernels": serde_json::to_value(&here).unwrap(),
-        });
+        let mut m = here();
         assert!(environment_notes(&m).is_empty());
-        m["kernels"]["sgemm_kernel"] = "some-other-class".into();
+        m.kernels.sgemm_kernel = "some-other-class".into();
         let notes = environment_notes(&m);
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("sgemm kernel class") && notes[0].contains("some-other-class"));
@@ -1060,12 +1068,9 @@ mod tests {
             "avx512" => "fma-avx2",
             _ => "avx512",
         };
-        let mut m = serde_json::json!({
-            "regulab_version": env!("CARGO_PKG_VERSION"),
-            "kernels": serde_json::to_value(&here).unwrap(),
-        });
-        m["kernels"]["sgemm_kernel"] = other_fma.into();
-        m["kernels"]["elementwise"] = "scalar".into();
+        let mut m = super::tests::here();
+        m.kernels.sgemm_kernel = other_fma.into();
+        m.kernels.elementwise = "scalar".into();
         let (notes, info) = environment_differences(&m);
         if here.bits_class == "x86-fma" {
             assert!(notes.is_empty(), "{notes:?}");
@@ -1074,7 +1079,7 @@ mod tests {
         } else {
             assert_eq!(notes.len(), 1, "{notes:?}");
         }
-        m["kernels"]["sgemm_kernel"] = "avx".into();
+        m.kernels.sgemm_kernel = "avx".into();
         let notes = environment_notes(&m);
         assert_eq!(
             notes.len(),

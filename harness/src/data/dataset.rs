@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::checksums::{DatasetName, FASHION_MNIST_FILES, FileSpec, MNIST_FILES};
 use super::error::{DataError, DataWarning};
@@ -18,7 +18,7 @@ use super::locate::{find_standard_files, locate};
 use super::split::{SplitSpec, Splits};
 
 /// The identity of one loaded file, for manifests.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
     /// Base name without `.gz`, e.g. `t10k-images-idx3-ubyte`.
     pub name: String,

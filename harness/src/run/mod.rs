@@ -90,7 +90,7 @@ pub use clock::utc_string;
 pub use digest::digest;
 pub use epochs::{EpochRow, TIMING_COLUMNS, epochs_csv, read_epochs};
 pub use executor::execute;
-pub use manifest::{Manifest, config_sha256, manifest_config, read_manifest};
+pub use manifest::{Manifest, config_sha256, read_manifest};
 pub use outputs::{
     SUMMARY_TIMING_COLUMN, comparison_table, summary_csv, summary_header, summary_row,
 };
@@ -154,6 +154,15 @@ impl Status {
         match self {
             Status::Completed => "completed",
             Status::Diverged => "diverged",
+        }
+    }
+}
+
+impl From<Status> for manifest::RunState {
+    fn from(s: Status) -> manifest::RunState {
+        match s {
+            Status::Completed => manifest::RunState::Completed,
+            Status::Diverged => manifest::RunState::Diverged,
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::data::{DataSets, Dataset};
 
 use super::digest::{WeightStats, digest};
 use super::epochs::{EpochRow, observed_error, read_epochs};
-use super::manifest::{config_sha256, manifest_config, read_manifest};
+use super::manifest::{Manifest, RunState, config_sha256, read_manifest};
 use super::spec::{build_network, penalty_of, schedule_of};
 use super::train::{EvalBuffers, test_stats};
 use super::{RunOutcome, Status};
@@ -35,7 +35,7 @@ pub(crate) enum Start {
     /// From its checkpoint, with the `epochs.csv` rows up to the checkpoint's epoch.
     Resume(Box<Checkpoint>, Vec<EpochRow>),
     /// Not at all: it has finished (its manifest).
-    Done(serde_json::Value),
+    Done(Box<Manifest>),
 }
 
 /// The first field (dotted) where two configs differ, and how: `` `k` is X there, Y now``.
@@ -81,7 +81,7 @@ pub fn check_resumable(plan: &Plan, out: &Path) -> Result<()> {
         let dir = out.join(&spec.name);
         if let Some(m) = read_manifest(&dir)? {
             let path = dir.join("manifest.json");
-            check_same_config(spec, &manifest_config(&m, &path)?, &path)?;
+            check_same_config(spec, &m.identity.config, &path)?;
         }
     }
     crate::outdir::check_same_plan(out, plan, &crate::outdir::survey(out)?)
@@ -148,11 +148,8 @@ fn inspect_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path) -> Result<St
     let manifest = read_manifest(run_dir)?;
     if let Some(m) = &manifest {
         let path = run_dir.join("manifest.json");
-        check_same_config(spec, &manifest_config(m, &path)?, &path)?;
-        let recorded_files: Vec<&str> = m["dataset"]["files"]
-            .as_array()
-            .map(|f| f.iter().filter_map(|f| f["raw_sha256"].as_str()).collect())
-            .unwrap_or_default();
+        check_same_config(spec, &m.identity.config, &path)?;
+        let recorded_files = m.data_sha256();
         let files: Vec<&str> = dataset
             .files
             .iter()
@@ -169,9 +166,8 @@ fn inspect_start(spec: &RunSpec, dataset: &Dataset, run_dir: &Path) -> Result<St
                 files
             );
         }
-        let finished = matches!(m["status"].as_str(), Some("completed" | "diverged"));
-        if finished && run_dir.join("model.safetensors").is_file() {
-            return Ok(Start::Done(m.clone()));
+        if m.results.status.is_finished() && run_dir.join("model.safetensors").is_file() {
+            return Ok(Start::Done(Box::new(m.clone())));
         }
     }
     if !ck_path.is_file() {
@@ -249,7 +245,7 @@ pub(crate) fn finished_outcome(
     spec: &RunSpec,
     dataset: &Dataset,
     run_dir: &Path,
-    manifest: &serde_json::Value,
+    manifest: &Manifest,
 ) -> Result<RunOutcome> {
     let c = &spec.config;
     let csv_path = run_dir.join("epochs.csv");
@@ -275,8 +271,8 @@ pub(crate) fn finished_outcome(
         frac_small: small_weights,
         l2_norm: weight_norm,
     } = WeightStats::of(&net);
-    let status = match manifest["status"].as_str() {
-        Some("diverged") => Status::Diverged,
+    let status = match manifest.results.status {
+        RunState::Diverged => Status::Diverged,
         _ => Status::Completed,
     };
     Ok(RunOutcome {
@@ -287,7 +283,7 @@ pub(crate) fn finished_outcome(
         small_weights,
         weight_norm,
         digest,
-        seconds: manifest["seconds"].as_f64().unwrap_or(0.0),
+        seconds: manifest.timing.seconds.unwrap_or(0.0),
     })
 }
 
@@ -297,7 +293,7 @@ fn load_finished_model(
     spec: &RunSpec,
     dataset: &Dataset,
     run_dir: &Path,
-    manifest: &serde_json::Value,
+    manifest: &Manifest,
 ) -> Result<(Mlp, String)> {
     let arch = build_network(
         &spec.config,
@@ -308,7 +304,7 @@ fn load_finished_model(
     let net = regulab_model::io::load_expecting(&model_path, arch.architecture())
         .with_context(|| format!("reading {}", model_path.display()))?;
     let digest = digest(&net);
-    if manifest["final_digest"].as_str() != Some(digest.as_str()) {
+    if manifest.results.final_digest.as_deref() != Some(digest.as_str()) {
         bail!(
             "{}: its weights do not have the manifest's final_digest",
             model_path.display()

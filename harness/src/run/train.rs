@@ -23,7 +23,10 @@ use crate::data::{Dataset, LabeledImages};
 use super::clock::{unix_now, utc_string};
 use super::digest::{WeightStats, digest};
 use super::epochs::{EpochRow, epochs_csv, observed_error};
-use super::manifest::{DatasetManifest, Manifest, config_sha256, write_manifest};
+use super::manifest::{
+    DataIdentity, Environment, FileIdentity, Identity, Manifest, Results, RunState, Timing,
+    config_sha256, write_manifest,
+};
 use super::preflight::{check_data, check_memory, run_memory};
 use super::progress::Reporter;
 use super::resume::{
@@ -175,32 +178,50 @@ fn train_run(
     let ck_path = run_dir.join(checkpoint::FILE_NAME);
 
     let mut manifest = Manifest {
-        regulab_version: env!("CARGO_PKG_VERSION").to_string(),
-        run: spec.name.clone(),
-        experiment: spec.experiment.clone(),
-        grid: spec.grid.iter().cloned().collect(),
-        config: c.clone(),
-        seed: c.seed,
-        dataset: DatasetManifest {
-            name: c.data.dataset.clone(),
-            kind: dataset.name.to_string(),
-            dir: dataset.dir.as_ref().map(|d| d.display().to_string()),
-            files: dataset.files.clone(),
+        identity: Identity {
+            run: spec.name.clone(),
+            experiment: spec.experiment.clone(),
+            grid: spec.grid.iter().cloned().collect(),
+            config: c.clone(),
+            seed: c.seed,
+            dataset: DataIdentity {
+                name: c.data.dataset.clone(),
+                kind: dataset.name.to_string(),
+                files: dataset
+                    .files
+                    .iter()
+                    .map(|f| FileIdentity {
+                        name: f.name.clone(),
+                        raw_len: f.raw_len,
+                        raw_sha256: f.raw_sha256.clone(),
+                        verified: f.verified,
+                    })
+                    .collect(),
+            },
         },
-        kernels: regulab_kernels::cpu::report(),
-        threads: opts.threads,
-        jobs: opts.jobs,
-        started_unix,
-        started_utc: utc_string(started_unix),
-        finished_unix: None,
-        finished_utc: None,
-        status: "running".to_string(),
-        epochs_trained: 0,
-        resumed_from_epoch: resume.as_ref().map(|(ck, _)| ck.state.epoch),
-        seconds: None,
-        final_digest: None,
-        test_accuracy: None,
-        test_cost: None,
+        results: Results {
+            status: RunState::Running,
+            epochs_trained: 0,
+            final_digest: None,
+            test_accuracy: None,
+            test_cost: None,
+        },
+        environment: Environment {
+            regulab_version: env!("CARGO_PKG_VERSION").to_string(),
+            kernels: regulab_kernels::cpu::report().into(),
+            threads: opts.threads,
+            jobs: opts.jobs,
+            data_dir: dataset.dir.as_ref().map(|d| d.display().to_string()),
+            data_paths: dataset.files.iter().map(|f| f.path.clone()).collect(),
+        },
+        timing: Timing {
+            started_unix,
+            started_utc: utc_string(started_unix),
+            finished_unix: None,
+            finished_utc: None,
+            resumed_from_epoch: resume.as_ref().map(|(ck, _)| ck.state.epoch),
+            seconds: None,
+        },
     };
     write_manifest(run_dir, &manifest)?;
 
@@ -375,14 +396,16 @@ fn train_run(
     let seconds = started.elapsed().as_secs_f64();
     let finished_unix = unix_now();
     let has_test = test.n > 0;
-    manifest.finished_unix = Some(finished_unix);
-    manifest.finished_utc = Some(utc_string(finished_unix));
-    manifest.status = status.as_str().to_string();
-    manifest.epochs_trained = rows.last().map_or(0, |r| r.epoch);
-    manifest.seconds = Some(seconds);
-    manifest.final_digest = Some(digest.clone());
-    manifest.test_accuracy = has_test.then_some(test.accuracy);
-    manifest.test_cost = has_test.then_some(test.cost);
+    manifest.timing.finished_unix = Some(finished_unix);
+    manifest.timing.finished_utc = Some(utc_string(finished_unix));
+    manifest.timing.seconds = Some(seconds);
+    manifest.results = Results {
+        status: status.into(),
+        epochs_trained: rows.last().map_or(0, |r| r.epoch),
+        final_digest: Some(digest.clone()),
+        test_accuracy: has_test.then_some(test.accuracy),
+        test_cost: has_test.then_some(test.cost),
+    };
     write_manifest(run_dir, &manifest)?;
     // the run is finished: its final state is in model.safetensors
     remove_if_present(&ck_path)?;
