@@ -419,7 +419,8 @@ fn real_main() -> Result<ExitCode> {
                     out.display()
                 );
             }
-            let outcomes = match run::execute(&plan, &data, &opts) {
+            let outcomes = match run::execute_runs(&plan, &run::Selection::all(&plan), &data, &opts)
+            {
                 Ok(o) => o,
                 Err(e) => {
                     if let Some(stop) = interrupt::cause(&e) {
@@ -444,9 +445,8 @@ fn real_main() -> Result<ExitCode> {
                 );
             }
             print!("{}", run::comparison_table(&outcomes));
-            println!("summary: {}", out.join("summary.csv").display());
-            if !no_plot
-                && let Some(stop) = plot_after_run(&out, data_dir.as_deref(), preview.as_ref())
+            if let Some(stop) =
+                write_outputs(&out, !no_plot, data_dir.as_deref(), preview.as_ref())?
             {
                 eprintln!(
                     "regulab: stopped by {} while drawing the figures (the runs' results are \
@@ -529,34 +529,42 @@ fn parse_format(s: &str) -> Result<plot::Format, String> {
 /// The training image shown in the input-dropout figure drawn by `regulab run`.
 const PREVIEW_IMAGE: u32 = 0;
 
-/// The figures and report at the end of `regulab run`; a failure is a warning (the
-/// runs' results are written already). `dataset` needs to hold only training image
-/// [`PREVIEW_IMAGE`]. `Some` when a signal stopped the drawing.
-fn plot_after_run(
+/// The outputs at the end of `regulab run`, built from the directory
+/// ([`run::write_outputs`]): `summary.csv`, then (with `plot`) the figures and report,
+/// whose failure is a warning (the runs' results are written already). `dataset` needs
+/// to hold only training image [`PREVIEW_IMAGE`]. `Some` when a signal stopped the
+/// drawing.
+fn write_outputs(
     out: &std::path::Path,
+    plot: bool,
     data_dir: Option<&std::path::Path>,
     dataset: Option<&data::Dataset>,
-) -> Option<interrupt::Interrupted> {
+) -> Result<Option<interrupt::Interrupted>> {
     let opts = plot::PlotOptions {
         format: plot::Format::Svg,
         data_dir,
         dataset,
         image_index: PREVIEW_IMAGE as usize,
     };
-    match plot::plot_dir(out, &opts) {
+    let outputs = run::write_outputs(out, plot.then_some(&opts))?;
+    println!("summary: {}", outputs.summary.display());
+    let Some(figures) = outputs.figures else {
+        return Ok(None);
+    };
+    match figures {
         Ok(o) => {
             for n in &o.notes {
                 eprintln!("note: {n}");
             }
             println!("report: {} ({} figures)", o.report.display(), o.files.len());
         }
-        Err(plot::PlotError::Interrupted(stop)) => return Some(stop),
+        Err(plot::PlotError::Interrupted(stop)) => return Ok(Some(stop)),
         Err(e) => eprintln!(
             "warning: drawing the figures failed: {e}; retry with `regulab plot {}`",
             out.display()
         ),
     }
-    None
+    Ok(None)
 }
 
 /// `s` quoted for a POSIX shell when it needs to be.

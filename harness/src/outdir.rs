@@ -109,6 +109,11 @@ pub struct PlanFile {
     pub name: String,
     /// Every run.
     pub runs: Vec<PlannedRun>,
+    /// The keys the plan's grids vary, in the config's axis order (the summary's extra
+    /// columns; the runs' manifests record grid values by key only). Absent when no
+    /// grid varies anything, and in files written before regulab recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid_keys: Option<Vec<String>>,
 }
 
 impl PlanFile {
@@ -126,6 +131,7 @@ impl PlanFile {
                     config_sha256: crate::run::config_sha256(&r.config),
                 })
                 .collect(),
+            grid_keys: Some(crate::config::grid_keys(plan)).filter(|k| !k.is_empty()),
         }
     }
 

@@ -492,8 +492,8 @@ pub fn verify_path(path: &Path, opts: &VerifyOptions) -> Result<Verification> {
             continue;
         }
         match verify_run_cached(&run_dir, &out.join(name), opts, &mut cache) {
-            Ok((report, outcome)) => {
-                outcomes.push(outcome);
+            Ok((report, rerun)) => {
+                outcomes.push(rerun);
                 v.runs.push(report);
             }
             Err(e) if crate::interrupt::cause(&e).is_some() => return Err(e),
@@ -510,11 +510,12 @@ pub fn verify_path(path: &Path, opts: &VerifyOptions) -> Result<Verification> {
     Ok(v)
 }
 
-/// Compare `summary.csv` with what the reruns' `outcomes` give (see the module docs).
+/// Compare `summary.csv` with what the reruns' directories give (`outcomes`, see the
+/// module docs).
 fn check_summary(
     path: &Path,
     expected: &[String],
-    outcomes: &[run::RunOutcome],
+    outcomes: &[run::RunSummary],
     v: &mut Verification,
 ) -> Result<()> {
     let spath = path.join(crate::outdir::SUMMARY_FILE);
@@ -583,7 +584,7 @@ fn verify_run_cached(
     rerun_dir: &Path,
     opts: &VerifyOptions,
     cache: &mut DataCache,
-) -> Result<(RunReport, run::RunOutcome)> {
+) -> Result<(RunReport, run::RunSummary)> {
     let manifest_path = run_dir.join("manifest.json");
     let manifest = run::read_manifest(run_dir)?.ok_or_else(|| {
         anyhow!(
@@ -638,9 +639,10 @@ fn verify_run_cached(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(run_opts.threads)
         .build()?;
-    let outcome = pool
-        .install(|| run::train_fresh(&spec, &dataset, rerun_dir, &run_opts))
+    pool.install(|| run::train_fresh(&spec, &dataset, rerun_dir, &run_opts))
         .with_context(|| format!("rerunning {}", run_dir.display()))?;
+    // the summary row the rerun gives, read back as the outputs read it
+    let rerun = run::RunSummary::read(rerun_dir)?;
     let differences = compare_run_dirs(run_dir, rerun_dir)?;
     let (environment, environment_info) = environment_differences(&manifest.environment);
     Ok((
@@ -651,7 +653,7 @@ fn verify_run_cached(
             differences,
             not_verified: None,
         },
-        outcome,
+        rerun,
     ))
 }
 

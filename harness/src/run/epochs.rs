@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 /// One row of `epochs.csv`. Floats are printed in Rust's shortest round-trip form
@@ -76,6 +76,15 @@ pub fn read_epochs(path: &Path) -> Result<Vec<EpochRow>> {
         .enumerate()
         .map(|(i, row)| row.with_context(|| format!("{}: row {}", path.display(), i + 1)))
         .collect()
+}
+
+/// Read the `epochs.csv` of a finished run: rows for epochs 0, 1, 2, ... (at least 0).
+pub fn read_finished_epochs(path: &Path) -> Result<Vec<EpochRow>> {
+    let rows = read_epochs(path)?;
+    if rows.is_empty() || rows.iter().enumerate().any(|(i, r)| r.epoch as usize != i) {
+        bail!("{}: expected rows for epochs 0, 1, 2, ...", path.display());
+    }
+    Ok(rows)
 }
 
 /// The validation error the schedule observes after an epoch (the training error

@@ -1,35 +1,81 @@
-//! The job scheduler of `regulab run`: the runs of a plan on `jobs` worker threads,
-//! each with its own rayon pool of `threads` threads.
+//! The job scheduler of `regulab run`: the selected runs of a plan on `jobs` worker
+//! threads, each with its own rayon pool of `threads` threads.
 //!
-//! Why a module: how runs are spread over threads must not change a bit of any result;
-//! the argument is short and lives here, next to the loop it is about.
+//! Why a module, and why a selection: the plan says what the runs are; which of them
+//! this command executes is a separate argument ([`Selection`]), so that a sweep can be
+//! cut into shards that run apart and are merged afterwards by
+//! [`super::outputs::write_outputs`], which reads only the directories. How runs are
+//! spread over threads must not change a bit of any result; the argument is short and
+//! lives here, next to the loop it is about.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 
-use crate::config::Plan;
+use crate::config::{Plan, RunSpec};
 use crate::data::DataSets;
 use crate::data::load::data_key;
 
-use super::outputs::summary_csv;
 use super::preflight::{check_plan, check_recordable};
 use super::resume::check_resume_plan;
 use super::train::run_one;
 use super::{RunOptions, RunOutcome};
 
-/// Run every run of `plan` (concurrently, `opts.jobs` at a time) and write the summary.
+/// Which runs of a plan a command executes: indices into `plan.runs`, in order, each
+/// once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection(Vec<usize>);
+
+impl Selection {
+    /// Every run of `plan`.
+    pub fn all(plan: &Plan) -> Selection {
+        Selection((0..plan.runs.len()).collect())
+    }
+
+    /// Runs `indices` of `plan`: each must be a run of the plan, given once, in
+    /// increasing order.
+    pub fn of(plan: &Plan, indices: Vec<usize>) -> Result<Selection> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= plan.runs.len()) {
+            bail!(
+                "run index {bad}: the plan of {} has {} runs",
+                plan.origin,
+                plan.runs.len()
+            );
+        }
+        if indices.windows(2).any(|w| w[0] >= w[1]) {
+            bail!("run indices must be increasing and distinct: {indices:?}");
+        }
+        Ok(Selection(indices))
+    }
+
+    /// The selected runs of `plan`, in order.
+    pub fn runs<'p>(&self, plan: &'p Plan) -> Vec<&'p RunSpec> {
+        self.0.iter().map(|&i| &plan.runs[i]).collect()
+    }
+}
+
+/// Execute the runs `selection` of `plan` (concurrently, `opts.jobs` at a time) into
+/// their directories in `opts.out`; their outcomes, in selection order.
 ///
-/// Before anything is trained: the data paths ([`check_recordable`]), every run against
-/// its data and the memory available ([`check_plan`]); with `opts.resume`, the whole
-/// plan against the directory ([`check_resume_plan`]); then `plan.json` is written. Owning `opts.out` ([`crate::lock`]) and refusing to replace
-/// results ([`crate::outdir`]) is the caller's part.
-pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<RunOutcome>> {
+/// Before anything is trained: the data paths ([`check_recordable`]), every run of the
+/// plan against its data and the memory available ([`check_plan`]); with
+/// `opts.resume`, the plan against the directory and each selected run against what its
+/// directory holds ([`check_resume_plan`]); then `plan.json` (the whole plan) is
+/// written. Owning `opts.out` ([`crate::lock`]) and refusing to replace results
+/// ([`crate::outdir`]) is the caller's part, and so are the outputs
+/// ([`super::outputs::write_outputs`]).
+pub fn execute_runs(
+    plan: &Plan,
+    selection: &Selection,
+    data: &DataSets,
+    opts: &RunOptions,
+) -> Result<Vec<RunOutcome>> {
+    let runs = selection.runs(plan);
     check_recordable(data)?;
     check_plan(plan, data, opts)?;
     if opts.resume {
-        check_resume_plan(plan, data, &opts.out)?;
+        check_resume_plan(plan, &runs, data, &opts.out)?;
     }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating output directory {}", opts.out.display()))?;
@@ -38,17 +84,20 @@ pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<Ru
     let multi = indicatif::MultiProgress::new();
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<RunOutcome>>>> =
-        plan.runs.iter().map(|_| Mutex::new(None)).collect();
+        runs.iter().map(|_| Mutex::new(None)).collect();
+    // Reproducibility: a run's bits depend only on its config and data, never on which
+    // worker takes it, in what order, or how many threads its pool has (every kernel
+    // gives the same bits for any pool size); each result goes to its run's slot.
     std::thread::scope(|scope| -> Result<()> {
         let mut handles = Vec::new();
-        for _ in 0..opts.jobs.min(plan.runs.len()).max(1) {
+        for _ in 0..opts.jobs.min(runs.len()).max(1) {
             handles.push(scope.spawn(|| -> Result<()> {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(opts.threads)
                     .build()?;
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(spec) = plan.runs.get(i) else {
+                    let Some(&spec) = runs.get(i) else {
                         return Ok(());
                     };
                     if let Err(stop) = crate::interrupt::check() {
@@ -73,18 +122,13 @@ pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<Ru
         }
         Ok(())
     })?;
-    let mut outcomes = Vec::new();
-    for (spec, r) in plan.runs.iter().zip(results) {
+    let mut outcomes = Vec::with_capacity(runs.len());
+    for (spec, r) in runs.iter().zip(results) {
         let r = r
             .into_inner()
             .expect("no poisoned lock")
             .ok_or_else(|| anyhow!("run `{}` was not executed", spec.name))?;
         outcomes.push(r.with_context(|| format!("run `{}`", spec.name))?);
     }
-    crate::atomic::write(
-        &opts.out.join("summary.csv"),
-        &summary_csv(plan, &outcomes)?,
-    )
-    .with_context(|| format!("writing {}", opts.out.join("summary.csv").display()))?;
     Ok(outcomes)
 }

@@ -89,10 +89,11 @@ pub use crate::data::load::{
 pub use clock::utc_string;
 pub use digest::digest;
 pub use epochs::{EpochRow, TIMING_COLUMNS, epochs_csv, read_epochs};
-pub use executor::execute;
+pub use executor::{Selection, execute_runs};
 pub use manifest::{Manifest, config_sha256, read_manifest};
 pub use outputs::{
-    SUMMARY_TIMING_COLUMN, comparison_table, summary_csv, summary_header, summary_row,
+    Outputs, RunSummary, SUMMARY_TIMING_COLUMN, comparison_table, summary_csv, summary_header,
+    summary_row, write_outputs,
 };
 pub use preflight::{check_plan, check_recordable};
 pub use resume::{check_resumable, check_resume_plan};
@@ -202,6 +203,15 @@ pub fn default_parallelism(
     (jobs, threads)
 }
 
+/// Execute every run of `plan` ([`execute_runs`]), then write `summary.csv` from the
+/// directory ([`write_outputs`], without figures): what `regulab run` does, for
+/// library callers and tests.
+pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<RunOutcome>> {
+    let outcomes = execute_runs(plan, &Selection::all(plan), data, opts)?;
+    write_outputs(&opts.out, None)?;
+    Ok(outcomes)
+}
+
 /// Load every dataset the plan needs ([`crate::data::load::load_datasets`]), telling
 /// the user on stderr about each file accepted without verification.
 pub fn load_datasets(plan: &Plan, data_dir: Option<&Path>) -> Result<DataSets> {
@@ -219,6 +229,7 @@ mod tests {
     use super::*;
     use crate::data::load::split_spec;
     use crate::data::{Dataset, DatasetName, LabeledImages};
+    use std::path::Path;
     use std::sync::Arc;
 
     /// A study of two runs with different seeds (so different pools) on 300 synthetic
@@ -304,5 +315,55 @@ mod tests {
             .unwrap();
             assert!(diffs.is_empty(), "{}: {diffs:?}", a.spec.name);
         }
+    }
+
+    /// The runs of a plan executed apart (one selection each, as the shards of a sweep
+    /// would be) and merged by `write_outputs` from the directory give the summary of
+    /// one execution of the whole plan.
+    #[test]
+    fn runs_executed_apart_merge_into_the_same_summary() {
+        let (plan, data) = small_study();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = |name: &str| RunOptions {
+            out: dir.path().join(name),
+            threads: 1,
+            jobs: 1,
+            progress: Progress::Quiet,
+            resume: false,
+            halt_after_epoch: None,
+        };
+        let whole = opts("whole");
+        execute(&plan, &data, &whole).unwrap();
+        let apart = opts("apart");
+        for (i, spec) in plan.runs.iter().enumerate() {
+            let only = Selection::of(&plan, vec![i]).unwrap();
+            let done = execute_runs(&plan, &only, &data, &apart).unwrap();
+            assert_eq!(done.len(), 1);
+            assert_eq!(done[0].spec.name, spec.name);
+        }
+        assert!(!apart.out.join("summary.csv").exists());
+        let outputs = write_outputs(&apart.out, None).unwrap();
+        assert!(outputs.figures.is_none());
+        let names: Vec<&str> = outputs.runs.iter().map(|r| r.spec.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        // every column but the last (seconds, a timing)
+        let without_seconds = |p: &Path| -> Vec<String> {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+                .collect()
+        };
+        let summary = without_seconds(&whole.out.join("summary.csv"));
+        assert_eq!(summary.len(), 3);
+        assert_eq!(summary, without_seconds(&outputs.summary));
+        // a run of the plan missing from the directory is an error naming it
+        std::fs::remove_dir_all(apart.out.join("b")).unwrap();
+        let e = format!("{:#}", write_outputs(&apart.out, None).unwrap_err());
+        assert!(e.contains("run `b`"), "{e}");
+        // a selection holds runs of the plan, each once, in order
+        assert!(Selection::of(&plan, vec![2]).is_err());
+        assert!(Selection::of(&plan, vec![1, 0]).is_err());
+        assert!(Selection::of(&plan, vec![0, 0]).is_err());
     }
 }

@@ -22,7 +22,7 @@ use crate::data::load::data_key;
 use crate::data::{DataSets, Dataset};
 
 use super::digest::{WeightStats, digest};
-use super::epochs::{EpochRow, observed_error, read_epochs};
+use super::epochs::{EpochRow, observed_error, read_epochs, read_finished_epochs};
 use super::manifest::{Manifest, RunState, config_sha256, read_manifest};
 use super::spec::{build_network, penalty_of, schedule_of};
 use super::train::{EvalBuffers, test_stats};
@@ -91,9 +91,14 @@ pub fn check_resumable(plan: &Plan, out: &Path) -> Result<()> {
 /// directory in `out` holds, with the data loaded now (everything [`run_one`] would
 /// check when the run's turn comes, without writing anything), so that a refusal never
 /// comes after other runs have trained.
-pub fn check_resume_plan(plan: &Plan, data: &DataSets, out: &Path) -> Result<()> {
+pub fn check_resume_plan(
+    plan: &Plan,
+    runs: &[&RunSpec],
+    data: &DataSets,
+    out: &Path,
+) -> Result<()> {
     check_resumable(plan, out)?;
-    for spec in &plan.runs {
+    for &spec in runs {
         let dataset = data
             .get(&data_key(&spec.config.data))
             .ok_or_else(|| anyhow!("run `{}`: its data was not loaded", spec.name))?;
@@ -248,14 +253,7 @@ pub(crate) fn finished_outcome(
     manifest: &Manifest,
 ) -> Result<RunOutcome> {
     let c = &spec.config;
-    let csv_path = run_dir.join("epochs.csv");
-    let rows = read_epochs(&csv_path)?;
-    if rows.is_empty() || rows.iter().enumerate().any(|(i, r)| r.epoch as usize != i) {
-        bail!(
-            "{}: expected rows for epochs 0, 1, 2, ...",
-            csv_path.display()
-        );
-    }
+    let rows = read_finished_epochs(&run_dir.join("epochs.csv"))?;
     let (net, digest) = load_finished_model(spec, dataset, run_dir, manifest)?;
     let mut ws = Workspace::new(net.architecture(), c.data.eval_batch);
     let mut bufs = EvalBuffers::default();
