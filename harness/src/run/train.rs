@@ -54,6 +54,8 @@ fn eval_indices(
 ) -> Result<EvalStats> {
     let d = images.dim();
     let mut ev = Evaluator::new();
+    // Reproducibility: the batches run in order and each example's loss is summed in
+    // f64 in example order (model::eval), whatever the batch size or thread count.
     for chunk in indices.chunks(batch) {
         bufs.x.resize(chunk.len() * d, 0.0);
         bufs.labels.resize(chunk.len(), 0);
@@ -337,6 +339,9 @@ fn train_run(
             dataset
                 .train
                 .gather(chunk, &mut bx[..n * d], &mut bl[..n])?;
+            // Reproducibility: the kernels split each batch over the caller's rayon
+            // pool in blocks fixed by the shapes, and the dropout masks are keyed by
+            // (seed, layer, step, element): the same bits for any thread count.
             let s = trainer.train_batch(&bx[..n * d], &bl[..n], lr)?;
             if !s.nll_sum.is_finite() {
                 finite = false;
