@@ -412,3 +412,145 @@ pub fn read_manifest(run_dir: &Path) -> Result<Option<Manifest>> {
 pub fn config_sha256(c: &RunConfig) -> String {
     crate::checkpoint::sha256_hex(&serde_json::to_vec(c).expect("a config serialises"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest as `regulab run` writes it when a run ends.
+    fn finished() -> Manifest {
+        Manifest {
+            identity: Identity {
+                run: "l2_l2=1e-4".into(),
+                experiment: "l2".into(),
+                grid: BTreeMap::from([("reg.l2".to_string(), "1e-4".to_string())]),
+                config: RunConfig::default(),
+                seed: 7,
+                dataset: DataIdentity {
+                    name: "mnist".into(),
+                    kind: "mnist".into(),
+                    files: vec![FileIdentity {
+                        name: "t10k-labels-idx1-ubyte".into(),
+                        raw_len: 10_008,
+                        raw_sha256: "ab".repeat(32),
+                        verified: true,
+                    }],
+                },
+            },
+            results: Results {
+                status: RunState::Completed,
+                epochs_trained: 30,
+                final_digest: Some("cd".repeat(32)),
+                test_accuracy: Some(0.8958),
+                test_cost: Some(0.1 + 0.2),
+            },
+            environment: Environment {
+                regulab_version: "0.1.0".into(),
+                kernels: RecordedKernels {
+                    cpu_features: vec!["avx2".into(), "fma".into()],
+                    elementwise: "avx2".into(),
+                    sgemm_kernel: "fma-avx2".into(),
+                    bits_class: "x86-fma".into(),
+                    matrixmultiply_version: "0.3.10".into(),
+                },
+                threads: 2,
+                jobs: 1,
+                data_dir: Some("/data/mnist".into()),
+                data_paths: vec![PathBuf::from("/data/mnist/t10k-labels-idx1-ubyte.gz")],
+            },
+            timing: Timing {
+                started_unix: 1.5,
+                started_utc: "1970-01-01T00:00:01Z".into(),
+                finished_unix: Some(2.5),
+                finished_utc: Some("1970-01-01T00:00:02Z".into()),
+                resumed_from_epoch: None,
+                seconds: Some(1.0),
+            },
+        }
+    }
+
+    /// On disk the manifest is the flat object regulab has always written, fields in
+    /// that order (the groups are in memory only), and it reads back equal: floats
+    /// to the bit.
+    #[test]
+    fn on_disk_layout_is_flat_and_reads_back() {
+        let m = finished();
+        let text = serde_json::to_string(&m).unwrap();
+        // the keys of the top-level object, in order (depth 1, outside strings)
+        let (mut keys, mut depth, mut in_str, mut cur) = (Vec::new(), 0, false, String::new());
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (in_str, c) {
+                (true, '\\') => {
+                    chars.next();
+                }
+                (true, '"') => {
+                    in_str = false;
+                    if depth == 1 && chars.peek() == Some(&':') {
+                        keys.push(std::mem::take(&mut cur));
+                    }
+                }
+                (true, c) => cur.push(c),
+                (false, '"') => {
+                    in_str = true;
+                    cur.clear();
+                }
+                (false, '{' | '[') => depth += 1,
+                (false, '}' | ']') => depth -= 1,
+                _ => {}
+            }
+        }
+        let top: Vec<&str> = [
+            "regulab_version",
+            "run",
+            "experiment",
+            "grid",
+            "config",
+            "seed",
+            "dataset",
+            "kernels",
+            "threads",
+            "jobs",
+            "started_unix",
+            "started_utc",
+            "finished_unix",
+            "finished_utc",
+            "status",
+            "epochs_trained",
+            "resumed_from_epoch",
+            "seconds",
+            "final_digest",
+            "test_accuracy",
+            "test_cost",
+        ]
+        .to_vec();
+        assert_eq!(keys, top);
+        assert!(text.contains(
+            r#""dataset":{"name":"mnist","kind":"mnist","dir":"/data/mnist","files":[{"name":"t10k-labels-idx1-ubyte","path":"/data/mnist/t10k-labels-idx1-ubyte.gz","raw_len":10008,"#
+        ));
+        assert!(text.contains(
+            r#""status":"completed","epochs_trained":30,"resumed_from_epoch":null,"seconds":1.0,"#
+        ));
+        let back: Manifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(
+            back.results.test_cost.unwrap().to_bits(),
+            (0.1f64 + 0.2).to_bits()
+        );
+    }
+
+    /// A manifest of an older regulab, without the fields added since (kernels' bits
+    /// class, jobs, resume), reads with those empty.
+    #[test]
+    fn older_manifests_read() {
+        let mut v = serde_json::to_value(finished()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        for k in ["jobs", "resumed_from_epoch", "kernels"] {
+            o.remove(k);
+        }
+        let m: Manifest = serde_json::from_value(v).unwrap();
+        assert_eq!(m.environment.jobs, 0);
+        assert_eq!(m.environment.kernels, RecordedKernels::default());
+        assert_eq!(m.identity, finished().identity);
+    }
+}
