@@ -16,7 +16,7 @@
 //! ignored is decided by the type a field is in, not by a list of names.
 //!
 //! On disk the fields are one flat JSON object in the order regulab has always written
-//! them ([`ManifestFile`]), so manifests written before the grouping read back
+//! them (`ManifestFile`), so manifests written before the grouping read back
 //! unchanged and a run's `manifest.json` is byte for byte what it was.
 
 use std::collections::BTreeMap;

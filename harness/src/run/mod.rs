@@ -55,7 +55,7 @@
 //! * [`train`]: training one run and writing its directory;
 //! * [`progress`]: what the user sees meanwhile;
 //! * [`epochs`], [`manifest`]: the two files every run writes as it goes;
-//! * [`digest`]: the parameter digest and weight statistics;
+//! * [`digest`](mod@digest): the parameter digest and weight statistics;
 //! * [`outputs`]: `summary.csv` and the comparison table;
 //! * [`executor`]: the runs on `jobs` worker threads;
 //! * [`clock`]: Unix time and its UTC text.

@@ -128,7 +128,7 @@ const SUMMARY_RESULTS: &[&str] = &[
 pub const SUMMARY_TIMING_COLUMN: &str = "seconds";
 
 /// The columns of `summary.csv` for a plan whose grids vary `grid_keys` (in the plan's
-/// axis order): run, experiment, the hyperparameters ([`SUMMARY_PARAMS`] and any other
+/// axis order): run, experiment, the hyperparameters (`SUMMARY_PARAMS` and any other
 /// grid key), the results.
 pub fn summary_header(grid_keys: &[String]) -> Vec<String> {
     let mut params: Vec<String> = SUMMARY_PARAMS.iter().map(|s| s.to_string()).collect();

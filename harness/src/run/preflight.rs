@@ -17,8 +17,8 @@ use super::RunOptions;
 
 /// Checks every run of `plan` against its data and the machine before any is trained
 /// (so a mistake in the last run of a sweep is not found after the others trained, and
-/// leaves nothing behind): its split fits the training file ([`check_data`]), and the
-/// memory the command needs ([`check_memory`]: the data held plus the runs that execute
+/// leaves nothing behind): its split fits the training file (`check_data`), and the
+/// memory the command needs (`check_memory`: the data held plus the runs that execute
 /// at once) is available. Errors name the config file, the run and the field.
 pub fn check_plan(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<()> {
     let mut needs = Vec::with_capacity(plan.runs.len());

@@ -7,9 +7,9 @@
 //! another config or other data is refused, for every run before any run trains
 //! ([`check_resume_plan`]).
 //!
-//! Why a module: these decisions only read (except [`decide_start`], which removes a
+//! Why a module: these decisions only read (except `decide_start`, which removes a
 //! stale checkpoint or temporary files), so the whole plan can be checked before
-//! training; training then gets a [`Start`] and never looks at the directory itself.
+//! training; training then gets a `Start` and never looks at the directory itself.
 
 use std::path::Path;
 
@@ -72,7 +72,7 @@ fn check_same_config(spec: &RunSpec, recorded: &RunConfig, path: &Path) -> Resul
 }
 
 /// Before any data is loaded for `--resume`: every run directory of `plan` already in
-/// `out` must have been made with its run's config (see [`check_same_config`]), so a
+/// `out` must have been made with its run's config (see `check_same_config`), so a
 /// resume with other options is refused as such rather than failing to find the data;
 /// and `out` must hold no run directory outside the plan, and record the same plan
 /// ([`crate::outdir::check_same_plan`]).
@@ -88,7 +88,7 @@ pub fn check_resumable(plan: &Plan, out: &Path) -> Result<()> {
 }
 
 /// Before `--resume` trains anything: every run of `plan` can continue from what its
-/// directory in `out` holds, with the data loaded now (everything [`run_one`] would
+/// directory in `out` holds, with the data loaded now (everything `run_one` would
 /// check when the run's turn comes, without writing anything), so that a refusal never
 /// comes after other runs have trained.
 pub fn check_resume_plan(
