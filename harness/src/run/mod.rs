@@ -271,6 +271,18 @@ mod tests {
         (plan, DataSets::from([(key, Arc::new(dataset))]))
     }
 
+    /// Options of a quiet, fresh execution into `dir/name`, `jobs` runs at a time.
+    fn quiet(dir: &Path, name: &str, jobs: usize) -> RunOptions {
+        RunOptions {
+            out: dir.join(name),
+            threads: 1,
+            jobs,
+            progress: Progress::Quiet,
+            resume: false,
+            halt_after_epoch: None,
+        }
+    }
+
     #[test]
     fn released_data_holds_what_the_runs_read_and_gives_the_same_runs() {
         let (plan, data) = small_study();
@@ -295,14 +307,7 @@ mod tests {
         assert_eq!(small.test, full.test);
 
         let dir = tempfile::tempdir().unwrap();
-        let opts = |name: &str| RunOptions {
-            out: dir.path().join(name),
-            threads: 1,
-            jobs: 2,
-            progress: Progress::Quiet,
-            resume: false,
-            halt_after_epoch: None,
-        };
+        let opts = |name: &str| quiet(dir.path(), name, 2);
         let a = execute(&plan, &data, &opts("full")).unwrap();
         let b = execute(&plan, &released, &opts("released")).unwrap();
         for (a, b) in a.iter().zip(&b) {
@@ -324,14 +329,7 @@ mod tests {
     fn runs_executed_apart_merge_into_the_same_summary() {
         let (plan, data) = small_study();
         let dir = tempfile::tempdir().unwrap();
-        let opts = |name: &str| RunOptions {
-            out: dir.path().join(name),
-            threads: 1,
-            jobs: 1,
-            progress: Progress::Quiet,
-            resume: false,
-            halt_after_epoch: None,
-        };
+        let opts = |name: &str| quiet(dir.path(), name, 1);
         let whole = opts("whole");
         execute(&plan, &data, &whole).unwrap();
         let apart = opts("apart");

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use regulab_model::{Architecture, Mlp};
 
 use crate::config::{RunSpec, flatten};
 use crate::outdir::{PlanFile, SUMMARY_FILE};
@@ -19,7 +20,7 @@ use crate::plot::{PlotError, PlotOptions, PlotOutput};
 
 use super::digest::{WeightStats, digest};
 use super::epochs::{EpochRow, read_finished_epochs};
-use super::manifest::{RunState, config_sha256, read_manifest};
+use super::manifest::{Manifest, RunState, config_sha256, read_manifest};
 use super::{RunOutcome, Status};
 
 /// One finished run as its directory records it: what a row of `summary.csv` shows.
@@ -62,16 +63,7 @@ impl RunSummary {
             ),
         };
         let rows = read_finished_epochs(&run_dir.join("epochs.csv"))?;
-        let model_path = run_dir.join("model.safetensors");
-        let net = regulab_model::io::load(&model_path)
-            .with_context(|| format!("reading {}", model_path.display()))?;
-        let digest = digest(&net);
-        if manifest.results.final_digest.as_deref() != Some(digest.as_str()) {
-            bail!(
-                "{}: its weights do not have the manifest's final_digest",
-                model_path.display()
-            );
-        }
+        let (net, digest) = load_final_model(run_dir, &manifest, None)?;
         let id = manifest.identity;
         Ok(RunSummary {
             spec: RunSpec {
@@ -89,6 +81,29 @@ impl RunSummary {
             seconds: manifest.timing.seconds.unwrap_or(0.0),
         })
     }
+}
+
+/// The final model of the finished run in `run_dir` (of architecture `expected`, when
+/// given) and its digest, which must be the manifest's `final_digest`.
+pub(crate) fn load_final_model(
+    run_dir: &Path,
+    manifest: &Manifest,
+    expected: Option<&Architecture>,
+) -> Result<(Mlp, String)> {
+    let model_path = run_dir.join("model.safetensors");
+    let net = match expected {
+        Some(arch) => regulab_model::io::load_expecting(&model_path, arch),
+        None => regulab_model::io::load(&model_path),
+    }
+    .with_context(|| format!("reading {}", model_path.display()))?;
+    let digest = digest(&net);
+    if manifest.results.final_digest.as_deref() != Some(digest.as_str()) {
+        bail!(
+            "{}: its weights do not have the manifest's final_digest",
+            model_path.display()
+        );
+    }
+    Ok((net, digest))
 }
 
 /// The hyperparameter columns every summary has (then any other grid keys).

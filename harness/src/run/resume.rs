@@ -21,9 +21,10 @@ use crate::config::{Plan, RunConfig, RunSpec, flatten};
 use crate::data::load::data_key;
 use crate::data::{DataSets, Dataset};
 
-use super::digest::{WeightStats, digest};
+use super::digest::WeightStats;
 use super::epochs::{EpochRow, observed_error, read_epochs, read_finished_epochs};
 use super::manifest::{Manifest, RunState, config_sha256, read_manifest};
+use super::outputs::load_final_model;
 use super::spec::{build_network, penalty_of, schedule_of};
 use super::train::{EvalBuffers, test_stats};
 use super::{RunOutcome, Status};
@@ -298,17 +299,7 @@ fn load_finished_model(
         dataset.input_dim(),
         dataset.num_classes as usize,
     )?;
-    let model_path = run_dir.join("model.safetensors");
-    let net = regulab_model::io::load_expecting(&model_path, arch.architecture())
-        .with_context(|| format!("reading {}", model_path.display()))?;
-    let digest = digest(&net);
-    if manifest.results.final_digest.as_deref() != Some(digest.as_str()) {
-        bail!(
-            "{}: its weights do not have the manifest's final_digest",
-            model_path.display()
-        );
-    }
-    Ok((net, digest))
+    load_final_model(run_dir, manifest, Some(arch.architecture()))
 }
 
 /// Write the run's initial weights to `init_path` (when `write`); when resuming, check
