@@ -55,16 +55,15 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use regulab_kernels::cpu::KernelReport;
 use regulab_model::{
-    Activation, Architecture, DropoutSchedule, EvalStats, Evaluator, FixedDropout, Init,
-    LrSchedule, Mlp, NewBob, Output, Penalty, TrainConfig, Trainer, Workspace,
+    DropoutSchedule, EvalStats, Evaluator, LrSchedule, Mlp, Penalty, ScheduleKind, TrainConfig,
+    Trainer, Workspace,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{
-    ActivationName, ConfigError, DataConfig, DataFile, InitName, OutputName, Plan, RunConfig,
-    RunSpec, ScheduleName, flatten, grid_keys,
+    ConfigError, DataConfig, DataFile, Plan, RunConfig, RunSpec, flatten, grid_keys,
 };
 use crate::data::checksums::{TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 use crate::data::dataset::identify;
@@ -473,35 +472,7 @@ fn load_dataset_from_with(
 
 /// Build the network of a config.
 pub fn build_network(c: &RunConfig, inputs: usize, classes: usize) -> Result<Mlp> {
-    let act = match c.model.activation {
-        ActivationName::Sigmoid => Activation::Sigmoid,
-        ActivationName::Tanh => Activation::Tanh,
-        ActivationName::Relu => Activation::Relu,
-        ActivationName::Identity => Activation::Identity,
-    };
-    let output = match c.model.output {
-        OutputName::Softmax => Output::Softmax,
-        OutputName::Linear => Output::Linear,
-    };
-    let mut sizes = vec![inputs];
-    sizes.extend(&c.model.hidden);
-    sizes.push(classes);
-    let arch = Architecture::new(sizes, act, output)?;
-    let init = match c.model.init {
-        InitName::Uniform => Init::Uniform {
-            hidden: c.model.init_hidden,
-            output: c.model.init_output,
-        },
-        InitName::Glorot => Init::Glorot,
-    };
-    Ok(Mlp::new(arch, &init, c.seed)?)
-}
-
-fn penalty_of(c: &RunConfig) -> Penalty {
-    Penalty {
-        penalize_biases: c.reg.penalize_biases,
-        ..Penalty::new(c.reg.l1, c.reg.l2)
-    }
+    Ok(c.model.build(inputs, classes, c.seed)?)
 }
 
 fn schedule_of(c: &RunConfig) -> Result<LrSchedule> {
@@ -512,33 +483,7 @@ fn schedule_of(c: &RunConfig) -> Result<LrSchedule> {
             c.epochs
         )
     })?;
-    Ok(match c.optim.schedule {
-        ScheduleName::Fixed => LrSchedule::Fixed {
-            lr: c.optim.lr,
-            max_epochs: epochs,
-        },
-        ScheduleName::List => LrSchedule::List {
-            rates: c.optim.lr_list.clone(),
-        },
-        ScheduleName::Exponential => LrSchedule::Exponential {
-            lr: c.optim.lr,
-            decay: c.optim.decay,
-            max_epochs: epochs,
-        },
-        ScheduleName::Newbob => LrSchedule::NewBob(NewBob::new(
-            c.optim.lr,
-            f64::from(c.optim.newbob_threshold),
-            epochs,
-        )),
-    })
-}
-
-fn dropout_of(c: &RunConfig) -> FixedDropout {
-    let mut d = FixedDropout::new(c.reg.keep_input, c.reg.keep_hidden);
-    for (i, &k) in c.reg.keep_layers.iter().enumerate() {
-        d = d.with_layer(i + 1, k);
-    }
-    d
+    Ok(c.optim.schedule(epochs))
 }
 
 /// Reused buffers of evaluation batches.
@@ -1124,9 +1069,7 @@ fn run_memory(spec: &RunSpec, dataset: &Dataset, threads: usize) -> Option<limit
     let mut sizes = vec![dataset.input_dim()];
     sizes.extend(&c.model.hidden);
     sizes.push(usize::try_from(dataset.num_classes).ok()?);
-    let dropout = c.reg.keep_input < 1.0
-        || c.reg.keep_hidden < 1.0
-        || c.reg.keep_layers.iter().any(|&k| k < 1.0);
+    let dropout = c.reg.drops_out();
     limits::run_memory(&limits::RunShape {
         sizes: &sizes,
         batch: c.batch_size,
@@ -1252,7 +1195,7 @@ fn finished_outcome(
         &mut ws,
         dataset,
         c.data.eval_batch,
-        &penalty_of(c),
+        &c.reg.penalty(),
         &mut bufs,
     )?;
     let (small_weights, weight_norm) = weight_stats(&net);
@@ -1345,7 +1288,7 @@ fn train_run(
     let splits = dataset
         .splits(&split_spec(c), c.seed)
         .context("splitting the training file")?;
-    if c.optim.schedule == ScheduleName::Newbob && splits.valid().is_empty() {
+    if c.optim.schedule == ScheduleKind::Newbob && splits.valid().is_empty() {
         bail!("field `optim.schedule`: \"newbob\" needs a validation split (data.validation > 0)");
     }
     std::fs::create_dir_all(run_dir)
@@ -1358,15 +1301,15 @@ fn train_run(
         resume.is_some(),
         true,
     )?;
-    let penalty = penalty_of(c);
+    let penalty = c.reg.penalty();
     let tc = TrainConfig {
         penalty,
         momentum: c.optim.momentum,
-        max_norm: (c.reg.max_norm > 0.0).then_some(c.reg.max_norm),
+        max_norm: c.reg.max_norm(),
         seed: c.seed,
         ..TrainConfig::default()
     };
-    let dropout = dropout_of(c);
+    let dropout = c.reg.keep();
     let mut schedule = schedule_of(c)?;
     let max_epochs = schedule.max_epochs();
     let reporter = Reporter::new(opts.progress, multi, &spec.name, max_epochs);

@@ -41,6 +41,8 @@
 //! ```
 
 pub mod arch;
+pub mod bounds;
+pub mod config;
 mod cost;
 pub mod dropout;
 pub mod error;
@@ -53,13 +55,14 @@ pub mod schedule;
 pub mod trainer;
 pub mod workspace;
 
-pub use arch::{Architecture, Init, Output};
+pub use arch::{Architecture, Init, InitKind, Output};
+pub use config::{ModelConfig, OptimConfig, RegConfig};
 pub use dropout::{DropoutSchedule, FixedDropout, LinearRamp};
 pub use error::{ModelError, Result};
 pub use eval::{EvalStats, Evaluator, evaluate};
 pub use network::{Layer, Mlp, MlpBuilder};
 pub use penalty::Penalty;
 pub use regulab_kernels::activation::Activation;
-pub use schedule::{LrSchedule, NewBob};
+pub use schedule::{LrSchedule, NewBob, ScheduleKind};
 pub use trainer::{Gradients, StepStats, TrainConfig, Trainer, TrainerState, UpdatePath};
 pub use workspace::Workspace;

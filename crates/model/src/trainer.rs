@@ -29,8 +29,9 @@
 //! documentation for the measurement behind the choice. With momentum the fused path is
 //! always used.
 
+use crate::bounds;
 use crate::dropout::{DropoutSchedule, FixedDropout};
-use crate::error::{ModelError, Result, check_non_negative};
+use crate::error::{ModelError, Result};
 use crate::network::Mlp;
 use crate::pass::{self, DropoutPlan, Sink};
 use crate::penalty::{Penalty, max_norm};
@@ -107,19 +108,9 @@ impl TrainConfig {
     /// [0, 1) or a non-positive max-norm.
     pub fn validate(&self) -> Result<()> {
         self.penalty.validate()?;
-        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return Err(ModelError::InvalidConfig {
-                field: "momentum",
-                reason: format!("expected a value in [0, 1), got {}", self.momentum),
-            });
-        }
-        if let Some(c) = self.max_norm
-            && !(c.is_finite() && c > 0.0)
-        {
-            return Err(ModelError::InvalidConfig {
-                field: "max_norm",
-                reason: format!("expected a finite value > 0, got {c}"),
-            });
+        bounds::momentum("momentum", self.momentum)?;
+        if let Some(c) = self.max_norm {
+            bounds::positive("max_norm", c)?;
         }
         Ok(())
     }
@@ -266,7 +257,8 @@ impl Trainer {
     ///
     /// No heap allocation once the workspace holds `B` rows.
     pub fn train_batch(&mut self, x: &[f32], labels: &[u32], lr: f32) -> Result<StepStats> {
-        check_non_negative("learning_rate", lr)?;
+        // the rate of one step may be 0 (a decaying schedule can reach it)
+        bounds::non_negative("learning_rate", lr)?;
         let rows = pass::check_batch(&self.net, &mut self.ws, x, labels)?;
         let (nll_sum, correct) = self.forward_loss(x, labels, rows);
         let p = self.cfg.penalty;
