@@ -55,7 +55,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use regulab_kernels::cpu::KernelReport;
 use regulab_model::{
-    DropoutSchedule, EvalStats, Evaluator, LrSchedule, Mlp, Penalty, ScheduleKind, TrainConfig,
+    EvalStats, Evaluator, KeepSchedule, LrSchedule, Mlp, Penalty, ScheduleKind, TrainConfig,
     Trainer, Workspace,
 };
 use serde::{Deserialize, Serialize};
@@ -1384,7 +1384,7 @@ fn train_run(
     };
 
     let mut trainer = Trainer::new(net, tc, batch)?;
-    trainer.set_dropout(Box::new(dropout) as Box<dyn DropoutSchedule>)?;
+    trainer.set_dropout(Box::new(dropout) as Box<dyn KeepSchedule>)?;
     let mut rows: Vec<EpochRow>;
     let mut go_on = true;
     let mut epoch: u32;

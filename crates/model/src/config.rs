@@ -37,8 +37,8 @@
 
 use crate::arch::{Architecture, Init, InitKind, Output};
 use crate::bounds;
-use crate::dropout::FixedDropout;
 use crate::error::{ModelError, Result};
+use crate::keep::FixedKeep;
 use crate::network::Mlp;
 use crate::penalty::Penalty;
 use crate::schedule::{LrSchedule, NewBob, ScheduleKind};
@@ -265,8 +265,8 @@ impl RegConfig {
 
     /// The constant keep probabilities: `keep_input` for the inputs, `keep_layers[i]`
     /// (else `keep_hidden`) for hidden layer `i + 1`.
-    pub fn keep(&self) -> FixedDropout {
-        let mut d = FixedDropout::new(self.keep_input, self.keep_hidden);
+    pub fn keep(&self) -> FixedKeep {
+        let mut d = FixedKeep::new(self.keep_input, self.keep_hidden);
         for (i, &k) in self.keep_layers.iter().enumerate() {
             d = d.with_layer(i + 1, k);
         }

@@ -30,8 +30,8 @@
 //! always used.
 
 use crate::bounds;
-use crate::dropout::{DropoutSchedule, FixedDropout};
 use crate::error::{ModelError, Result};
+use crate::keep::{FixedKeep, KeepSchedule};
 use crate::network::Mlp;
 use crate::pass::{self, DropoutPlan, Sink};
 use crate::penalty::{Penalty, max_norm};
@@ -70,7 +70,7 @@ pub enum UpdatePath {
 }
 
 /// Hyper-parameters of training that do not change per epoch (the learning rate comes
-/// from a [`crate::LrSchedule`], dropout from a [`DropoutSchedule`]).
+/// from a [`crate::LrSchedule`], dropout from a [`KeepSchedule`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
@@ -156,7 +156,7 @@ pub struct TrainerState {
 pub struct Trainer {
     net: Mlp,
     cfg: TrainConfig,
-    dropout: Box<dyn DropoutSchedule>,
+    dropout: Box<dyn KeepSchedule>,
     keeps: Vec<Option<Keep>>,
     epoch: u32,
     step: u64,
@@ -202,7 +202,7 @@ impl Trainer {
             norms: vec![0.0; arch.sizes.iter().copied().max().unwrap_or(0)],
             net,
             cfg,
-            dropout: Box::new(FixedDropout::none()),
+            dropout: Box::new(FixedKeep::none()),
             keeps: vec![None; l],
             epoch: 1,
             step: 0,
@@ -215,13 +215,13 @@ impl Trainer {
     }
 
     /// Use a dropout schedule (re-evaluated for the current epoch at once).
-    pub fn with_dropout(mut self, schedule: impl DropoutSchedule + 'static) -> Result<Trainer> {
+    pub fn with_dropout(mut self, schedule: impl KeepSchedule + 'static) -> Result<Trainer> {
         self.set_dropout(Box::new(schedule))?;
         Ok(self)
     }
 
     /// Replace the dropout schedule (re-evaluated for the current epoch at once).
-    pub fn set_dropout(&mut self, schedule: Box<dyn DropoutSchedule>) -> Result<()> {
+    pub fn set_dropout(&mut self, schedule: Box<dyn KeepSchedule>) -> Result<()> {
         self.dropout = schedule;
         self.set_epoch(self.epoch)
     }

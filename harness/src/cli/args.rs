@@ -73,9 +73,12 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         index: usize,
     },
-    /// Draw one training image and its input-dropout corruptions (keep p = 0.9, 0.7,
-    /// 0.5, 0.2, 0.1) with the project's dropout kernel, as a 2x3 grid (SVG or PNG).
-    Corrupt {
+    /// Draw the input-dropout figure: one training image and its corruptions by input
+    /// dropout (keep p = 0.9, 0.7, 0.5, 0.2, 0.1) with the project's dropout kernel, as a
+    /// 2x3 grid (SVG or PNG).
+    // `corrupt`, its former name, stays accepted (a hidden alias).
+    #[command(alias = "corrupt")]
+    DropoutFigure {
         /// mnist, fashion-mnist, or a directory holding the IDX files.
         #[arg(long, default_value = "mnist")]
         dataset: String,

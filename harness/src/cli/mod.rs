@@ -5,7 +5,7 @@
 //!   the parse level (`--set`s parsed, counts checked against the limits, the output
 //!   directory's mode, the progress style), before any file is read;
 //! * one module per command, which runs it with those options and is the only place
-//!   that writes to stdout and stderr: [`run`], [`plot`] (also `corrupt`), [`fetch`],
+//!   that writes to stdout and stderr: [`run`], [`plot`] (also `dropout-figure`), [`fetch`],
 //!   [`verify`]; [`feedback`] draws `regulab run`'s progress (the library's
 //!   [`regulab::feedback::Feedback`] events) as lines or bars.
 //!
@@ -33,7 +33,7 @@ pub fn execute(command: Command) -> Result<ExitCode> {
     match command {
         Command::Run(o) => run::execute(o),
         Command::Plot(o) => plot::execute(o),
-        Command::Corrupt(o) => plot::corrupt(o),
+        Command::DropoutFigure(o) => plot::dropout_figure(o),
         Command::Fetch(o) => fetch::execute(o),
         Command::Verify(o) => verify::execute(o),
     }

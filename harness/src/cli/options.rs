@@ -22,8 +22,8 @@ pub enum Command {
     Run(RunOptions),
     /// `regulab plot`.
     Plot(PlotOptions),
-    /// `regulab corrupt`: one image and its input-dropout corruptions.
-    Corrupt(CorruptOptions),
+    /// `regulab dropout-figure`: one image and its input-dropout corruptions.
+    DropoutFigure(DropoutFigureOptions),
     /// `regulab fetch`.
     Fetch(FetchOptions),
     /// `regulab verify`.
@@ -86,9 +86,9 @@ pub struct PlotOptions {
     pub index: usize,
 }
 
-/// Options of `regulab corrupt`.
+/// Options of `regulab dropout-figure` (alias `corrupt`).
 #[derive(Debug)]
-pub struct CorruptOptions {
+pub struct DropoutFigureOptions {
     /// `mnist`, `fashion-mnist`, or a directory with the IDX files.
     pub dataset: String,
     /// Where the data is.
@@ -203,13 +203,13 @@ impl Command {
                 data_dir,
                 index,
             }),
-            args::Command::Corrupt {
+            args::Command::DropoutFigure {
                 dataset,
                 data_dir,
                 index,
                 seed,
                 out,
-            } => Command::Corrupt(CorruptOptions {
+            } => Command::DropoutFigure(DropoutFigureOptions {
                 dataset,
                 data_dir,
                 index,

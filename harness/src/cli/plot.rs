@@ -1,5 +1,5 @@
-//! `regulab plot` (the figures and report of a run directory) and `regulab corrupt`
-//! (one image and its input-dropout corruptions).
+//! `regulab plot` (the figures and report of a run directory) and
+//! `regulab dropout-figure` (one image and its input-dropout corruptions).
 
 use std::process::ExitCode;
 
@@ -9,7 +9,7 @@ use regulab::interrupt;
 use regulab::lock::{self, Access};
 use regulab::plot;
 
-use super::options::{CorruptOptions, PlotOptions};
+use super::options::{DropoutFigureOptions, PlotOptions};
 use super::shell_quote;
 
 /// Run `regulab plot`.
@@ -52,8 +52,8 @@ pub fn execute(o: PlotOptions) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Run `regulab corrupt`.
-pub fn corrupt(o: CorruptOptions) -> Result<ExitCode> {
+/// Run `regulab dropout-figure` (alias `corrupt`).
+pub fn dropout_figure(o: DropoutFigureOptions) -> Result<ExitCode> {
     let (name, d) = match o.dataset.parse::<DatasetName>() {
         Ok(known @ (DatasetName::Mnist | DatasetName::FashionMnist)) => {
             (known, data::Dataset::load(known, o.data_dir.as_deref())?)
