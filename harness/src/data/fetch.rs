@@ -658,6 +658,42 @@ fn copy_body(
 mod tests {
     use super::*;
 
+    /// What `regulab fetch` and `regulab run`'s download fallback decide to do.
+    #[test]
+    fn fetch_plans_and_missing_downloads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        let download = FetchPlan::Download { to: dir.clone() };
+        assert_eq!(plan_fetch(DatasetName::Mnist, Some(&dir), &[]), download);
+        // mirrors given: a download, even where an installed copy exists
+        let mirror = ["http://127.0.0.1:9/".to_string()];
+        assert_eq!(
+            plan_fetch(DatasetName::FashionMnist, Some(&dir), &mirror),
+            download
+        );
+        // an installed copy and a directory asked for: a copy
+        let expected = match installed_copy(DatasetName::FashionMnist) {
+            Some(from) => FetchPlan::CopyInstalled {
+                from,
+                to: dir.clone(),
+            },
+            None => download.clone(),
+        };
+        assert_eq!(
+            plan_fetch(DatasetName::FashionMnist, Some(&dir), &[]),
+            expected
+        );
+        // fetchable names only (never a directory), each once, when not found
+        let found = |name| super::super::locate(name, Some(&dir)).is_ok();
+        let names = ["mnist", "some/dir", "mnist", "/abs/dir", "fashion-mnist"];
+        let want: Vec<(DatasetName, PathBuf)> = [DatasetName::Mnist, DatasetName::FashionMnist]
+            .into_iter()
+            .filter(|&n| !found(n))
+            .map(|n| (n, dir.clone()))
+            .collect();
+        assert_eq!(missing_downloads(names, Some(&dir)), want);
+    }
+
     #[test]
     fn loopback_detection() {
         assert!(is_loopback("http://127.0.0.1:8080/x/"));
