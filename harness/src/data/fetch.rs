@@ -275,7 +275,7 @@ pub fn plan_fetch(dataset: DatasetName, data_dir: Option<&Path>, mirrors: &[Stri
 
 /// The downloads that would make `datasets` (config `data.dataset` values) loadable:
 /// each fetchable dataset (MNIST, Fashion-MNIST) named there that is not found
-/// ([`super::locate`] with `data_dir`), once, with the directory it would go to. Names
+/// ([`super::locate()`] with `data_dir`), once, with the directory it would go to. Names
 /// of other datasets and directories are never downloaded.
 pub fn missing_downloads<'a>(
     datasets: impl IntoIterator<Item = &'a str>,
