@@ -539,7 +539,7 @@ fn check_shapes(net: &Mlp, layers: &[(Vec<f32>, Vec<f32>)], what: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regulab_model::{Activation, FixedDropout, MlpBuilder, Output, TrainConfig};
+    use regulab_model::{Activation, FixedKeep, MlpBuilder, Output, TrainConfig};
 
     fn trainer(momentum: f32) -> Trainer {
         let net = MlpBuilder::new(6)
@@ -555,7 +555,7 @@ mod tests {
         };
         Trainer::new(net, cfg, 4)
             .unwrap()
-            .with_dropout(FixedDropout::new(0.8, 0.5))
+            .with_dropout(FixedKeep::new(0.8, 0.5))
             .unwrap()
     }
 

@@ -4,6 +4,7 @@ pub mod atomic;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod feedback;
 pub mod interrupt;
 pub mod limits;
 pub mod lock;

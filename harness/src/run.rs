@@ -55,32 +55,31 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use regulab_kernels::cpu::KernelReport;
 use regulab_model::{
-    Activation, Architecture, DropoutSchedule, EvalStats, Evaluator, FixedDropout, Init,
-    LrSchedule, Mlp, NewBob, Output, Penalty, TrainConfig, Trainer, Workspace,
+    EvalStats, Evaluator, KeepSchedule, LrSchedule, Mlp, Penalty, ScheduleKind, TrainConfig,
+    Trainer, Workspace,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{
-    ActivationName, ConfigError, DataConfig, DataFile, InitName, OutputName, Plan, RunConfig,
-    RunSpec, ScheduleName, flatten, grid_keys,
+    ConfigError, DataConfig, DataFile, Plan, RunConfig, RunSpec, flatten, grid_keys,
 };
 use crate::data::checksums::{TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 use crate::data::dataset::identify;
 use crate::data::locate::{DATA_ENV, candidate_dirs, file_problem, find_file};
 use crate::data::{Dataset, DatasetName, FileRecord, LabeledImages, SplitSpec, load_pair};
+use crate::feedback::Feedback;
 use crate::limits;
 
 /// How much the command tells the user while it works.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Progress {
-    /// Nothing but errors.
+    /// Nothing.
     Quiet,
-    /// One line per epoch on stderr.
-    Lines,
-    /// Progress bars (stderr is a terminal).
-    Bars,
+    /// Every event of the runs goes to this reporter (owned by the caller: the
+    /// `regulab` command draws lines or bars on stderr).
+    Report(Arc<dyn Feedback>),
 }
 
 /// Options of `regulab run`.
@@ -238,7 +237,8 @@ impl LoadedFiles {
     }
 }
 
-/// Load every dataset the plan needs (once per [`data_key`], each file once).
+/// Load every dataset the plan needs (once per [`data_key`], each file once). What is
+/// worth a warning is in each dataset's `warnings`, for the caller to report.
 pub fn load_datasets(plan: &Plan, data_dir: Option<&Path>) -> Result<DataSets> {
     let mut sets = DataSets::new();
     let mut files = LoadedFiles::default();
@@ -248,9 +248,6 @@ pub fn load_datasets(plan: &Plan, data_dir: Option<&Path>) -> Result<DataSets> {
             continue;
         }
         let dataset = load_dataset_with(&run.config.data, data_dir, &mut files)?;
-        for w in &dataset.warnings {
-            eprintln!("warning: {w}");
-        }
         sets.insert(key, Arc::new(dataset));
     }
     Ok(sets)
@@ -473,35 +470,7 @@ fn load_dataset_from_with(
 
 /// Build the network of a config.
 pub fn build_network(c: &RunConfig, inputs: usize, classes: usize) -> Result<Mlp> {
-    let act = match c.model.activation {
-        ActivationName::Sigmoid => Activation::Sigmoid,
-        ActivationName::Tanh => Activation::Tanh,
-        ActivationName::Relu => Activation::Relu,
-        ActivationName::Identity => Activation::Identity,
-    };
-    let output = match c.model.output {
-        OutputName::Softmax => Output::Softmax,
-        OutputName::Linear => Output::Linear,
-    };
-    let mut sizes = vec![inputs];
-    sizes.extend(&c.model.hidden);
-    sizes.push(classes);
-    let arch = Architecture::new(sizes, act, output)?;
-    let init = match c.model.init {
-        InitName::Uniform => Init::Uniform {
-            hidden: c.model.init_hidden,
-            output: c.model.init_output,
-        },
-        InitName::Glorot => Init::Glorot,
-    };
-    Ok(Mlp::new(arch, &init, c.seed)?)
-}
-
-fn penalty_of(c: &RunConfig) -> Penalty {
-    Penalty {
-        penalize_biases: c.reg.penalize_biases,
-        ..Penalty::new(c.reg.l1, c.reg.l2)
-    }
+    Ok(c.model.build(inputs, classes, c.seed)?)
 }
 
 fn schedule_of(c: &RunConfig) -> Result<LrSchedule> {
@@ -512,33 +481,7 @@ fn schedule_of(c: &RunConfig) -> Result<LrSchedule> {
             c.epochs
         )
     })?;
-    Ok(match c.optim.schedule {
-        ScheduleName::Fixed => LrSchedule::Fixed {
-            lr: c.optim.lr,
-            max_epochs: epochs,
-        },
-        ScheduleName::List => LrSchedule::List {
-            rates: c.optim.lr_list.clone(),
-        },
-        ScheduleName::Exponential => LrSchedule::Exponential {
-            lr: c.optim.lr,
-            decay: c.optim.decay,
-            max_epochs: epochs,
-        },
-        ScheduleName::Newbob => LrSchedule::NewBob(NewBob::new(
-            c.optim.lr,
-            f64::from(c.optim.newbob_threshold),
-            epochs,
-        )),
-    })
-}
-
-fn dropout_of(c: &RunConfig) -> FixedDropout {
-    let mut d = FixedDropout::new(c.reg.keep_input, c.reg.keep_hidden);
-    for (i, &k) in c.reg.keep_layers.iter().enumerate() {
-        d = d.with_layer(i + 1, k);
-    }
-    d
+    Ok(c.optim.schedule(epochs))
 }
 
 /// Reused buffers of evaluation batches.
@@ -735,60 +678,42 @@ pub fn utc_string(unix: f64) -> String {
     )
 }
 
-/// Reporter of one run's progress.
+/// Reporter of one run's progress: the run's events, to the caller's [`Feedback`].
 struct Reporter {
-    mode: Progress,
-    bar: Option<indicatif::ProgressBar>,
+    sink: Option<Arc<dyn Feedback>>,
+    name: String,
 }
 
 impl Reporter {
-    fn new(mode: Progress, multi: &indicatif::MultiProgress, name: &str, epochs: u32) -> Reporter {
-        let bar = (mode == Progress::Bars).then(|| {
-            let b = multi.add(indicatif::ProgressBar::new(u64::from(epochs)));
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{prefix:>28} [{bar:30}] {pos}/{len} epochs {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            b.set_prefix(name.to_string());
-            b
-        });
-        Reporter { mode, bar }
+    fn new(mode: &Progress, name: &str, epochs: u32) -> Reporter {
+        let sink = match mode {
+            Progress::Quiet => None,
+            Progress::Report(f) => {
+                f.run_started(name, epochs);
+                Some(Arc::clone(f))
+            }
+        };
+        Reporter {
+            sink,
+            name: name.to_string(),
+        }
     }
 
     fn epoch(&self, name: &str, row: &EpochRow, max_epochs: u32) {
-        let valid = row
-            .valid_acc
-            .map(|a| format!(" valid_acc {a:.4}"))
-            .unwrap_or_default();
-        match (self.mode, &self.bar) {
-            (Progress::Bars, Some(b)) => {
-                b.set_position(u64::from(row.epoch));
-                b.set_message(format!("train_cost {:.4}{valid}", row.train_cost));
-            }
-            (Progress::Lines, _) => eprintln!(
-                "{name}: epoch {}/{max_epochs} train_cost {:.4} train_acc {:.4}{valid}",
-                row.epoch, row.train_cost, row.train_acc
-            ),
-            _ => {}
+        if let Some(f) = &self.sink {
+            f.epoch(name, row, max_epochs);
         }
     }
 
     fn note(&self, msg: String) {
-        match (self.mode, &self.bar) {
-            (Progress::Bars, Some(b)) => b.println(msg),
-            (Progress::Lines, _) => eprintln!("{msg}"),
-            _ => {}
+        if let Some(f) = &self.sink {
+            f.note(&self.name, &msg);
         }
     }
 
     fn finish(&self, msg: String) {
-        match (self.mode, &self.bar) {
-            (Progress::Bars, Some(b)) => b.finish_with_message(msg),
-            (Progress::Lines, _) => eprintln!("{msg}"),
-            _ => {}
+        if let Some(f) = &self.sink {
+            f.run_finished(&self.name, &msg);
         }
     }
 }
@@ -1031,7 +956,6 @@ pub fn train_fresh(
     run_dir: &Path,
     opts: &RunOptions,
 ) -> Result<RunOutcome> {
-    let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
     check_data(spec, dataset, &spec.name)?;
     check_memory(
         &[(spec, run_memory(spec, dataset, opts.threads))],
@@ -1040,7 +964,7 @@ pub fn train_fresh(
         &spec.name,
     )?;
     remove_if_present(&run_dir.join(checkpoint::FILE_NAME))?;
-    train_run(spec, dataset, run_dir, opts, &multi, None)
+    train_run(spec, dataset, run_dir, opts, None)
 }
 
 /// Checks every run of `plan` against its data and the machine before any is trained
@@ -1124,9 +1048,7 @@ fn run_memory(spec: &RunSpec, dataset: &Dataset, threads: usize) -> Option<limit
     let mut sizes = vec![dataset.input_dim()];
     sizes.extend(&c.model.hidden);
     sizes.push(usize::try_from(dataset.num_classes).ok()?);
-    let dropout = c.reg.keep_input < 1.0
-        || c.reg.keep_hidden < 1.0
-        || c.reg.keep_layers.iter().any(|&k| k < 1.0);
+    let dropout = c.reg.drops_out();
     limits::run_memory(&limits::RunShape {
         sizes: &sizes,
         batch: c.batch_size,
@@ -1185,21 +1107,21 @@ fn run_one(
     dataset: &Dataset,
     run_dir: &Path,
     opts: &RunOptions,
-    multi: &indicatif::MultiProgress,
 ) -> Result<RunOutcome> {
     match decide_start(spec, dataset, run_dir, opts.resume)? {
-        Start::Fresh => train_run(spec, dataset, run_dir, opts, multi, None),
-        Start::Resume(ck, rows) => {
-            train_run(spec, dataset, run_dir, opts, multi, Some((*ck, rows)))
-        }
+        Start::Fresh => train_run(spec, dataset, run_dir, opts, None),
+        Start::Resume(ck, rows) => train_run(spec, dataset, run_dir, opts, Some((*ck, rows))),
         Start::Done(manifest) => {
             let o = finished_outcome(spec, dataset, run_dir, &manifest)?;
-            if opts.progress != Progress::Quiet {
-                eprintln!(
-                    "{}: already {} ({} epochs), not trained again",
-                    spec.name,
-                    o.status.as_str(),
-                    o.rows.last().map_or(0, |r| r.epoch)
+            if let Progress::Report(f) = &opts.progress {
+                f.note(
+                    &spec.name,
+                    &format!(
+                        "{}: already {} ({} epochs), not trained again",
+                        spec.name,
+                        o.status.as_str(),
+                        o.rows.last().map_or(0, |r| r.epoch)
+                    ),
                 );
             }
             Ok(o)
@@ -1252,7 +1174,7 @@ fn finished_outcome(
         &mut ws,
         dataset,
         c.data.eval_batch,
-        &penalty_of(c),
+        &c.reg.penalty(),
         &mut bufs,
     )?;
     let (small_weights, weight_norm) = weight_stats(&net);
@@ -1335,7 +1257,6 @@ fn train_run(
     dataset: &Dataset,
     run_dir: &Path,
     opts: &RunOptions,
-    multi: &indicatif::MultiProgress,
     resume: Option<(Checkpoint, Vec<EpochRow>)>,
 ) -> Result<RunOutcome> {
     let c = &spec.config;
@@ -1345,7 +1266,7 @@ fn train_run(
     let splits = dataset
         .splits(&split_spec(c), c.seed)
         .context("splitting the training file")?;
-    if c.optim.schedule == ScheduleName::Newbob && splits.valid().is_empty() {
+    if c.optim.schedule == ScheduleKind::Newbob && splits.valid().is_empty() {
         bail!("field `optim.schedule`: \"newbob\" needs a validation split (data.validation > 0)");
     }
     std::fs::create_dir_all(run_dir)
@@ -1358,18 +1279,18 @@ fn train_run(
         resume.is_some(),
         true,
     )?;
-    let penalty = penalty_of(c);
+    let penalty = c.reg.penalty();
     let tc = TrainConfig {
         penalty,
         momentum: c.optim.momentum,
-        max_norm: (c.reg.max_norm > 0.0).then_some(c.reg.max_norm),
+        max_norm: c.reg.max_norm(),
         seed: c.seed,
         ..TrainConfig::default()
     };
-    let dropout = dropout_of(c);
+    let dropout = c.reg.keep();
     let mut schedule = schedule_of(c)?;
     let max_epochs = schedule.max_epochs();
-    let reporter = Reporter::new(opts.progress, multi, &spec.name, max_epochs);
+    let reporter = Reporter::new(&opts.progress, &spec.name, max_epochs);
     let cfg_hash = config_sha256(c);
     let ck_path = run_dir.join(checkpoint::FILE_NAME);
 
@@ -1463,7 +1384,7 @@ fn train_run(
     };
 
     let mut trainer = Trainer::new(net, tc, batch)?;
-    trainer.set_dropout(Box::new(dropout) as Box<dyn DropoutSchedule>)?;
+    trainer.set_dropout(Box::new(dropout) as Box<dyn KeepSchedule>)?;
     let mut rows: Vec<EpochRow>;
     let mut go_on = true;
     let mut epoch: u32;
@@ -1778,7 +1699,6 @@ pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<Ru
         .with_context(|| format!("creating output directory {}", opts.out.display()))?;
     crate::outdir::remove_stale_temp_files(&opts.out)?;
     crate::outdir::PlanFile::of(plan).write(&opts.out)?;
-    let multi = indicatif::MultiProgress::new();
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<RunOutcome>>>> =
         plan.runs.iter().map(|_| Mutex::new(None)).collect();
@@ -1805,7 +1725,7 @@ pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<Ru
                         continue;
                     };
                     let dir = opts.out.join(&spec.name);
-                    let r = pool.install(|| run_one(spec, dataset, &dir, opts, &multi));
+                    let r = pool.install(|| run_one(spec, dataset, &dir, opts));
                     *results[i].lock().expect("no poisoned lock") = Some(r);
                 }
             }));
