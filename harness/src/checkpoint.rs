@@ -441,7 +441,7 @@ fn check_shapes(net: &Mlp, layers: &[(Vec<f32>, Vec<f32>)], what: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regulab_model::{Activation, FixedDropout, MlpBuilder, Output, TrainConfig};
+    use regulab_model::{Activation, FixedKeep, MlpBuilder, Output, TrainConfig};
 
     fn trainer(momentum: f32) -> Trainer {
         let net = MlpBuilder::new(6)
@@ -457,7 +457,7 @@ mod tests {
         };
         Trainer::new(net, cfg, 4)
             .unwrap()
-            .with_dropout(FixedDropout::new(0.8, 0.5))
+            .with_dropout(FixedKeep::new(0.8, 0.5))
             .unwrap()
     }
 
@@ -551,7 +551,7 @@ mod tests {
             };
             let mut t = Trainer::new(net.clone(), cfg, 4)
                 .unwrap()
-                .with_dropout(FixedDropout::new(0.8, 0.5))
+                .with_dropout(FixedKeep::new(0.8, 0.5))
                 .unwrap();
             train_some(&mut t, 3);
             let ck = Checkpoint::capture(&t, 2, "abc".into(), "{\"kind\":\"fixed\"}".into());

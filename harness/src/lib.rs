@@ -5,6 +5,7 @@ pub use regulab_model::atomic;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod feedback;
 pub mod interrupt;
 pub mod limits;
 pub mod lock;

@@ -27,7 +27,7 @@ pub use checksums::{DatasetName, FileSpec, STANDARD_FILES};
 pub use dataset::{Dataset, FileRecord, LoadedPair, load_pair};
 pub use error::{DataError, DataWarning, Searched};
 pub use fetch::{
-    FailureKind, FetchError, FetchReport, FetchStatus, FetchedFile, MirrorFailure, fetch,
+    FailureKind, FetchError, FetchPlan, FetchReport, FetchStatus, FetchedFile, MirrorFailure, fetch,
 };
 pub use images::{LabeledImages, PIXEL_SCALE};
 pub use load::DataSets;

@@ -81,7 +81,6 @@ pub fn execute_runs(
         .with_context(|| format!("creating output directory {}", opts.out.display()))?;
     crate::outdir::remove_stale_temp_files(&opts.out)?;
     crate::outdir::PlanFile::of(plan).write(&opts.out)?;
-    let multi = indicatif::MultiProgress::new();
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<RunOutcome>>>> =
         runs.iter().map(|_| Mutex::new(None)).collect();
@@ -111,7 +110,7 @@ pub fn execute_runs(
                         continue;
                     };
                     let dir = opts.out.join(&spec.name);
-                    let r = pool.install(|| run_one(spec, dataset, &dir, opts, &multi));
+                    let r = pool.install(|| run_one(spec, dataset, &dir, opts));
                     *results[i].lock().expect("no poisoned lock") = Some(r);
                 }
             }));

@@ -74,17 +74,19 @@ pub mod resume;
 pub mod spec;
 pub mod train;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use regulab_model::EvalStats;
 use serde::Serialize;
 
 use crate::config::{Plan, RunSpec};
+use crate::feedback::Feedback;
 
 pub use crate::data::DataSets;
 pub use crate::data::load::{
-    data_key, load_dataset, load_dataset_from, release_unused, used_train_examples,
+    data_key, load_dataset, load_dataset_from, load_datasets, release_unused, used_train_examples,
 };
 pub use clock::utc_string;
 pub use digest::digest;
@@ -101,14 +103,13 @@ pub use spec::build_network;
 pub use train::train_fresh;
 
 /// How much the command tells the user while it works.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Progress {
-    /// Nothing but errors.
+    /// Nothing.
     Quiet,
-    /// One line per epoch on stderr.
-    Lines,
-    /// Progress bars (stderr is a terminal).
-    Bars,
+    /// Every event of the runs goes to this reporter (owned by the caller: the
+    /// `regulab` command draws lines or bars on stderr).
+    Report(Arc<dyn Feedback>),
 }
 
 /// Options of `regulab run`.
@@ -210,18 +211,6 @@ pub fn execute(plan: &Plan, data: &DataSets, opts: &RunOptions) -> Result<Vec<Ru
     let outcomes = execute_runs(plan, &Selection::all(plan), data, opts)?;
     write_outputs(&opts.out, None)?;
     Ok(outcomes)
-}
-
-/// Load every dataset the plan needs ([`crate::data::load::load_datasets`]), telling
-/// the user on stderr about each file accepted without verification.
-pub fn load_datasets(plan: &Plan, data_dir: Option<&Path>) -> Result<DataSets> {
-    let sets = crate::data::load::load_datasets(plan, data_dir)?;
-    for d in sets.values() {
-        for w in &d.warnings {
-            eprintln!("warning: {w}");
-        }
-    }
-    Ok(sets)
 }
 
 #[cfg(test)]

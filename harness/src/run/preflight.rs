@@ -100,9 +100,7 @@ pub(crate) fn run_memory(
     let mut sizes = vec![dataset.input_dim()];
     sizes.extend(&c.model.hidden);
     sizes.push(usize::try_from(dataset.num_classes).ok()?);
-    let dropout = c.reg.keep_input < 1.0
-        || c.reg.keep_hidden < 1.0
-        || c.reg.keep_layers.iter().any(|&k| k < 1.0);
+    let dropout = c.reg.drops_out();
     limits::run_memory(&limits::RunShape {
         sizes: &sizes,
         batch: c.batch_size,

@@ -1,75 +1,55 @@
-//! What `regulab run` tells the user while runs train: progress bars on a terminal,
-//! one line per epoch otherwise, nothing with `--quiet` ([`Progress`]).
+//! What a run tells the user while it trains, through the caller's [`Feedback`]
+//! ([`Progress::Report`]), or nothing ([`Progress::Quiet`]).
 //!
-//! Why a module: training calls three verbs (epoch, note, finish) and never decides how
-//! they are shown; the bars of concurrent runs share one [`indicatif::MultiProgress`].
+//! Why a module: training calls four verbs (started, epoch, note, finish) and never
+//! decides how they are shown; the `regulab` command draws them (lines or bars).
+
+use std::sync::Arc;
 
 use super::Progress;
 use super::epochs::EpochRow;
+use crate::feedback::Feedback;
 
-/// Reporter of one run's progress.
+/// Reporter of one run's progress: the run's events, to the caller's [`Feedback`].
 pub(crate) struct Reporter {
-    mode: Progress,
-    bar: Option<indicatif::ProgressBar>,
+    sink: Option<Arc<dyn Feedback>>,
+    name: String,
 }
 
 impl Reporter {
-    /// A reporter for run `name` of `epochs` epochs.
-    pub(crate) fn new(
-        mode: Progress,
-        multi: &indicatif::MultiProgress,
-        name: &str,
-        epochs: u32,
-    ) -> Reporter {
-        let bar = (mode == Progress::Bars).then(|| {
-            let b = multi.add(indicatif::ProgressBar::new(u64::from(epochs)));
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{prefix:>28} [{bar:30}] {pos}/{len} epochs {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            b.set_prefix(name.to_string());
-            b
-        });
-        Reporter { mode, bar }
+    /// A reporter for run `name` of `epochs` epochs (reported as started).
+    pub(crate) fn new(mode: &Progress, name: &str, epochs: u32) -> Reporter {
+        let sink = match mode {
+            Progress::Quiet => None,
+            Progress::Report(f) => {
+                f.run_started(name, epochs);
+                Some(Arc::clone(f))
+            }
+        };
+        Reporter {
+            sink,
+            name: name.to_string(),
+        }
     }
 
     /// Epoch `row` is done.
     pub(crate) fn epoch(&self, name: &str, row: &EpochRow, max_epochs: u32) {
-        let valid = row
-            .valid_acc
-            .map(|a| format!(" valid_acc {a:.4}"))
-            .unwrap_or_default();
-        match (self.mode, &self.bar) {
-            (Progress::Bars, Some(b)) => {
-                b.set_position(u64::from(row.epoch));
-                b.set_message(format!("train_cost {:.4}{valid}", row.train_cost));
-            }
-            (Progress::Lines, _) => eprintln!(
-                "{name}: epoch {}/{max_epochs} train_cost {:.4} train_acc {:.4}{valid}",
-                row.epoch, row.train_cost, row.train_acc
-            ),
-            _ => {}
+        if let Some(f) = &self.sink {
+            f.epoch(name, row, max_epochs);
         }
     }
 
-    /// A message beside the bar.
+    /// A message about the run.
     pub(crate) fn note(&self, msg: String) {
-        match (self.mode, &self.bar) {
-            (Progress::Bars, Some(b)) => b.println(msg),
-            (Progress::Lines, _) => eprintln!("{msg}"),
-            _ => {}
+        if let Some(f) = &self.sink {
+            f.note(&self.name, &msg);
         }
     }
 
     /// The run has ended.
     pub(crate) fn finish(&self, msg: String) {
-        match (self.mode, &self.bar) {
-            (Progress::Bars, Some(b)) => b.finish_with_message(msg),
-            (Progress::Lines, _) => eprintln!("{msg}"),
-            _ => {}
+        if let Some(f) = &self.sink {
+            f.run_finished(&self.name, &msg);
         }
     }
 }

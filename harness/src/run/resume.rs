@@ -25,7 +25,7 @@ use super::digest::WeightStats;
 use super::epochs::{EpochRow, observed_error, read_epochs, read_finished_epochs};
 use super::manifest::{Manifest, RunState, config_sha256, read_manifest};
 use super::outputs::load_final_model;
-use super::spec::{build_network, penalty_of, schedule_of};
+use super::spec::{build_network, schedule_of};
 use super::train::{EvalBuffers, test_stats};
 use super::{RunOutcome, Status};
 
@@ -263,7 +263,7 @@ pub(crate) fn finished_outcome(
         &mut ws,
         dataset,
         c.data.eval_batch,
-        &penalty_of(c),
+        &c.reg.penalty(),
         &mut bufs,
     )?;
     let WeightStats {

@@ -1,50 +1,19 @@
-//! The mapping from an experiment config ([`RunConfig`]) to the model's types: the
-//! network, the penalty, the learning-rate schedule and the dropout schedule.
+//! From an experiment config ([`RunConfig`]) to the model: the network and the
+//! learning-rate schedule (the penalty and the dropout schedule are the config's own
+//! `reg.penalty()` and `reg.keep()`).
 //!
-//! Why together in one file: the config has mirror enums of the model's own
-//! (`ActivationName` for `Activation`, ...); this is the one place that translates
-//! them, so that replacing the mirrors by the model's types (deserialising the config
-//! straight into them) changes this file alone.
+//! Why a file: the config deserialises straight into the model's types, so what is
+//! left here is the bounds check of the epoch count and the one place a run builds
+//! its network.
 
 use anyhow::{Result, anyhow};
-use regulab_model::{
-    Activation, Architecture, FixedDropout, Init, LrSchedule, Mlp, NewBob, Output, Penalty,
-};
+use regulab_model::{LrSchedule, Mlp};
 
-use crate::config::{ActivationName, InitName, OutputName, RunConfig, ScheduleName};
+use crate::config::RunConfig;
 
 /// Build the network of a config.
 pub fn build_network(c: &RunConfig, inputs: usize, classes: usize) -> Result<Mlp> {
-    let act = match c.model.activation {
-        ActivationName::Sigmoid => Activation::Sigmoid,
-        ActivationName::Tanh => Activation::Tanh,
-        ActivationName::Relu => Activation::Relu,
-        ActivationName::Identity => Activation::Identity,
-    };
-    let output = match c.model.output {
-        OutputName::Softmax => Output::Softmax,
-        OutputName::Linear => Output::Linear,
-    };
-    let mut sizes = vec![inputs];
-    sizes.extend(&c.model.hidden);
-    sizes.push(classes);
-    let arch = Architecture::new(sizes, act, output)?;
-    let init = match c.model.init {
-        InitName::Uniform => Init::Uniform {
-            hidden: c.model.init_hidden,
-            output: c.model.init_output,
-        },
-        InitName::Glorot => Init::Glorot,
-    };
-    Ok(Mlp::new(arch, &init, c.seed)?)
-}
-
-/// The weight penalty of a config.
-pub fn penalty_of(c: &RunConfig) -> Penalty {
-    Penalty {
-        penalize_biases: c.reg.penalize_biases,
-        ..Penalty::new(c.reg.l1, c.reg.l2)
-    }
+    Ok(c.model.build(inputs, classes, c.seed)?)
 }
 
 /// The learning-rate schedule of a config.
@@ -56,32 +25,5 @@ pub fn schedule_of(c: &RunConfig) -> Result<LrSchedule> {
             c.epochs
         )
     })?;
-    Ok(match c.optim.schedule {
-        ScheduleName::Fixed => LrSchedule::Fixed {
-            lr: c.optim.lr,
-            max_epochs: epochs,
-        },
-        ScheduleName::List => LrSchedule::List {
-            rates: c.optim.lr_list.clone(),
-        },
-        ScheduleName::Exponential => LrSchedule::Exponential {
-            lr: c.optim.lr,
-            decay: c.optim.decay,
-            max_epochs: epochs,
-        },
-        ScheduleName::Newbob => LrSchedule::NewBob(NewBob::new(
-            c.optim.lr,
-            f64::from(c.optim.newbob_threshold),
-            epochs,
-        )),
-    })
-}
-
-/// The dropout schedule of a config.
-pub fn dropout_of(c: &RunConfig) -> FixedDropout {
-    let mut d = FixedDropout::new(c.reg.keep_input, c.reg.keep_hidden);
-    for (i, &k) in c.reg.keep_layers.iter().enumerate() {
-        d = d.with_layer(i + 1, k);
-    }
-    d
+    Ok(c.optim.schedule(epochs))
 }

@@ -12,11 +12,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use regulab_model::{
-    DropoutSchedule, EvalStats, Evaluator, Mlp, Penalty, TrainConfig, Trainer, Workspace,
+    EvalStats, Evaluator, KeepSchedule, Mlp, Penalty, ScheduleKind, TrainConfig, Trainer, Workspace,
 };
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::config::{RunSpec, ScheduleName};
+use crate::config::RunSpec;
 use crate::data::load::split_spec;
 use crate::data::{Dataset, LabeledImages};
 
@@ -32,7 +32,7 @@ use super::progress::Reporter;
 use super::resume::{
     Start, decide_start, finished_outcome, remove_if_present, replay_schedule, write_or_check_init,
 };
-use super::spec::{build_network, dropout_of, penalty_of, schedule_of};
+use super::spec::{build_network, schedule_of};
 use super::{Halted, Progress, RunOptions, RunOutcome, Status};
 
 /// Reused buffers of evaluation batches.
@@ -74,7 +74,6 @@ pub fn train_fresh(
     run_dir: &Path,
     opts: &RunOptions,
 ) -> Result<RunOutcome> {
-    let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
     check_data(spec, dataset, &spec.name)?;
     check_memory(
         &[(spec, run_memory(spec, dataset, opts.threads))],
@@ -83,7 +82,7 @@ pub fn train_fresh(
         &spec.name,
     )?;
     remove_if_present(&run_dir.join(checkpoint::FILE_NAME))?;
-    train_run(spec, dataset, run_dir, opts, &multi, None)
+    train_run(spec, dataset, run_dir, opts, None)
 }
 
 /// Train (or resume, or skip) one run according to `opts.resume`.
@@ -92,21 +91,21 @@ pub(crate) fn run_one(
     dataset: &Dataset,
     run_dir: &Path,
     opts: &RunOptions,
-    multi: &indicatif::MultiProgress,
 ) -> Result<RunOutcome> {
     match decide_start(spec, dataset, run_dir, opts.resume)? {
-        Start::Fresh => train_run(spec, dataset, run_dir, opts, multi, None),
-        Start::Resume(ck, rows) => {
-            train_run(spec, dataset, run_dir, opts, multi, Some((*ck, rows)))
-        }
+        Start::Fresh => train_run(spec, dataset, run_dir, opts, None),
+        Start::Resume(ck, rows) => train_run(spec, dataset, run_dir, opts, Some((*ck, rows))),
         Start::Done(manifest) => {
             let o = finished_outcome(spec, dataset, run_dir, &manifest)?;
-            if opts.progress != Progress::Quiet {
-                eprintln!(
-                    "{}: already {} ({} epochs), not trained again",
-                    spec.name,
-                    o.status.as_str(),
-                    o.rows.last().map_or(0, |r| r.epoch)
+            if let Progress::Report(f) = &opts.progress {
+                f.note(
+                    &spec.name,
+                    &format!(
+                        "{}: already {} ({} epochs), not trained again",
+                        spec.name,
+                        o.status.as_str(),
+                        o.rows.last().map_or(0, |r| r.epoch)
+                    ),
                 );
             }
             Ok(o)
@@ -141,7 +140,6 @@ fn train_run(
     dataset: &Dataset,
     run_dir: &Path,
     opts: &RunOptions,
-    multi: &indicatif::MultiProgress,
     resume: Option<(Checkpoint, Vec<EpochRow>)>,
 ) -> Result<RunOutcome> {
     let c = &spec.config;
@@ -151,7 +149,7 @@ fn train_run(
     let splits = dataset
         .splits(&split_spec(c), c.seed)
         .context("splitting the training file")?;
-    if c.optim.schedule == ScheduleName::Newbob && splits.valid().is_empty() {
+    if c.optim.schedule == ScheduleKind::Newbob && splits.valid().is_empty() {
         bail!("field `optim.schedule`: \"newbob\" needs a validation split (data.validation > 0)");
     }
     std::fs::create_dir_all(run_dir)
@@ -164,18 +162,18 @@ fn train_run(
         resume.is_some(),
         true,
     )?;
-    let penalty = penalty_of(c);
+    let penalty = c.reg.penalty();
     let tc = TrainConfig {
         penalty,
         momentum: c.optim.momentum,
-        max_norm: (c.reg.max_norm > 0.0).then_some(c.reg.max_norm),
+        max_norm: c.reg.max_norm(),
         seed: c.seed,
         ..TrainConfig::default()
     };
-    let dropout = dropout_of(c);
+    let dropout = c.reg.keep();
     let mut schedule = schedule_of(c)?;
     let max_epochs = schedule.max_epochs();
-    let reporter = Reporter::new(opts.progress, multi, &spec.name, max_epochs);
+    let reporter = Reporter::new(&opts.progress, &spec.name, max_epochs);
     let cfg_hash = config_sha256(c);
     let ck_path = run_dir.join(checkpoint::FILE_NAME);
 
@@ -287,7 +285,7 @@ fn train_run(
     };
 
     let mut trainer = Trainer::new(net, tc, batch)?;
-    trainer.set_dropout(Box::new(dropout) as Box<dyn DropoutSchedule>)?;
+    trainer.set_dropout(Box::new(dropout) as Box<dyn KeepSchedule>)?;
     let mut rows: Vec<EpochRow>;
     let mut go_on = true;
     let mut epoch: u32;
