@@ -21,6 +21,10 @@
 //! The config's `name` (the output directory `runs/<name>`) obeys the rule of experiment
 //! names: letters, digits, `_` and `-`. Without one, the file's stem is used with every
 //! other character replaced by `-`.
+//!
+//! Length: about 760 lines of documented code (610 without comments and blank lines)
+//! and 320 of unit tests, which test the layering, grid and naming rules where they
+//! are written.
 
 use std::collections::BTreeMap;
 use std::path::Path;
