@@ -16,7 +16,7 @@ use std::time::Duration;
 use regulab::data::LabeledImages;
 use regulab_kernels::gemm::{Accumulate, Op, gemm};
 use regulab_model::{
-    Activation, Architecture, FixedDropout, Init, Mlp, Output, Penalty, TrainConfig, Trainer,
+    Activation, Architecture, FixedKeep, Init, Mlp, Output, Penalty, TrainConfig, Trainer,
 };
 
 /// Examples per epoch.
@@ -117,7 +117,7 @@ pub fn trainer(c: &Cfg, seed: u64) -> Trainer {
         ..TrainConfig::default()
     };
     let mut t = Trainer::new(net, tc, c.batch).unwrap();
-    t.set_dropout(Box::new(FixedDropout::new(c.keep.0, c.keep.1)))
+    t.set_dropout(Box::new(FixedKeep::new(c.keep.0, c.keep.1)))
         .unwrap();
     t.set_epoch(1).unwrap();
     t

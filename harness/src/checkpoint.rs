@@ -17,18 +17,18 @@
 //!
 //! The file is a valid safetensors file (F32 little-endian tensors; `__metadata__`
 //! holds `format = "regulab-checkpoint"`, `format_version`, `state` (JSON of
-//! [`CheckpointState`]) and `sha256`). Tensors and metadata keys are written in sorted
-//! order, so the same state gives the same bytes.
+//! [`CheckpointState`]) and `sha256`), written and read by the workspace's one
+//! safetensors writer and reader ([`regulab_model::tensorfile`]): tensors and metadata
+//! keys in sorted order, so the same state gives the same bytes.
 //!
 //! `sha256` covers the whole file, metadata included (a flipped bit of `step` would
 //! resume with other dropout masks): it is the SHA-256 of the file's bytes with the
 //! 64 hex digits of its own value replaced by `0`s, checked on load. (Version 1 files
 //! hashed the tensor bytes only; they are refused: restart such a run.)
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use regulab_model::tensorfile::{Encoded, ReadFile, TensorFile};
 use regulab_model::{Mlp, Trainer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -159,11 +159,7 @@ impl Checkpoint {
             .map(|i| trainer.velocity(i))
             .collect::<Option<Vec<_>>>();
         let state = state_of(trainer, epoch, config_sha256, schedule);
-        let layout = Layout::new(&state, &params, velocity.as_deref());
-        crate::atomic::write_with(path, |w| layout.write(w)).map_err(|source| CheckpointError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        write_encoded(&encode(&state, &params, velocity.as_deref()), path)
     }
 
     /// Copy the parameters and velocities into `trainer` and restore its step and
@@ -213,12 +209,7 @@ impl Checkpoint {
     /// The checkpoint as safetensors bytes (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
         let (params, velocity) = (refs(&self.params), self.velocity.as_deref().map(refs));
-        let layout = Layout::new(&self.state, &params, velocity.as_deref());
-        let mut out = Vec::with_capacity(layout.len());
-        layout
-            .write(&mut out)
-            .expect("writing into a Vec does not fail");
-        out
+        encode(&self.state, &params, velocity.as_deref()).to_bytes()
     }
 
     /// Parse checkpoint bytes; `path` names the file in errors.
@@ -227,25 +218,9 @@ impl Checkpoint {
             path: path.to_path_buf(),
             reason,
         };
-        let len_bytes: [u8; 8] = bytes
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| corrupt(format!("{} bytes, shorter than a header", bytes.len())))?;
-        let header_len = usize::try_from(u64::from_le_bytes(len_bytes))
-            .ok()
-            .filter(|&n| n <= bytes.len() - 8)
-            .ok_or_else(|| corrupt("header longer than the file (truncated?)".into()))?;
-        let header: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&bytes[8..8 + header_len])
-                .map_err(|e| corrupt(format!("unreadable header: {e}")))?;
-        let data = &bytes[8 + header_len..];
-        let meta = header
-            .get("__metadata__")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| corrupt("no __metadata__".into()))?;
+        let file = ReadFile::parse(bytes).map_err(|e| corrupt(e.to_string()))?;
         let meta_str = |key: &str| {
-            meta.get(key)
-                .and_then(|v| v.as_str())
+            file.metadata(key)
                 .ok_or_else(|| corrupt(format!("metadata `{key}` missing")))
         };
         if meta_str("format")? != FORMAT {
@@ -259,7 +234,7 @@ impl Checkpoint {
             )));
         }
         let recorded = meta_str(HASH_KEY)?;
-        if file_sha256(bytes, header_len, recorded).as_deref() != Some(recorded) {
+        if file_sha256(bytes, file.header_len(), recorded).as_deref() != Some(recorded) {
             return Err(corrupt(
                 "the file does not match its SHA-256 (damaged or edited)".into(),
             ));
@@ -267,31 +242,13 @@ impl Checkpoint {
         let state: CheckpointState = serde_json::from_str(meta_str("state")?)
             .map_err(|e| corrupt(format!("metadata `state`: {e}")))?;
         let tensor = |name: &str| -> Result<Option<Tensor>, CheckpointError> {
-            let Some(t) = header.get(name) else {
+            let Some(t) = file.tensor(name) else {
                 return Ok(None);
             };
-            let bad = || corrupt(format!("tensor `{name}`: bad dtype, shape or offsets"));
-            if t.get("dtype").and_then(|d| d.as_str()) != Some("F32") {
-                return Err(bad());
-            }
-            let shape: Vec<usize> = t
-                .get("shape")
-                .and_then(|s| serde_json::from_value(s.clone()).ok())
-                .ok_or_else(bad)?;
-            let offs: [usize; 2] = t
-                .get("data_offsets")
-                .and_then(|s| serde_json::from_value(s.clone()).ok())
-                .ok_or_else(bad)?;
-            let elems = shape.iter().product::<usize>();
-            let raw = data.get(offs[0]..offs[1]).ok_or_else(bad)?;
-            if raw.len() != elems * 4 {
-                return Err(bad());
-            }
-            let values = raw
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            Ok(Some((shape, values)))
+            let values = t.values.ok_or_else(|| {
+                corrupt(format!("tensor `{name}`: dtype {}, expected F32", t.dtype))
+            })?;
+            Ok(Some((t.shape, values)))
         };
         let read_layers = |prefix: &str| -> Result<Layers, CheckpointError> {
             let mut layers = Vec::new();
@@ -326,11 +283,7 @@ impl Checkpoint {
     /// Write atomically to `path`.
     pub fn write(&self, path: &Path) -> Result<(), CheckpointError> {
         let (params, velocity) = (refs(&self.params), self.velocity.as_deref().map(refs));
-        let layout = Layout::new(&self.state, &params, velocity.as_deref());
-        crate::atomic::write_with(path, |w| layout.write(w)).map_err(|source| CheckpointError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        write_encoded(&encode(&self.state, &params, velocity.as_deref()), path)
     }
 
     /// Read from `path`.
@@ -367,95 +320,60 @@ fn state_of(
     }
 }
 
-/// A checkpoint file laid out from borrowed tensors: the JSON header (tensors in name
-/// order, their offsets, the metadata with the SHA-256 of the tensor bytes, padded with
-/// spaces to a multiple of 8 bytes), then the tensors' little-endian bytes in the same
-/// order. Only the header is built in memory; the tensor bytes are hashed and written
-/// straight from the slices.
-struct Layout<'a> {
-    header: Vec<u8>,
-    tensors: Vec<&'a [f32]>,
-    data_len: usize,
+/// The checkpoint file of `state`, `params` and `velocity` (see the module docs), its
+/// `sha256` metadata filled in: the SHA-256 of the whole file with the placeholder in
+/// its place. The tensor bytes are hashed and later written straight from the slices.
+fn encode<'a>(
+    state: &CheckpointState,
+    params: &[LayerRef<'a>],
+    velocity: Option<&[LayerRef<'a>]>,
+) -> Encoded<'a> {
+    let mut file = TensorFile::new();
+    for (prefix, layers) in [("params", Some(params)), ("velocity", velocity)] {
+        for (i, &(w, b)) in layers.into_iter().flatten().enumerate() {
+            let n_out = b.len();
+            let n_in = w.len().checked_div(n_out).unwrap_or(0);
+            file.tensor(format!("{prefix}.{i}.weight"), vec![n_in, n_out], w)
+                .tensor(format!("{prefix}.{i}.bias"), vec![n_out], b);
+        }
+    }
+    file.metadata("format", FORMAT)
+        .metadata("format_version", FORMAT_VERSION)
+        .metadata(HASH_KEY, HASH_PLACEHOLDER)
+        .metadata(
+            "state",
+            serde_json::to_string(state).expect("state serialises"),
+        );
+    let mut encoded = file.encode();
+    let mut hasher = HashWriter(Sha256::new());
+    encoded
+        .write_to(&mut hasher)
+        .expect("hashing does not fail");
+    let digest = hex::encode(hasher.0.finalize());
+    let at = hash_position(encoded.header(), HASH_PLACEHOLDER)
+        .expect("the placeholder is in the header");
+    encoded.header_mut()[at..at + 64].copy_from_slice(digest.as_bytes());
+    encoded
 }
 
-impl<'a> Layout<'a> {
-    fn new(
-        state: &CheckpointState,
-        params: &[LayerRef<'a>],
-        velocity: Option<&[LayerRef<'a>]>,
-    ) -> Layout<'a> {
-        let mut tensors: BTreeMap<String, (Vec<usize>, &'a [f32])> = BTreeMap::new();
-        let mut add = |prefix: &str, layers: &[LayerRef<'a>]| {
-            for (i, &(w, b)) in layers.iter().enumerate() {
-                let n_out = b.len();
-                let n_in = w.len().checked_div(n_out).unwrap_or(0);
-                tensors.insert(format!("{prefix}.{i}.weight"), (vec![n_in, n_out], w));
-                tensors.insert(format!("{prefix}.{i}.bias"), (vec![n_out], b));
-            }
-        };
-        add("params", params);
-        if let Some(v) = velocity {
-            add("velocity", v);
-        }
-        let mut data_len = 0usize;
-        let mut header = serde_json::Map::new();
-        for (name, (shape, values)) in &tensors {
-            let len = 4 * values.len();
-            header.insert(
-                name.clone(),
-                serde_json::json!({
-                    "dtype": "F32",
-                    "shape": shape,
-                    "data_offsets": [data_len, data_len + len],
-                }),
-            );
-            data_len += len;
-        }
-        let state = serde_json::to_string(state).expect("state serialises");
-        let meta: BTreeMap<&str, String> = BTreeMap::from([
-            ("format", FORMAT.to_string()),
-            ("format_version", FORMAT_VERSION.to_string()),
-            (HASH_KEY, HASH_PLACEHOLDER.to_string()),
-            ("state", state),
-        ]);
-        header.insert("__metadata__".into(), serde_json::json!(meta));
-        let mut json =
-            serde_json::to_vec(&serde_json::Value::Object(header)).expect("header serialises");
-        while !json.len().is_multiple_of(8) {
-            json.push(b' ');
-        }
-        let tensors: Vec<&'a [f32]> = tensors.into_values().map(|(_, v)| v).collect();
-        // the SHA-256 of the whole file with the placeholder, then put in its place
-        let mut hasher = Sha256::new();
-        hasher.update((json.len() as u64).to_le_bytes());
-        hasher.update(&json);
-        for values in &tensors {
-            for_le_bytes(values, |bytes| {
-                hasher.update(bytes);
-                Ok(())
-            })
-            .expect("hashing does not fail");
-        }
-        let at = hash_position(&json, HASH_PLACEHOLDER).expect("the placeholder is in the header");
-        json[at..at + 64].copy_from_slice(hex::encode(hasher.finalize()).as_bytes());
-        Layout {
-            header: json,
-            tensors,
-            data_len,
-        }
+/// Write `encoded` atomically to `path`, streamed.
+fn write_encoded(encoded: &Encoded<'_>, path: &Path) -> Result<(), CheckpointError> {
+    crate::atomic::write_with(path, |w| encoded.write_to(w)).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A [`std::io::Write`] that hashes what is written.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
     }
 
-    /// Length of the file in bytes.
-    fn len(&self) -> usize {
-        8 + self.header.len() + self.data_len
-    }
-
-    fn write(&self, w: &mut dyn Write) -> std::io::Result<()> {
-        w.write_all(&(self.header.len() as u64).to_le_bytes())?;
-        w.write_all(&self.header)?;
-        for values in &self.tensors {
-            for_le_bytes(values, |bytes| w.write_all(bytes))?;
-        }
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -498,22 +416,6 @@ fn file_sha256(bytes: &[u8], header_len: usize, recorded: &str) -> Option<String
     Some(hex::encode(hasher.finalize()))
 }
 
-/// Call `f` on the little-endian bytes of `values`, a block at a time.
-fn for_le_bytes(
-    values: &[f32],
-    mut f: impl FnMut(&[u8]) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    const BLOCK: usize = 2048;
-    let mut buf = [0u8; 4 * BLOCK];
-    for chunk in values.chunks(BLOCK) {
-        for (dst, v) in buf.chunks_exact_mut(4).zip(chunk) {
-            dst.copy_from_slice(&v.to_le_bytes());
-        }
-        f(&buf[..4 * chunk.len()])?;
-    }
-    Ok(())
-}
-
 fn check_shapes(net: &Mlp, layers: &[(Vec<f32>, Vec<f32>)], what: &str) -> Result<(), String> {
     if layers.len() != net.n_layers() {
         return Err(format!(
@@ -539,7 +441,7 @@ fn check_shapes(net: &Mlp, layers: &[(Vec<f32>, Vec<f32>)], what: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regulab_model::{Activation, FixedDropout, MlpBuilder, Output, TrainConfig};
+    use regulab_model::{Activation, FixedKeep, MlpBuilder, Output, TrainConfig};
 
     fn trainer(momentum: f32) -> Trainer {
         let net = MlpBuilder::new(6)
@@ -555,7 +457,7 @@ mod tests {
         };
         Trainer::new(net, cfg, 4)
             .unwrap()
-            .with_dropout(FixedDropout::new(0.8, 0.5))
+            .with_dropout(FixedKeep::new(0.8, 0.5))
             .unwrap()
     }
 
@@ -617,6 +519,43 @@ mod tests {
                 .sum();
             let copies = if momentum > 0.0 { 2 } else { 1 };
             assert_eq!(bytes.len(), 8 + n + copies * tensors);
+        }
+    }
+
+    /// The bytes of a checkpoint are those regulab wrote before its writer became the
+    /// shared [`regulab_model::tensorfile`] (SHA-256 recorded then): checkpoints left by
+    /// an older regulab resume, and verify's byte comparisons stay meaningful.
+    #[test]
+    fn bytes_are_those_of_the_hand_written_format() {
+        let net = regulab_model::MlpBuilder::new(6)
+            .hidden(5, Activation::Sigmoid)
+            .hidden(4, Activation::Relu)
+            .output(3, Output::Softmax)
+            .seed(3)
+            .build()
+            .unwrap();
+        for (momentum, expected) in [
+            (
+                0.0,
+                "9e2b63937a6525a51404d12c046e3fbad2c2fb245e8f5c878248f070bad2afe9",
+            ),
+            (
+                0.9,
+                "f015a78966cc411ac27d0bd9e7c03be6ae482940afcd1ac2dd83bf24318a7f8b",
+            ),
+        ] {
+            let cfg = TrainConfig {
+                momentum,
+                seed: 3,
+                ..TrainConfig::default()
+            };
+            let mut t = Trainer::new(net.clone(), cfg, 4)
+                .unwrap()
+                .with_dropout(FixedKeep::new(0.8, 0.5))
+                .unwrap();
+            train_some(&mut t, 3);
+            let ck = Checkpoint::capture(&t, 2, "abc".into(), "{\"kind\":\"fixed\"}".into());
+            assert_eq!(sha256_hex(&ck.to_bytes()), expected, "momentum {momentum}");
         }
     }
 

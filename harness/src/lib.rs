@@ -1,9 +1,11 @@
 //! The library behind the `regulab` command: datasets, experiment configs, runs.
 
-pub mod atomic;
+/// Atomic file output: the model crate's, shared with its model files.
+pub use regulab_model::atomic;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod feedback;
 pub mod interrupt;
 pub mod limits;
 pub mod lock;

@@ -55,9 +55,11 @@ pub fn is_run_name(name: &str) -> bool {
 }
 
 /// Whether file name `name` is a temporary file of an interrupted atomic write
-/// (`.regulab-*.tmp` from [`crate::atomic`], `.<name>.safetensors.tmp*` from model saves).
+/// ([`crate::atomic::is_temp_file`]), or one of the `.<name>.safetensors.tmp*` files the
+/// model saves of regulab before issue 5 left (recognised so that `--overwrite` still
+/// clears old directories; nothing writes them any more).
 pub fn is_temp_file(name: &str) -> bool {
-    (name.starts_with(".regulab-") && name.ends_with(".tmp"))
+    crate::atomic::is_temp_file(name)
         || (name.starts_with('.') && name.contains(".safetensors.tmp"))
 }
 
@@ -107,6 +109,11 @@ pub struct PlanFile {
     pub name: String,
     /// Every run.
     pub runs: Vec<PlannedRun>,
+    /// The keys the plan's grids vary, in the config's axis order (the summary's extra
+    /// columns; the runs' manifests record grid values by key only). Absent when no
+    /// grid varies anything, and in files written before regulab recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid_keys: Option<Vec<String>>,
 }
 
 impl PlanFile {
@@ -124,6 +131,7 @@ impl PlanFile {
                     config_sha256: crate::run::config_sha256(&r.config),
                 })
                 .collect(),
+            grid_keys: Some(crate::config::grid_keys(plan)).filter(|k| !k.is_empty()),
         }
     }
 

@@ -460,3 +460,46 @@ fn diverging_run_is_reported_and_others_go_on() {
     let m = std::fs::read_to_string(out.join("boom/manifest.json")).unwrap();
     assert!(m.contains("\"status\": \"diverged\""));
 }
+
+/// `regulab dropout-figure` draws the input-dropout figure; `corrupt`, its former name,
+/// stays a hidden alias giving the same file, and is not listed in the help.
+#[test]
+fn dropout_figure_and_its_hidden_alias_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.svg"), dir.path().join("b.svg"));
+    for (cmd, out) in [("dropout-figure", &a), ("corrupt", &b)] {
+        let out = out.to_str().unwrap();
+        let o = regulab(&[
+            cmd,
+            "--dataset",
+            "fashion-mnist",
+            "--index",
+            "2",
+            "--out",
+            out,
+        ]);
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), out, "{cmd}");
+    }
+    let svg = std::fs::read(&a).unwrap();
+    assert!(String::from_utf8_lossy(&svg).contains("training image 2"));
+    assert_eq!(svg, std::fs::read(&b).unwrap());
+    let help = regulab(&["--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        commands,
+        ["run", "plot", "dropout-figure", "fetch", "verify", "help"],
+        "{help}"
+    );
+}

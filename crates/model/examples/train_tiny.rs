@@ -10,8 +10,8 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use regulab_model::{
-    Activation, FixedDropout, LrSchedule, MlpBuilder, NewBob, Output, Penalty, TrainConfig,
-    Trainer, Workspace, evaluate,
+    Activation, FixedKeep, LrSchedule, MlpBuilder, NewBob, Output, Penalty, TrainConfig, Trainer,
+    Workspace, evaluate,
 };
 
 const D: usize = 64;
@@ -55,7 +55,7 @@ fn main() -> Result<(), regulab_model::ModelError> {
         ..TrainConfig::default()
     };
     let batch = 10;
-    let mut trainer = Trainer::new(net, cfg, batch)?.with_dropout(FixedDropout::new(0.9, 0.8))?;
+    let mut trainer = Trainer::new(net, cfg, batch)?.with_dropout(FixedKeep::new(0.9, 0.8))?;
     let mut schedule = LrSchedule::NewBob(NewBob::new(0.5, 0.002, 40));
     let mut ws = Workspace::new(trainer.net().architecture(), 250);
 

@@ -141,6 +141,17 @@ impl Architecture {
     }
 }
 
+/// The name of an initialisation rule, as a config spells it (`init = "uniform"`); the
+/// ranges come from beside it (see [`crate::config::ModelConfig::init`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitKind {
+    /// [`Init::Uniform`].
+    Uniform,
+    /// [`Init::Glorot`].
+    Glorot,
+}
+
 /// How initial weights are drawn (biases always start at zero).
 ///
 /// Every weight is `w = (2u - 1) * r` with `u = (word >> 8) * 2^-24` in `[0, 1)` and
@@ -180,8 +191,8 @@ impl Default for Init {
 }
 
 impl Init {
-    /// The irange of each weight layer of `arch`; `Err` for a negative or non-finite
-    /// range or a per-layer list of the wrong length.
+    /// The irange of each weight layer of `arch`; `Err` for a range that is not finite
+    /// and positive ([`crate::bounds::positive`]) or a per-layer list of the wrong length.
     pub fn iranges(&self, arch: &Architecture) -> Result<Vec<f32>> {
         let l = arch.n_layers();
         let r: Vec<f32> = match self {
@@ -205,7 +216,7 @@ impl Init {
                 .collect(),
         };
         for &x in &r {
-            crate::error::check_non_negative("init.irange", x)?;
+            crate::bounds::positive("init.irange", x)?;
         }
         Ok(r)
     }

@@ -171,15 +171,3 @@ pub enum ModelError {
 
 /// Result alias of the crate.
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
-
-/// `Err(InvalidConfig)` unless `x` is finite and `>= 0`.
-pub(crate) fn check_non_negative(field: &'static str, x: f32) -> Result<()> {
-    if x.is_finite() && x >= 0.0 {
-        Ok(())
-    } else {
-        Err(ModelError::InvalidConfig {
-            field,
-            reason: format!("expected a finite value >= 0, got {x}"),
-        })
-    }
-}

@@ -1,5 +1,5 @@
 //! The regulab MLP: layers, costs, L1/L2 penalties, dropout, SGD with momentum,
-//! learning-rate and dropout schedules, evaluation, and save/load as safetensors.
+//! learning-rate and keep-probability schedules ([`keep`]), evaluation, and save/load as safetensors.
 //!
 //! # The model
 //!
@@ -22,7 +22,7 @@
 //! let net = MlpBuilder::new(784).hidden(800, Activation::Sigmoid)
 //!     .output(10, Output::Softmax).seed(1).build()?;
 //! let cfg = TrainConfig { penalty: Penalty::new(0.0, 1e-5), seed: 1, ..TrainConfig::default() };
-//! let mut trainer = Trainer::new(net, cfg, 10)?.with_dropout(FixedDropout::new(0.8, 0.5))?;
+//! let mut trainer = Trainer::new(net, cfg, 10)?.with_dropout(FixedKeep::new(0.8, 0.5))?;
 //! let mut schedule = LrSchedule::Fixed { lr: 0.5, max_epochs: 30 };
 //! let mut eval_ws = Workspace::new(trainer.net().architecture(), 1000);
 //! let (x, y) = data();
@@ -41,25 +41,30 @@
 //! ```
 
 pub mod arch;
+pub mod atomic;
+pub mod bounds;
+pub mod config;
 mod cost;
-pub mod dropout;
 pub mod error;
 pub mod eval;
 pub mod io;
+pub mod keep;
 pub mod network;
 mod pass;
 pub mod penalty;
 pub mod schedule;
+pub mod tensorfile;
 pub mod trainer;
 pub mod workspace;
 
-pub use arch::{Architecture, Init, Output};
-pub use dropout::{DropoutSchedule, FixedDropout, LinearRamp};
+pub use arch::{Architecture, Init, InitKind, Output};
+pub use config::{ModelConfig, OptimConfig, RegConfig};
 pub use error::{ModelError, Result};
 pub use eval::{EvalStats, Evaluator, evaluate};
+pub use keep::{FixedKeep, KeepSchedule, LinearRamp};
 pub use network::{Layer, Mlp, MlpBuilder};
 pub use penalty::Penalty;
 pub use regulab_kernels::activation::Activation;
-pub use schedule::{LrSchedule, NewBob};
+pub use schedule::{LrSchedule, NewBob, ScheduleKind};
 pub use trainer::{Gradients, StepStats, TrainConfig, Trainer, TrainerState, UpdatePath};
 pub use workspace::Workspace;

@@ -8,7 +8,8 @@
 //! summed over the weight matrices of every layer, and over the biases too only when
 //! `penalize_biases` is set (the lab penalises weights only).
 
-use crate::error::{Result, check_non_negative};
+use crate::bounds;
+use crate::error::Result;
 use serde::{Deserialize, Serialize};
 
 /// L1/L2 penalty weights (`beta_L1`, `beta_L2`).
@@ -43,8 +44,8 @@ impl Penalty {
 
     /// `Err` unless `l1`, `l2` are finite and `>= 0`.
     pub fn validate(&self) -> Result<()> {
-        check_non_negative("l1", self.l1)?;
-        check_non_negative("l2", self.l2)
+        bounds::non_negative("l1", self.l1)?;
+        bounds::non_negative("l2", self.l2)
     }
 
     /// The `(l1, l2)` applied to biases: `(0, 0)` unless `penalize_biases`.

@@ -12,8 +12,24 @@
 //! A schedule is a value that holds its own state (only [`NewBob`] has any) and is
 //! serde-serialisable, so a resumed run restores it exactly.
 
-use crate::error::{ModelError, Result, check_non_negative};
+use crate::bounds;
+use crate::error::{ModelError, Result};
 use serde::{Deserialize, Serialize};
+
+/// The name of a schedule, as a config spells it (`schedule = "newbob"`); its
+/// parameters come from beside it (see [`crate::config::OptimConfig::schedule`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// [`LrSchedule::Fixed`].
+    Fixed,
+    /// [`LrSchedule::List`].
+    List,
+    /// [`LrSchedule::Exponential`].
+    Exponential,
+    /// [`LrSchedule::NewBob`].
+    Newbob,
+}
 
 /// A learning-rate schedule (configuration and state).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -166,28 +182,29 @@ impl LrSchedule {
         }
     }
 
-    /// `Err` for a negative or non-finite rate, decay or threshold.
+    /// `Err` for a rate that is not finite and positive, a decay outside (0, 1], a
+    /// `scale_by` outside (0, 1] or a negative or non-finite threshold (the rules of
+    /// [`crate::bounds`], the ones a config is checked by).
     pub fn validate(&self) -> Result<()> {
         match self {
-            LrSchedule::Fixed { lr, .. } => check_non_negative("learning_rate", *lr),
-            LrSchedule::List { rates } => rates
-                .iter()
-                .try_for_each(|&r| check_non_negative("learning_rate", r)),
+            LrSchedule::Fixed { lr, .. } => bounds::positive("lr", *lr),
+            LrSchedule::List { rates } => rates.iter().try_for_each(|&r| bounds::positive("lr", r)),
             LrSchedule::Exponential { lr, decay, .. } => {
-                check_non_negative("learning_rate", *lr)?;
-                check_non_negative("lr_decay", *decay)
+                bounds::positive("lr", *lr)?;
+                bounds::decay("decay", *decay)
             }
             LrSchedule::NewBob(nb) => {
-                check_non_negative("learning_rate", nb.start_lr)?;
-                check_non_negative("scale_by", nb.scale_by)?;
+                bounds::positive("lr", nb.start_lr)?;
+                bounds::decay("scale_by", nb.scale_by)?;
                 for (field, t) in [
                     ("ramp_threshold", nb.ramp_threshold),
                     ("stop_threshold", nb.stop_threshold),
                 ] {
-                    if !t.is_finite() {
+                    // bounds::non_negative's rule, for the f64 thresholds
+                    if !(t.is_finite() && t >= 0.0) {
                         return Err(ModelError::InvalidConfig {
                             field,
-                            reason: format!("expected a finite value, got {t}"),
+                            reason: format!("expected a finite value >= 0, got {t}"),
                         });
                     }
                 }

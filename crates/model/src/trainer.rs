@@ -29,8 +29,9 @@
 //! documentation for the measurement behind the choice. With momentum the fused path is
 //! always used.
 
-use crate::dropout::{DropoutSchedule, FixedDropout};
-use crate::error::{ModelError, Result, check_non_negative};
+use crate::bounds;
+use crate::error::{ModelError, Result};
+use crate::keep::{FixedKeep, KeepSchedule};
 use crate::network::Mlp;
 use crate::pass::{self, DropoutPlan, Sink};
 use crate::penalty::{Penalty, max_norm};
@@ -69,7 +70,7 @@ pub enum UpdatePath {
 }
 
 /// Hyper-parameters of training that do not change per epoch (the learning rate comes
-/// from a [`crate::LrSchedule`], dropout from a [`DropoutSchedule`]).
+/// from a [`crate::LrSchedule`], dropout from a [`KeepSchedule`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
@@ -107,19 +108,9 @@ impl TrainConfig {
     /// [0, 1) or a non-positive max-norm.
     pub fn validate(&self) -> Result<()> {
         self.penalty.validate()?;
-        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return Err(ModelError::InvalidConfig {
-                field: "momentum",
-                reason: format!("expected a value in [0, 1), got {}", self.momentum),
-            });
-        }
-        if let Some(c) = self.max_norm
-            && !(c.is_finite() && c > 0.0)
-        {
-            return Err(ModelError::InvalidConfig {
-                field: "max_norm",
-                reason: format!("expected a finite value > 0, got {c}"),
-            });
+        bounds::momentum("momentum", self.momentum)?;
+        if let Some(c) = self.max_norm {
+            bounds::positive("max_norm", c)?;
         }
         Ok(())
     }
@@ -165,7 +156,7 @@ pub struct TrainerState {
 pub struct Trainer {
     net: Mlp,
     cfg: TrainConfig,
-    dropout: Box<dyn DropoutSchedule>,
+    dropout: Box<dyn KeepSchedule>,
     keeps: Vec<Option<Keep>>,
     epoch: u32,
     step: u64,
@@ -211,7 +202,7 @@ impl Trainer {
             norms: vec![0.0; arch.sizes.iter().copied().max().unwrap_or(0)],
             net,
             cfg,
-            dropout: Box::new(FixedDropout::none()),
+            dropout: Box::new(FixedKeep::none()),
             keeps: vec![None; l],
             epoch: 1,
             step: 0,
@@ -224,13 +215,13 @@ impl Trainer {
     }
 
     /// Use a dropout schedule (re-evaluated for the current epoch at once).
-    pub fn with_dropout(mut self, schedule: impl DropoutSchedule + 'static) -> Result<Trainer> {
+    pub fn with_dropout(mut self, schedule: impl KeepSchedule + 'static) -> Result<Trainer> {
         self.set_dropout(Box::new(schedule))?;
         Ok(self)
     }
 
     /// Replace the dropout schedule (re-evaluated for the current epoch at once).
-    pub fn set_dropout(&mut self, schedule: Box<dyn DropoutSchedule>) -> Result<()> {
+    pub fn set_dropout(&mut self, schedule: Box<dyn KeepSchedule>) -> Result<()> {
         self.dropout = schedule;
         self.set_epoch(self.epoch)
     }
@@ -266,7 +257,8 @@ impl Trainer {
     ///
     /// No heap allocation once the workspace holds `B` rows.
     pub fn train_batch(&mut self, x: &[f32], labels: &[u32], lr: f32) -> Result<StepStats> {
-        check_non_negative("learning_rate", lr)?;
+        // the rate of one step may be 0 (a decaying schedule can reach it)
+        bounds::non_negative("learning_rate", lr)?;
         let rows = pass::check_batch(&self.net, &mut self.ws, x, labels)?;
         let (nll_sum, correct) = self.forward_loss(x, labels, rows);
         let p = self.cfg.penalty;

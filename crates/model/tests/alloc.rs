@@ -12,8 +12,7 @@
 
 use regulab_kernels::gemm::{Op, direct_path};
 use regulab_model::{
-    Activation, Evaluator, FixedDropout, MlpBuilder, Output, Penalty, TrainConfig, Trainer,
-    Workspace,
+    Activation, Evaluator, FixedKeep, MlpBuilder, Output, Penalty, TrainConfig, Trainer, Workspace,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::SeqCst};
@@ -107,7 +106,7 @@ fn no_allocation_per_minibatch_after_the_first() {
                 // hidden keep 0.3: the second layer's input (sigmoid units, 70 %
                 // dropped) is sparse enough for the zero-skipping GEMM kernels, whose
                 // per-thread pattern and accumulator buffers must be reserved too
-                .with_dropout(FixedDropout::new(0.8, 0.3))
+                .with_dropout(FixedKeep::new(0.8, 0.3))
                 .unwrap();
             let batches: Vec<(&[f32], &[u32])> = x.chunks(b * d).zip(y.chunks(b)).collect();
             // first batch: masks and buffers settle

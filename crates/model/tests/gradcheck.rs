@@ -18,7 +18,7 @@
 mod common;
 
 use common::{RefMask, RefNet, ref_cost, uniform};
-use regulab_model::{Activation, FixedDropout, Init, Mlp, Output, Penalty, TrainConfig, Trainer};
+use regulab_model::{Activation, FixedKeep, Init, Mlp, Output, Penalty, TrainConfig, Trainer};
 
 const H: f64 = 1e-6;
 const RTOL: f64 = 1e-4;
@@ -93,7 +93,7 @@ fn check(case: &Case) -> Worst {
         };
         let mut tr = Trainer::new(net.clone(), cfg, rows).unwrap();
         if let Some((pi, ph)) = case.dropout {
-            tr = tr.with_dropout(FixedDropout::new(pi, ph)).unwrap();
+            tr = tr.with_dropout(FixedKeep::new(pi, ph)).unwrap();
         }
         let g = tr.gradients(&x, &y).unwrap();
         // the masks the model used (fixed for the whole check)

@@ -331,3 +331,38 @@ fn bytes_are_deterministic_and_readable_by_safetensors() {
     let header_len = u64::from_le_bytes(a[..8].try_into().unwrap()) as usize;
     assert_eq!((8 + header_len) % 8, 0);
 }
+
+/// The bytes of a model file are those regulab wrote before its writer became the
+/// shared [`regulab_model::tensorfile`] (SHA-256 recorded then): old run directories
+/// verify against reruns, byte for byte.
+#[test]
+fn bytes_are_those_of_the_hand_written_format() {
+    let net = regulab_model::MlpBuilder::new(6)
+        .hidden(5, regulab_model::Activation::Sigmoid)
+        .hidden(4, regulab_model::Activation::Relu)
+        .output(3, regulab_model::Output::Softmax)
+        .seed(3)
+        .build()
+        .unwrap();
+    let bytes = io::to_bytes(&net).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        "4336f69e8ccbd7c3fd87940f86e820457c7cb2209ca9792f5a888b22667f5dc0"
+    );
+    assert_eq!(bytes.len(), 880);
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
+    assert_eq!(
+        header.trim_end(),
+        r#"{"__metadata__":{"architecture":"{\"sizes\":[6,5,4,3],\"hidden\":[\"sigmoid\",\"relu\"],\"output\":\"softmax\"}","format":"pt","format_version":"1"},"layers.0.bias":{"data_offsets":[0,20],"dtype":"F32","shape":[5]},"layers.0.weight":{"data_offsets":[20,140],"dtype":"F32","shape":[5,6]},"layers.1.bias":{"data_offsets":[140,156],"dtype":"F32","shape":[4]},"layers.1.weight":{"data_offsets":[156,236],"dtype":"F32","shape":[4,5]},"layers.2.bias":{"data_offsets":[236,248],"dtype":"F32","shape":[3]},"layers.2.weight":{"data_offsets":[248,296],"dtype":"F32","shape":[3,4]}}"#
+    );
+    // the data: [out, in] transposes, biases zero
+    let data = &bytes[8 + header_len..];
+    let f = |k: usize| f32::from_le_bytes(data[4 * k..4 * k + 4].try_into().unwrap());
+    assert_eq!(
+        f(5 + 2 * 6 + 4).to_bits(),
+        net.weight(0)[4 * 5 + 2].to_bits()
+    );
+    assert!((0..5).all(|k| f(k) == 0.0));
+}

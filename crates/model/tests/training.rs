@@ -5,8 +5,8 @@ mod common;
 
 use common::{RefNet, param_bits, prototypes, ref_cost, uniform};
 use regulab_model::{
-    Activation, Architecture, Evaluator, FixedDropout, Init, LinearRamp, Mlp, MlpBuilder,
-    ModelError, Output, Penalty, TrainConfig, Trainer, UpdatePath, Workspace, evaluate,
+    Activation, Architecture, Evaluator, FixedKeep, Init, LinearRamp, Mlp, MlpBuilder, ModelError,
+    Output, Penalty, TrainConfig, Trainer, UpdatePath, Workspace, evaluate,
 };
 
 fn sigmoid(a: f64) -> f64 {
@@ -135,7 +135,7 @@ fn keep_one_is_bit_identical_to_no_dropout() {
         seed: 9,
         ..TrainConfig::default()
     };
-    let run = |dropout: Option<Box<dyn regulab_model::DropoutSchedule>>| {
+    let run = |dropout: Option<Box<dyn regulab_model::KeepSchedule>>| {
         let mut t = Trainer::new(small_net(Activation::Sigmoid, 3), cfg.clone(), 8).unwrap();
         if let Some(d) = dropout {
             t.set_dropout(d).unwrap();
@@ -147,15 +147,15 @@ fn keep_one_is_bit_identical_to_no_dropout() {
         (param_bits(t.net()), nll)
     };
     let plain = run(None);
-    assert_eq!(plain, run(Some(Box::new(FixedDropout::new(1.0, 1.0)))));
+    assert_eq!(plain, run(Some(Box::new(FixedKeep::new(1.0, 1.0)))));
     let ramp_to_one = LinearRamp {
-        start: FixedDropout::new(1.0, 1.0),
-        end: FixedDropout::new(0.5, 0.5),
+        start: FixedKeep::new(1.0, 1.0),
+        end: FixedKeep::new(0.5, 0.5),
         epochs: 10,
     }; // epoch 1 of this ramp: keep 1
     assert_eq!(plain, run(Some(Box::new(ramp_to_one))));
     // while real dropout changes the result
-    assert_ne!(plain, run(Some(Box::new(FixedDropout::new(1.0, 0.5)))));
+    assert_ne!(plain, run(Some(Box::new(FixedKeep::new(1.0, 0.5)))));
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn dropout_is_off_at_evaluation() {
     };
     let mut t = Trainer::new(small_net(Activation::Relu, 4), cfg, 16)
         .unwrap()
-        .with_dropout(FixedDropout::new(0.5, 0.5))
+        .with_dropout(FixedKeep::new(0.5, 0.5))
         .unwrap();
     for _ in 0..3 {
         t.train_batch(&x, &y, 0.1).unwrap();
@@ -206,7 +206,7 @@ fn train_run(cfg: &TrainConfig, act: Activation, dropout: (f32, f32), steps: usi
     let net = Mlp::new(arch, &Init::Glorot, 11).unwrap();
     let mut t = Trainer::new(net, cfg.clone(), 32)
         .unwrap()
-        .with_dropout(FixedDropout::new(dropout.0, dropout.1))
+        .with_dropout(FixedKeep::new(dropout.0, dropout.1))
         .unwrap();
     let (x, y) = prototypes(3, 32 * steps, 200, 10, 30, 20);
     for (xb, yb) in x.chunks(32 * 200).zip(y.chunks(32)) {
@@ -315,7 +315,7 @@ fn step_counter_keys_the_masks() {
     let new = |net: Mlp| {
         Trainer::new(net, cfg.clone(), 10)
             .unwrap()
-            .with_dropout(FixedDropout::new(0.8, 0.5))
+            .with_dropout(FixedKeep::new(0.8, 0.5))
             .unwrap()
     };
     let mut a = new(small_net(Activation::Sigmoid, 1));
@@ -375,7 +375,7 @@ fn update_paths_agree_up_to_rounding() {
         };
         let mut t = Trainer::new(small_net(Activation::Tanh, 5), cfg, 10)
             .unwrap()
-            .with_dropout(FixedDropout::new(0.9, 0.8))
+            .with_dropout(FixedKeep::new(0.9, 0.8))
             .unwrap();
         for _ in 0..10 {
             t.train_batch(&x, &y, 0.3).unwrap();
@@ -424,11 +424,11 @@ fn bad_inputs_are_errors() {
         })
     ));
     assert!(matches!(
-        t.set_dropout(Box::new(FixedDropout::new(0.0, 0.5))),
+        t.set_dropout(Box::new(FixedKeep::new(0.0, 0.5))),
         Err(ModelError::DropoutKeep { layer: 0, .. })
     ));
     assert!(matches!(
-        t.set_dropout(Box::new(FixedDropout::new(1.0, 1.5))),
+        t.set_dropout(Box::new(FixedKeep::new(1.0, 1.5))),
         Err(ModelError::DropoutKeep { layer: 1, .. })
     ));
     let bad = TrainConfig {
@@ -506,7 +506,7 @@ fn layer_inputs_are_the_dropped_out_activations() {
     let y = common::labels(2, 8, 4);
     let mut t = Trainer::new(small_net(Activation::Sigmoid, 5), TrainConfig::default(), 8)
         .unwrap()
-        .with_dropout(FixedDropout::new(0.5, 0.5))
+        .with_dropout(FixedKeep::new(0.5, 0.5))
         .unwrap();
     t.train_batch(&x, &y, 0.1).unwrap();
     let ws = t.workspace();

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::checksums::{DatasetName, FASHION_MNIST_FILES, FileSpec, MNIST_FILES};
 use super::error::{DataError, DataWarning};
@@ -18,7 +18,7 @@ use super::locate::{find_standard_files, locate};
 use super::split::{SplitSpec, Splits};
 
 /// The identity of one loaded file, for manifests.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
     /// Base name without `.gz`, e.g. `t10k-images-idx3-ubyte`.
     pub name: String,
@@ -207,28 +207,51 @@ impl Dataset {
         train: LoadedPair,
         test: LoadedPair,
     ) -> Result<Dataset, DataError> {
-        let (tr, te) = (&train.data, &test.data);
-        if (tr.rows(), tr.cols()) != (te.rows(), te.cols()) {
-            return Err(DataError::ShapeMismatch {
-                train_path: train.images.path.clone(),
-                train_shape: (tr.rows(), tr.cols()),
-                test_path: test.images.path.clone(),
-                test_shape: (te.rows(), te.cols()),
-            });
-        }
+        Dataset::from_parts(name, train, Some(test))
+    }
+
+    /// Assembles a dataset from a training pair and, when there is one, a test pair
+    /// (without, the test set is empty): the one place where the two files' image
+    /// sizes are checked against each other and the class count is decided (the known
+    /// sets' count, else `max label + 1` of both files).
+    ///
+    /// Errors when the image sizes differ.
+    pub fn from_parts(
+        name: DatasetName,
+        train: LoadedPair,
+        test: Option<LoadedPair>,
+    ) -> Result<Dataset, DataError> {
+        let tr = &train.data;
+        let mut files = vec![train.images.clone(), train.labels.clone()];
+        let mut warnings = train.warnings.clone();
+        let test_data = match test {
+            Some(test) => {
+                let te = &test.data;
+                if (tr.rows(), tr.cols()) != (te.rows(), te.cols()) {
+                    return Err(DataError::ShapeMismatch {
+                        train_path: train.images.path.clone(),
+                        train_shape: (tr.rows(), tr.cols()),
+                        test_path: test.images.path.clone(),
+                        test_shape: (te.rows(), te.cols()),
+                    });
+                }
+                files.extend([test.images, test.labels]);
+                warnings.extend(test.warnings);
+                test.data
+            }
+            None => LabeledImages::new(tr.rows(), tr.cols(), Vec::new(), Vec::new())?,
+        };
         let num_classes = name
             .num_classes()
-            .unwrap_or_else(|| tr.label_bound().max(te.label_bound()));
-        let mut warnings = train.warnings;
-        warnings.extend(test.warnings);
+            .unwrap_or_else(|| tr.label_bound().max(test_data.label_bound()));
         Ok(Dataset {
             name,
             dir: None,
             num_classes,
-            files: vec![train.images, train.labels, test.images, test.labels],
+            files,
             warnings,
             train: train.data,
-            test: test.data,
+            test: test_data,
         })
     }
 

@@ -10,6 +10,9 @@
 //! The expected checksums are a parameter ([`fetch_files`], [`fetch_file`]); [`fetch`]
 //! uses the known table of the dataset. The `.gz` wrapper's own checksum is not
 //! checked: other gzip wrappers of the same data are as good.
+//!
+//! Length: about 660 lines of documented code and 70 of unit tests: the download, its
+//! checks and the fetch plan (what `regulab run` may download) belong together.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -227,6 +230,70 @@ pub fn fetchable(name: &str) -> Result<DatasetName, String> {
             ))
         }
     }
+}
+
+/// What `regulab fetch <dataset>` does, decided before anything is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchPlan {
+    /// An installed copy is complete and no other place was asked for: regulab reads it
+    /// from there, nothing to do.
+    UseInstalled(PathBuf),
+    /// Copy the installed copy `from` into `to` (a directory was asked for with
+    /// `--data-dir` or `REGULAB_DATA`).
+    CopyInstalled {
+        /// The installed copy.
+        from: PathBuf,
+        /// The directory asked for.
+        to: PathBuf,
+    },
+    /// Download into `to` ([`fetch`]).
+    Download {
+        /// The directory the files go to ([`super::default_fetch_dir`]).
+        to: PathBuf,
+    },
+}
+
+/// What fetching `dataset` into `data_dir` (or the default place) means: an installed
+/// copy ([`installed_copy`]) is used, or copied when a directory was asked for
+/// explicitly (`data_dir` or `REGULAB_DATA`); with `mirrors` given, or without an
+/// installed copy, the files are downloaded.
+pub fn plan_fetch(dataset: DatasetName, data_dir: Option<&Path>, mirrors: &[String]) -> FetchPlan {
+    let explicit = data_dir.is_some() || std::env::var_os(super::locate::DATA_ENV).is_some();
+    let installed = if mirrors.is_empty() {
+        installed_copy(dataset)
+    } else {
+        None
+    };
+    match installed {
+        Some(from) if !explicit => FetchPlan::UseInstalled(from),
+        Some(from) => FetchPlan::CopyInstalled {
+            from,
+            to: super::default_fetch_dir(dataset, data_dir),
+        },
+        None => FetchPlan::Download {
+            to: super::default_fetch_dir(dataset, data_dir),
+        },
+    }
+}
+
+/// The downloads that would make `datasets` (config `data.dataset` values) loadable:
+/// each fetchable dataset (MNIST, Fashion-MNIST) named there that is not found
+/// ([`super::locate()`] with `data_dir`), once, with the directory it would go to. Names
+/// of other datasets and directories are never downloaded.
+pub fn missing_downloads<'a>(
+    datasets: impl IntoIterator<Item = &'a str>,
+    data_dir: Option<&Path>,
+) -> Vec<(DatasetName, PathBuf)> {
+    let mut out: Vec<(DatasetName, PathBuf)> = Vec::new();
+    for d in datasets {
+        if let Ok(name @ (DatasetName::Mnist | DatasetName::FashionMnist)) = d.parse()
+            && !out.iter().any(|(n, _)| *n == name)
+            && super::locate(name, data_dir).is_err()
+        {
+            out.push((name, super::default_fetch_dir(name, data_dir)));
+        }
+    }
+    out
 }
 
 /// Runs `f`, which may create `dir` and its missing ancestors; when it fails, removes
@@ -593,6 +660,42 @@ fn copy_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `regulab fetch` and `regulab run`'s download fallback decide to do.
+    #[test]
+    fn fetch_plans_and_missing_downloads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        let download = FetchPlan::Download { to: dir.clone() };
+        assert_eq!(plan_fetch(DatasetName::Mnist, Some(&dir), &[]), download);
+        // mirrors given: a download, even where an installed copy exists
+        let mirror = ["http://127.0.0.1:9/".to_string()];
+        assert_eq!(
+            plan_fetch(DatasetName::FashionMnist, Some(&dir), &mirror),
+            download
+        );
+        // an installed copy and a directory asked for: a copy
+        let expected = match installed_copy(DatasetName::FashionMnist) {
+            Some(from) => FetchPlan::CopyInstalled {
+                from,
+                to: dir.clone(),
+            },
+            None => download.clone(),
+        };
+        assert_eq!(
+            plan_fetch(DatasetName::FashionMnist, Some(&dir), &[]),
+            expected
+        );
+        // fetchable names only (never a directory), each once, when not found
+        let found = |name| super::super::locate(name, Some(&dir)).is_ok();
+        let names = ["mnist", "some/dir", "mnist", "/abs/dir", "fashion-mnist"];
+        let want: Vec<(DatasetName, PathBuf)> = [DatasetName::Mnist, DatasetName::FashionMnist]
+            .into_iter()
+            .filter(|&n| !found(n))
+            .map(|n| (n, dir.clone()))
+            .collect();
+        assert_eq!(missing_downloads(names, Some(&dir)), want);
+    }
 
     #[test]
     fn loopback_detection() {

@@ -5,6 +5,7 @@
 //! * [`checksums`]: the known datasets, their file names, SHA-256 table and mirrors.
 //! * [`images`]: [`LabeledImages`], pixels kept as `u8`, scaled into `f32` per batch.
 //! * [`dataset`]: [`Dataset`] (train file + test file + file identities), [`load_pair`].
+//! * [`load`](mod@load): the data a config names, found and loaded once per plan ([`DataSets`]).
 //! * [`split`]: train/validation split, the `train_examples` pool, per-epoch shuffles.
 //! * [`locate`](mod@locate): where a dataset is looked for, and what to tell the user when it is not.
 //! * [`fetch`](mod@fetch): verified, atomic downloads from mirrors.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod fetch;
 pub mod idx;
 pub mod images;
+pub mod load;
 pub mod locate;
 pub mod split;
 
@@ -25,8 +27,9 @@ pub use checksums::{DatasetName, FileSpec, STANDARD_FILES};
 pub use dataset::{Dataset, FileRecord, LoadedPair, load_pair};
 pub use error::{DataError, DataWarning, Searched};
 pub use fetch::{
-    FailureKind, FetchError, FetchReport, FetchStatus, FetchedFile, MirrorFailure, fetch,
+    FailureKind, FetchError, FetchPlan, FetchReport, FetchStatus, FetchedFile, MirrorFailure, fetch,
 };
 pub use images::{LabeledImages, PIXEL_SCALE};
+pub use load::DataSets;
 pub use locate::{default_fetch_dir, locate};
 pub use split::{DEFAULT_VALID_SIZE, SplitSpec, Splits};

@@ -147,15 +147,6 @@ impl Splits {
         shuffle_prefix(order, n, &mut rng);
         Ok(())
     }
-
-    /// The visiting order of epoch `epoch` (see [`shuffle_into`](Self::shuffle_into)).
-    pub fn epoch_order(&self, epoch: u64) -> Vec<u32> {
-        let mut order = self.pool.clone();
-        let mut rng = stream_rng(self.seed, Purpose::Shuffle, epoch.wrapping_add(1));
-        let n = order.len();
-        shuffle_prefix(&mut order, n, &mut rng);
-        order
-    }
 }
 
 /// Uniform integer in `[0, s)`, `s > 0`, by Lemire's nearly divisionless method.

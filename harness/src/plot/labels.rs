@@ -20,19 +20,6 @@ const REG_KEYS: &[(&str, &str, f64)] = &[
     ("reg.max_norm", "max-norm", 0.0),
 ];
 
-/// A JSON config value as a label.
-fn value_label(v: &Value) -> String {
-    match v {
-        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), num),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(value_label).collect::<Vec<_>>().join(", ")
-        ),
-        other => other.to_string(),
-    }
-}
-
 /// The hyperparameter description of one run (see the module documentation).
 pub fn describe(run: &RunData) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -52,10 +39,12 @@ pub fn describe(run: &RunData) -> String {
         }
     }
     if let Some(a) = layers {
-        parts.push(format!(
-            "keep layers = {}",
-            value_label(&Value::Array(a.clone()))
-        ));
+        // keep probabilities: numbers, written as every number of a figure is
+        let keeps: Vec<String> = a
+            .iter()
+            .map(|v| v.as_f64().map_or_else(|| v.to_string(), num))
+            .collect();
+        parts.push(format!("keep layers = [{}]", keeps.join(", ")));
     }
     for (key, label) in &run.grid {
         if key.starts_with("reg.") {

@@ -352,10 +352,7 @@ pub fn figures(
     for r in &study.runs {
         match weights::load(r) {
             Ok(w) => {
-                stats.push(Some(WeightStats {
-                    frac_small: w.frac_small,
-                    l2_norm: w.l2_norm,
-                }));
+                stats.push(Some(w.stats));
                 ranges.push(w.into_range());
             }
             Err(e) => {

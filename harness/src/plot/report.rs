@@ -11,13 +11,7 @@ use super::{Figure, Section};
 use crate::plot::style::pct;
 
 /// Per-run weight statistics for the table (`None` when the model could not be read).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct WeightStats {
-    /// Fraction of weights with `|w| < 1e-3`.
-    pub frac_small: f64,
-    /// `sqrt(sum w^2)`.
-    pub l2_norm: f64,
-}
+pub use crate::run::digest::WeightStats;
 
 const CSS: &str = r#"
 body { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; color: #1a1a1a;

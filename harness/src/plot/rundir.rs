@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::PlotError;
+use crate::run::manifest::Manifest;
 
 /// The per-epoch columns the figures use (other columns are ignored).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -130,46 +131,24 @@ pub fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
     }
 }
 
-/// Read one run directory.
+/// Read one run directory: its manifest (typed, [`crate::run::manifest`]) and
+/// `epochs.csv`.
 pub fn read_run(dir: &Path) -> Result<RunData, PlotError> {
-    let mpath = dir.join("manifest.json");
+    let mpath = dir.join(crate::run::manifest::FILE_NAME);
     let text = std::fs::read_to_string(&mpath).map_err(io_err(&mpath))?;
-    let m: Value = serde_json::from_str(&text).map_err(|e| PlotError::Format {
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| PlotError::Format {
         path: mpath.clone(),
         message: e.to_string(),
     })?;
-    let field = |name: &str| -> Result<&Value, PlotError> {
-        m.get(name).ok_or_else(|| PlotError::Format {
+    // the config as the manifest's JSON has it (f32 values in their shortest form)
+    let config_json: Value = serde_json::to_string(&m.identity.config)
+        .and_then(|t| serde_json::from_str(&t))
+        .map_err(|e| PlotError::Format {
             path: mpath.clone(),
-            message: format!("field `{name}` missing"),
-        })
-    };
-    let string = |name: &str| -> Result<String, PlotError> {
-        field(name)?
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| PlotError::Format {
-                path: mpath.clone(),
-                message: format!("field `{name}`: expected a string"),
-            })
-    };
-    let grid = match field("grid")? {
-        Value::Object(g) => g
-            .iter()
-            .map(|(k, v)| {
-                let label = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-                (k.clone(), label)
-            })
-            .collect(),
-        _ => {
-            return Err(PlotError::Format {
-                path: mpath.clone(),
-                message: "field `grid`: expected an object".into(),
-            });
-        }
-    };
+            message: format!("field `config`: {e}"),
+        })?;
     let mut config = BTreeMap::new();
-    flatten("", field("config")?, &mut config);
+    flatten("", &config_json, &mut config);
     let epath = dir.join("epochs.csv");
     let mut reader = csv::Reader::from_path(&epath).map_err(|e| PlotError::Format {
         path: epath.clone(),
@@ -190,18 +169,15 @@ pub fn read_run(dir: &Path) -> Result<RunData, PlotError> {
     }
     Ok(RunData {
         dir: dir.to_path_buf(),
-        name: string("run")?,
-        experiment: string("experiment")?,
-        grid,
+        name: m.identity.run,
+        experiment: m.identity.experiment,
+        grid: m.identity.grid,
         config,
-        status: string("status")?,
-        test_acc: m.get("test_accuracy").and_then(Value::as_f64),
-        seed: m.get("seed").and_then(Value::as_u64).unwrap_or(0),
+        status: m.results.status.as_str().to_string(),
+        test_acc: m.results.test_accuracy,
+        seed: m.identity.seed,
         epochs,
-        dataset_dir: m
-            .pointer("/dataset/dir")
-            .and_then(Value::as_str)
-            .map(PathBuf::from),
+        dataset_dir: m.environment.data_dir.map(PathBuf::from),
     })
 }
 

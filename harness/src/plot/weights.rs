@@ -17,17 +17,16 @@ use super::style::{self, INK};
 pub const BINS: usize = 61;
 
 /// Below this magnitude a weight counts as zero (as `frac_small_weights` in the summary).
-pub const SMALL: f32 = 1e-3;
+pub use crate::run::digest::SMALL;
+use crate::run::digest::WeightStats;
 
 /// The final weights of one run and their statistics.
 #[derive(Clone, Debug)]
 pub struct Weights {
     /// Every weight (not bias), layer after layer.
     pub values: Vec<f32>,
-    /// Fraction with `|w| < SMALL`.
-    pub frac_small: f64,
-    /// `sqrt(sum w^2)`.
-    pub l2_norm: f64,
+    /// Their statistics (those of `summary.csv`).
+    pub stats: WeightStats,
     /// `max |w|`.
     pub max_abs: f32,
 }
@@ -44,19 +43,13 @@ pub fn load(run: &RunData) -> Result<Weights, PlotError> {
         values.extend_from_slice(l.weight());
     }
     drop(net);
-    let small = values.iter().filter(|w| w.abs() < SMALL).count();
-    let l2_norm = values
-        .iter()
-        .map(|&w| f64::from(w) * f64::from(w))
-        .sum::<f64>()
-        .sqrt();
+    let stats = WeightStats::of_values(values.iter().copied());
     let max_abs = values
         .iter()
         .filter(|w| w.is_finite())
         .fold(0f32, |m, w| m.max(w.abs()));
     Ok(Weights {
-        frac_small: small as f64 / values.len().max(1) as f64,
-        l2_norm,
+        stats,
         max_abs,
         values,
     })
@@ -177,8 +170,8 @@ pub fn histogram_svg(run: &RunData, w: &Weights, m: f32) -> Result<String, PlotE
         let note = format!(
             "{} weights: {} % with |w| < 1e-3, L2 norm {:.2}, max |w| {:.3}, {} beyond ±{}",
             w.values.len(),
-            style::pct(w.frac_small, 1),
-            w.l2_norm,
+            style::pct(w.stats.frac_small, 1),
+            w.stats.l2_norm,
             w.max_abs,
             outside,
             trim_float(m)
@@ -216,8 +209,10 @@ mod tests {
         values[..50].fill(50.0);
         let w = Weights {
             values,
-            frac_small: 0.0,
-            l2_norm: 0.0,
+            stats: WeightStats {
+                frac_small: 0.0,
+                l2_norm: 0.0,
+            },
             max_abs: 50.0,
         };
         let m = common_range(&[&w]);

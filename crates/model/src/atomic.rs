@@ -1,9 +1,26 @@
 //! Atomic file output: write to a temporary file in the target's directory, flush,
 //! sync, then rename over the target. A reader (or a crash) sees the old file or the
 //! new one, never half of one; nothing is left behind on failure.
+//!
+//! The one writer of whole files in the workspace: [`crate::io::save`] and every file
+//! the `regulab` command writes (CSV, manifests, models, checkpoints, figures) go
+//! through it, so an interrupted write leaves one kind of temporary file only,
+//! `.regulab-<random>.tmp` beside its target ([`TEMP_PREFIX`], [`TEMP_SUFFIX`]), which
+//! the command that owns the directory removes.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
+
+/// The start of a temporary file's name.
+pub const TEMP_PREFIX: &str = ".regulab-";
+
+/// The end of a temporary file's name.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// Whether file name `name` is a temporary file of an interrupted atomic write.
+pub fn is_temp_file(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+}
 
 /// Write `bytes` to `path` atomically (temp file in the same directory + rename).
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -23,7 +40,7 @@ pub fn write_with(
     };
     std::fs::create_dir_all(dir)?;
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".regulab-").suffix(".tmp");
+    builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

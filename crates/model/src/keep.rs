@@ -1,4 +1,6 @@
-//! Dropout schedules: the keep probability of each dropout layer, per epoch.
+//! Keep-probability schedules: the keep probability `p` of each dropout layer, per
+//! epoch. (The masks themselves, drawn with these probabilities, are
+//! `regulab_kernels::dropout`; this module only says which `p` applies when.)
 //!
 //! Dropout layers are numbered as the kernels number mask streams: `0` = the inputs,
 //! `i` = the output of hidden layer `i` (1-based), i.e. dropout layer `i` is applied to
@@ -17,7 +19,7 @@ use std::fmt::Debug;
 ///
 /// Implementations must be pure functions of `(epoch, layer)` (resume relies on it).
 /// Values outside (0, 1] are rejected by the trainer when the epoch starts.
-pub trait DropoutSchedule: Debug + Send + Sync {
+pub trait KeepSchedule: Debug + Send + Sync {
     /// Keep probability `p` in (0, 1].
     fn keep(&self, epoch: u32, layer: usize) -> f32;
 }
@@ -26,7 +28,7 @@ pub trait DropoutSchedule: Debug + Send + Sync {
 /// hidden layer, except the per-layer overrides.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixedDropout {
+pub struct FixedKeep {
     /// Keep probability of the inputs (`p_inp`).
     pub input: f32,
     /// Keep probability of hidden layers (`p_hid`).
@@ -36,21 +38,21 @@ pub struct FixedDropout {
     pub layers: Vec<(usize, f32)>,
 }
 
-impl FixedDropout {
+impl FixedKeep {
     /// `p_inp` for the inputs, `p_hid` for hidden layers.
-    pub fn new(input: f32, hidden: f32) -> FixedDropout {
-        FixedDropout {
+    pub fn new(input: f32, hidden: f32) -> FixedKeep {
+        FixedKeep {
             input,
             hidden,
             layers: Vec::new(),
         }
     }
     /// No dropout (keep 1 everywhere).
-    pub fn none() -> FixedDropout {
-        FixedDropout::new(1.0, 1.0)
+    pub fn none() -> FixedKeep {
+        FixedKeep::new(1.0, 1.0)
     }
     /// Override the keep probability of one dropout layer.
-    pub fn with_layer(mut self, layer: usize, keep: f32) -> FixedDropout {
+    pub fn with_layer(mut self, layer: usize, keep: f32) -> FixedKeep {
         self.layers.push((layer, keep));
         self
     }
@@ -65,7 +67,7 @@ impl FixedDropout {
     }
 }
 
-impl DropoutSchedule for FixedDropout {
+impl KeepSchedule for FixedKeep {
     fn keep(&self, _epoch: u32, layer: usize) -> f32 {
         self.keep_of(layer)
     }
@@ -81,14 +83,14 @@ impl DropoutSchedule for FixedDropout {
 #[serde(deny_unknown_fields)]
 pub struct LinearRamp {
     /// Keep probabilities at epoch 1.
-    pub start: FixedDropout,
+    pub start: FixedKeep,
     /// Keep probabilities from epoch `1 + epochs` on.
-    pub end: FixedDropout,
+    pub end: FixedKeep,
     /// Length of the ramp in epochs.
     pub epochs: u32,
 }
 
-impl DropoutSchedule for LinearRamp {
+impl KeepSchedule for LinearRamp {
     fn keep(&self, epoch: u32, layer: usize) -> f32 {
         let a = self.start.keep_of(layer) as f64;
         let b = self.end.keep_of(layer) as f64;
@@ -106,19 +108,19 @@ mod tests {
 
     #[test]
     fn fixed_with_overrides() {
-        let d = FixedDropout::new(0.8, 0.5).with_layer(2, 0.9);
+        let d = FixedKeep::new(0.8, 0.5).with_layer(2, 0.9);
         assert_eq!(d.keep(7, 0), 0.8);
         assert_eq!(d.keep(7, 1), 0.5);
         assert_eq!(d.keep(1, 2), 0.9);
         assert_eq!(d.keep(1, 3), 0.5);
-        assert_eq!(FixedDropout::none().keep(3, 1), 1.0);
+        assert_eq!(FixedKeep::none().keep(3, 1), 1.0);
     }
 
     #[test]
     fn linear_ramp_endpoints_and_middle() {
         let r = LinearRamp {
-            start: FixedDropout::none(),
-            end: FixedDropout::new(0.8, 0.5),
+            start: FixedKeep::none(),
+            end: FixedKeep::new(0.8, 0.5),
             epochs: 4,
         };
         assert_eq!(r.keep(0, 1), 1.0);

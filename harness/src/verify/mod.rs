@@ -14,9 +14,10 @@
 //!      form, so equal text is equal bits);
 //!    * `init.safetensors` and `model.safetensors`: equal bytes (a difference is
 //!      located as tensor and element);
-//!    * `manifest.json`: every field but timings, `threads`, `jobs`,
-//!      `resumed_from_epoch`, `kernels`, `regulab_version` and file paths
-//!      ([`MANIFEST_IGNORED`]).
+//!    * `manifest.json`: the groups a rerun must reproduce, [`Identity`] and
+//!      [`Results`] (name, config, seed, the data's checksums, status, digest, test
+//!      statistics); [`Environment`] (version, kernels, threads, jobs, data paths) and
+//!      [`Timing`] are never compared, by their type ([`crate::run::manifest`]).
 //!
 //! The kernels and version of this machine are compared with the manifest's. What can
 //! change bits is reported, as the likely cause when the outputs differ: another sgemm
@@ -36,32 +37,34 @@
 //! `run` must be a run name; the data directory it records is only read), and `--keep`
 //! must be new or empty and neither contain nor lie inside what is verified
 //! ([`check_keep`]).
+//!
+//! The comparisons of two run directories are in `compare.rs`, what this machine's
+//! kernels and versions change in `environment.rs`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde_json::Value;
 
 use crate::config::{self, RunSpec};
 use crate::data::{Dataset, DatasetName};
-use crate::run::{self, Progress, RunOptions, TIMING_COLUMNS};
+#[cfg(doc)]
+use crate::run::TIMING_COLUMNS;
+use crate::run::manifest::Manifest;
+#[cfg(doc)]
+use crate::run::manifest::{Environment, Identity, Results, Timing};
+use crate::run::{self, Progress, RunOptions};
 
-/// Top-level manifest fields not compared (they legitimately differ between reruns).
-pub const MANIFEST_IGNORED: &[&str] = &[
-    "started_unix",
-    "started_utc",
-    "finished_unix",
-    "finished_utc",
-    "seconds",
-    "threads",
-    "jobs",
-    "resumed_from_epoch",
-    "kernels",
-    "regulab_version",
-];
+mod compare;
+mod environment;
+
+pub use compare::{
+    Difference, compare_epochs, compare_manifests, compare_models, compare_run_dirs,
+};
+use compare::{read_csv, show};
+use environment::environment_differences;
+pub use environment::environment_notes;
 
 /// Options of `regulab verify`.
 #[derive(Clone, Debug)]
@@ -72,29 +75,6 @@ pub struct VerifyOptions {
     pub data_dir: Option<PathBuf>,
     /// Keep the rerun's files here (default: a temporary directory, deleted).
     pub keep: Option<PathBuf>,
-}
-
-/// One difference between an original output and its rerun.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Difference {
-    /// The file, e.g. `epochs.csv`.
-    pub file: String,
-    /// Where in it, e.g. `row 3 (epoch 2), column valid_cost`.
-    pub location: String,
-    /// The original value.
-    pub original: String,
-    /// The rerun's value.
-    pub rerun: String,
-}
-
-impl fmt::Display for Difference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}: original {}, rerun {}",
-            self.file, self.location, self.original, self.rerun
-        )
-    }
 }
 
 /// The verdict on one run directory.
@@ -157,79 +137,6 @@ impl RunReport {
         }
         s
     }
-}
-
-/// How this machine's kernels and versions differ from those in a manifest, in ways
-/// that can change bits: the sgemm reproducibility class
-/// ([`regulab_kernels::cpu::bits_class`] of the recorded `sgemm_kernel`), the
-/// matrixmultiply or regulab version.
-pub fn environment_notes(manifest: &Value) -> Vec<String> {
-    environment_differences(manifest).0
-}
-
-/// Both kinds of differences: (can change bits, guaranteed not to: the sgemm kernel
-/// within the `x86-fma` class, the elementwise SIMD level, the CPU features).
-fn environment_differences(manifest: &Value) -> (Vec<String>, Vec<String>) {
-    use regulab_kernels::cpu::bits_class;
-    let here = regulab_kernels::cpu::report();
-    let k = &manifest["kernels"];
-    let (mut notes, mut info) = (Vec::new(), Vec::new());
-    let differs = |what: &str, recorded: Option<&str>, now: &str| {
-        (recorded != Some(now)).then(|| {
-            format!(
-                "{what} differs: the run used {}, this machine {now:?}",
-                recorded.map_or("(not recorded)".to_string(), |r| format!("{r:?}"))
-            )
-        })
-    };
-    let sgemm = k["sgemm_kernel"].as_str();
-    if let Some(d) = differs(
-        "matrixmultiply's sgemm kernel class",
-        sgemm,
-        &here.sgemm_kernel,
-    ) {
-        if sgemm.map(bits_class) == Some(bits_class(&here.sgemm_kernel)) {
-            info.push(format!(
-                "{d} (both in the {} class, which gives the same bits)",
-                bits_class(&here.sgemm_kernel)
-            ));
-        } else {
-            notes.push(d);
-        }
-    }
-    info.extend(differs(
-        "the elementwise SIMD level",
-        k["elementwise"].as_str(),
-        &here.elementwise,
-    ));
-    notes.extend(differs(
-        "the matrixmultiply version",
-        k["matrixmultiply_version"].as_str(),
-        &here.matrixmultiply_version,
-    ));
-    notes.extend(differs(
-        "the regulab version",
-        manifest["regulab_version"].as_str(),
-        env!("CARGO_PKG_VERSION"),
-    ));
-    let features = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| f.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (then, now) = (features(&k["cpu_features"]), here.cpu_features.clone());
-    if then != now {
-        info.push(format!(
-            "the CPU features differ: the run's machine had [{}], this one has [{}]",
-            then.join(" "),
-            now.join(" ")
-        ));
-    }
-    (notes, info)
 }
 
 /// The run directories under `path`: `path` itself if it holds a `manifest.json`, else
@@ -508,8 +415,8 @@ pub fn verify_path(path: &Path, opts: &VerifyOptions) -> Result<Verification> {
             continue;
         }
         match verify_run_cached(&run_dir, &out.join(name), opts, &mut cache) {
-            Ok((report, outcome)) => {
-                outcomes.push(outcome);
+            Ok((report, rerun)) => {
+                outcomes.push(rerun);
                 v.runs.push(report);
             }
             Err(e) if crate::interrupt::cause(&e).is_some() => return Err(e),
@@ -526,11 +433,12 @@ pub fn verify_path(path: &Path, opts: &VerifyOptions) -> Result<Verification> {
     Ok(v)
 }
 
-/// Compare `summary.csv` with what the reruns' `outcomes` give (see the module docs).
+/// Compare `summary.csv` with what the reruns' directories give (`outcomes`, see the
+/// module docs).
 fn check_summary(
     path: &Path,
     expected: &[String],
-    outcomes: &[run::RunOutcome],
+    outcomes: &[run::RunSummary],
     v: &mut Verification,
 ) -> Result<()> {
     let spath = path.join(crate::outdir::SUMMARY_FILE);
@@ -599,7 +507,7 @@ fn verify_run_cached(
     rerun_dir: &Path,
     opts: &VerifyOptions,
     cache: &mut DataCache,
-) -> Result<(RunReport, run::RunOutcome)> {
+) -> Result<(RunReport, run::RunSummary)> {
     let manifest_path = run_dir.join("manifest.json");
     let manifest = run::read_manifest(run_dir)?.ok_or_else(|| {
         anyhow!(
@@ -607,22 +515,18 @@ fn verify_run_cached(
             run_dir.display()
         )
     })?;
-    match manifest["status"].as_str() {
-        Some("completed" | "diverged") => {}
-        other => bail!(
+    if !manifest.results.status.is_finished() {
+        bail!(
             "{}: the run has not finished (status {}); finish it first with `regulab run CONFIG --resume`",
             manifest_path.display(),
-            other.unwrap_or("missing")
-        ),
+            manifest.results.status.as_str()
+        );
     }
-    let config = run::manifest_config(&manifest, &manifest_path)?;
+    let config = manifest.identity.config.clone();
     config::validate(&config).map_err(|(field, msg)| {
         anyhow!("{}: field `config.{field}`: {msg}", manifest_path.display())
     })?;
-    let name = |key: &str| -> Result<String> {
-        let v = manifest[key]
-            .as_str()
-            .ok_or_else(|| anyhow!("{}: field `{key}` missing", manifest_path.display()))?;
+    let name = |key: &str, v: &str| -> Result<String> {
         if !crate::outdir::is_run_name(v) {
             bail!(
                 "{}: field `{key}`: {v:?} is not a run name (letters, digits, _ - = . +): \
@@ -633,16 +537,9 @@ fn verify_run_cached(
         Ok(v.to_string())
     };
     let spec = RunSpec {
-        experiment: name("experiment")?,
-        name: name("run")?,
-        grid: manifest["grid"]
-            .as_object()
-            .map(|g| {
-                g.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        experiment: name("experiment", &manifest.identity.experiment)?,
+        name: name("run", &manifest.identity.run)?,
+        grid: manifest.identity.grid.clone().into_iter().collect(),
         config,
     };
     let dataset = load_checked_data(&spec, &manifest, &manifest_path, opts, cache)?;
@@ -662,14 +559,17 @@ fn verify_run_cached(
         resume: false,
         halt_after_epoch: None,
     };
+    // Reproducibility: the rerun may use any number of threads; every kernel gives the
+    // same bits for any pool size, so a difference is never the thread count's.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(run_opts.threads)
         .build()?;
-    let outcome = pool
-        .install(|| run::train_fresh(&spec, &dataset, rerun_dir, &run_opts))
+    pool.install(|| run::train_fresh(&spec, &dataset, rerun_dir, &run_opts))
         .with_context(|| format!("rerunning {}", run_dir.display()))?;
+    // the summary row the rerun gives, read back as the outputs read it
+    let rerun = run::RunSummary::read(rerun_dir)?;
     let differences = compare_run_dirs(run_dir, rerun_dir)?;
-    let (environment, environment_info) = environment_differences(&manifest);
+    let (environment, environment_info) = environment_differences(&manifest.environment);
     Ok((
         RunReport {
             run_dir: run_dir.to_path_buf(),
@@ -678,20 +578,20 @@ fn verify_run_cached(
             differences,
             not_verified: None,
         },
-        outcome,
+        rerun,
     ))
 }
 
 /// Load the data a manifest names and check every file against its recorded SHA-256.
 fn load_checked_data(
     spec: &RunSpec,
-    manifest: &Value,
+    manifest: &Manifest,
     manifest_path: &Path,
     opts: &VerifyOptions,
     cache: &mut DataCache,
 ) -> Result<Arc<Dataset>> {
     let data = &spec.config.data;
-    let dir = match (&opts.data_dir, manifest["dataset"]["dir"].as_str()) {
+    let dir = match (&opts.data_dir, manifest.environment.data_dir.as_deref()) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => PathBuf::from(d),
         (None, None) => bail!(
@@ -725,9 +625,7 @@ fn load_checked_data(
             d
         }
     };
-    let recorded = manifest["dataset"]["files"]
-        .as_array()
-        .ok_or_else(|| anyhow!("{}: field `dataset.files` missing", manifest_path.display()))?;
+    let recorded = &manifest.identity.dataset.files;
     if recorded.len() != dataset.files.len() {
         bail!(
             "{}: records {} data files, the config reads {}",
@@ -737,349 +635,16 @@ fn load_checked_data(
         );
     }
     for (r, f) in recorded.iter().zip(&dataset.files) {
-        let expected = r["raw_sha256"].as_str().unwrap_or("(none)");
-        if expected != f.raw_sha256 {
+        let expected = &r.raw_sha256;
+        if *expected != f.raw_sha256 {
             bail!(
                 "data file {}: its SHA-256 is {}, but the run was trained on {} with SHA-256 {expected}: \
                  not the same data (pass --data-dir DIR to point at the original files)",
                 f.path.display(),
                 f.raw_sha256,
-                r["name"].as_str().unwrap_or("?")
+                r.name
             );
         }
     }
     Ok(dataset)
-}
-
-/// Compare the outputs of two run directories (see the module docs); the first
-/// difference of each differing file, in the order epochs.csv, init.safetensors,
-/// model.safetensors, manifest.json.
-pub fn compare_run_dirs(original: &Path, rerun: &Path) -> Result<Vec<Difference>> {
-    let mut diffs = Vec::new();
-    diffs.extend(compare_epochs(
-        &original.join("epochs.csv"),
-        &rerun.join("epochs.csv"),
-    )?);
-    for name in ["init.safetensors", "model.safetensors"] {
-        diffs.extend(compare_models(
-            name,
-            &original.join(name),
-            &rerun.join(name),
-        )?);
-    }
-    diffs.extend(compare_manifests(
-        &original.join("manifest.json"),
-        &rerun.join("manifest.json"),
-    )?);
-    Ok(diffs)
-}
-
-fn read_csv(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRecord>)> {
-    let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    let header = r
-        .headers()
-        .with_context(|| format!("reading {}", path.display()))?
-        .clone();
-    let rows = r
-        .records()
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("reading {}", path.display()))?;
-    Ok((header, rows))
-}
-
-/// The first difference of two `epochs.csv` outside the timing columns.
-pub fn compare_epochs(original: &Path, rerun: &Path) -> Result<Option<Difference>> {
-    let file = "epochs.csv".to_string();
-    let (ha, ra) = read_csv(original)?;
-    let (hb, rb) = read_csv(rerun)?;
-    if ha != hb {
-        return Ok(Some(Difference {
-            file,
-            location: "header".into(),
-            original: ha.iter().collect::<Vec<_>>().join(","),
-            rerun: hb.iter().collect::<Vec<_>>().join(","),
-        }));
-    }
-    for (i, (a, b)) in ra.iter().zip(&rb).enumerate() {
-        for (col, name) in ha.iter().enumerate() {
-            if TIMING_COLUMNS.contains(&name) {
-                continue;
-            }
-            let (va, vb) = (a.get(col).unwrap_or(""), b.get(col).unwrap_or(""));
-            if va != vb {
-                return Ok(Some(Difference {
-                    file,
-                    location: format!(
-                        "row {} (epoch {}), column {name}",
-                        i + 1,
-                        a.get(1).unwrap_or("?")
-                    ),
-                    original: show(va),
-                    rerun: show(vb),
-                }));
-            }
-        }
-    }
-    if ra.len() != rb.len() {
-        return Ok(Some(Difference {
-            file,
-            location: "number of rows".into(),
-            original: ra.len().to_string(),
-            rerun: rb.len().to_string(),
-        }));
-    }
-    Ok(None)
-}
-
-fn show(v: &str) -> String {
-    if v.is_empty() {
-        "(empty)".into()
-    } else {
-        v.to_string()
-    }
-}
-
-/// The first difference of two model files: equal bytes, else the first differing
-/// tensor element (in the file's `[out, in]` layout).
-pub fn compare_models(name: &str, original: &Path, rerun: &Path) -> Result<Option<Difference>> {
-    let a = std::fs::read(original).with_context(|| format!("reading {}", original.display()))?;
-    let b = std::fs::read(rerun).with_context(|| format!("reading {}", rerun.display()))?;
-    if a == b {
-        return Ok(None);
-    }
-    let diff = |location: String, original: String, rerun: String| {
-        Some(Difference {
-            file: name.to_string(),
-            location,
-            original,
-            rerun,
-        })
-    };
-    let (Ok(na), Ok(nb)) = (
-        regulab_model::io::from_bytes(&a),
-        regulab_model::io::from_bytes(&b),
-    ) else {
-        let at = a
-            .iter()
-            .zip(&b)
-            .position(|(x, y)| x != y)
-            .unwrap_or(a.len().min(b.len()));
-        return Ok(diff(
-            format!("byte {at} (the original is not a readable model file, or the rerun)"),
-            format!("{} bytes", a.len()),
-            format!("{} bytes", b.len()),
-        ));
-    };
-    if na.architecture() != nb.architecture() {
-        return Ok(diff(
-            "architecture".into(),
-            na.architecture().to_json(),
-            nb.architecture().to_json(),
-        ));
-    }
-    for (i, (la, lb)) in na.layers().iter().zip(nb.layers()).enumerate() {
-        let n_out = la.n_out();
-        if let Some(k) = la
-            .weight()
-            .iter()
-            .zip(lb.weight())
-            .position(|(x, y)| x.to_bits() != y.to_bits())
-        {
-            let (r, c) = (k / n_out, k % n_out);
-            return Ok(diff(
-                format!("tensor {}[{c}, {r}]", regulab_model::io::weight_name(i)),
-                bits(la.weight()[k]),
-                bits(lb.weight()[k]),
-            ));
-        }
-        if let Some(k) = la
-            .bias()
-            .iter()
-            .zip(lb.bias())
-            .position(|(x, y)| x.to_bits() != y.to_bits())
-        {
-            return Ok(diff(
-                format!("tensor {}[{k}]", regulab_model::io::bias_name(i)),
-                bits(la.bias()[k]),
-                bits(lb.bias()[k]),
-            ));
-        }
-    }
-    let at = a
-        .iter()
-        .zip(&b)
-        .position(|(x, y)| x != y)
-        .unwrap_or(a.len().min(b.len()));
-    Ok(diff(
-        format!("byte {at} (same tensors, different header)"),
-        format!("{} bytes", a.len()),
-        format!("{} bytes", b.len()),
-    ))
-}
-
-fn bits(v: f32) -> String {
-    format!("{v:?} (bits {:#010x})", v.to_bits())
-}
-
-/// The first difference of two manifests outside [`MANIFEST_IGNORED`] and file paths.
-pub fn compare_manifests(original: &Path, rerun: &Path) -> Result<Option<Difference>> {
-    let read = |p: &Path| -> Result<Value> {
-        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", p.display()))
-    };
-    let (mut a, mut b) = (read(original)?, read(rerun)?);
-    for v in [&mut a, &mut b] {
-        strip_manifest(v);
-    }
-    Ok(
-        first_value_difference("", &a, &b).map(|(location, x, y)| Difference {
-            file: "manifest.json".into(),
-            location,
-            original: x,
-            rerun: y,
-        }),
-    )
-}
-
-/// Remove the fields a rerun may change: [`MANIFEST_IGNORED`], the data directory and
-/// the paths of the data files (identity is their checksum).
-fn strip_manifest(v: &mut Value) {
-    if let Some(o) = v.as_object_mut() {
-        for k in MANIFEST_IGNORED {
-            o.remove(*k);
-        }
-    }
-    if let Some(d) = v.get_mut("dataset").and_then(|d| d.as_object_mut()) {
-        d.remove("dir");
-        if let Some(files) = d.get_mut("files").and_then(|f| f.as_array_mut()) {
-            for f in files.iter_mut().filter_map(|f| f.as_object_mut()) {
-                f.remove("path");
-            }
-        }
-    }
-}
-
-fn first_value_difference(path: &str, a: &Value, b: &Value) -> Option<(String, String, String)> {
-    let field = |k: &str| {
-        if path.is_empty() {
-            k.to_string()
-        } else {
-            format!("{path}.{k}")
-        }
-    };
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            for (k, va) in x {
-                match y.get(k) {
-                    Some(vb) => {
-                        if let Some(d) = first_value_difference(&field(k), va, vb) {
-                            return Some(d);
-                        }
-                    }
-                    None => {
-                        return Some((
-                            format!("field {}", field(k)),
-                            va.to_string(),
-                            "(absent)".into(),
-                        ));
-                    }
-                }
-            }
-            y.iter().find(|(k, _)| !x.contains_key(*k)).map(|(k, vb)| {
-                (
-                    format!("field {}", field(k)),
-                    "(absent)".into(),
-                    vb.to_string(),
-                )
-            })
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .find_map(|(i, (va, vb))| first_value_difference(&format!("{path}[{i}]"), va, vb)),
-        _ if a == b => None,
-        _ => Some((format!("field {path}"), a.to_string(), b.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn manifest_differences_ignore_timing_and_paths() {
-        let a = serde_json::json!({
-            "run": "r", "seconds": 1.0, "threads": 1, "final_digest": "aa",
-            "dataset": {"dir": "/x", "files": [{"path": "/x/f", "raw_sha256": "s"}]},
-            "config": {"reg": {"l2": 0.001}}
-        });
-        let mut b = a.clone();
-        b["seconds"] = 2.0.into();
-        b["threads"] = 4.into();
-        b["dataset"]["dir"] = "/y".into();
-        b["dataset"]["files"][0]["path"] = "/y/f".into();
-        let (mut sa, mut sb) = (a.clone(), b.clone());
-        strip_manifest(&mut sa);
-        strip_manifest(&mut sb);
-        assert_eq!(first_value_difference("", &sa, &sb), None);
-        sb["config"]["reg"]["l2"] = 0.002.into();
-        assert_eq!(
-            first_value_difference("", &sa, &sb),
-            Some(("field config.reg.l2".into(), "0.001".into(), "0.002".into()))
-        );
-        sb = sa.clone();
-        sb["dataset"]["files"][0]["raw_sha256"] = "t".into();
-        assert_eq!(
-            first_value_difference("", &sa, &sb).unwrap().0,
-            "field dataset.files[0].raw_sha256"
-        );
-    }
-
-    #[test]
-    fn environment_notes_name_the_kernel() {
-        let here = regulab_kernels::cpu::report();
-        let mut m = serde_json::json!({
-            "regulab_version": env!("CARGO_PKG_VERSION"),
-            "kernels": serde_json::to_value(&here).unwrap(),
-        });
-        assert!(environment_notes(&m).is_empty());
-        m["kernels"]["sgemm_kernel"] = "some-other-class".into();
-        let notes = environment_notes(&m);
-        assert_eq!(notes.len(), 1);
-        assert!(notes[0].contains("sgemm kernel class") && notes[0].contains("some-other-class"));
-    }
-
-    /// AVX-512 and FMA-AVX2 are one class: a run made on the other one is not a likely
-    /// cause, only a note; nor is another elementwise level; a non-FMA class still is.
-    #[test]
-    fn the_two_fma_classes_are_one() {
-        let here = regulab_kernels::cpu::report();
-        let other_fma = match here.sgemm_kernel.as_str() {
-            "avx512" => "fma-avx2",
-            _ => "avx512",
-        };
-        let mut m = serde_json::json!({
-            "regulab_version": env!("CARGO_PKG_VERSION"),
-            "kernels": serde_json::to_value(&here).unwrap(),
-        });
-        m["kernels"]["sgemm_kernel"] = other_fma.into();
-        m["kernels"]["elementwise"] = "scalar".into();
-        let (notes, info) = environment_differences(&m);
-        if here.bits_class == "x86-fma" {
-            assert!(notes.is_empty(), "{notes:?}");
-            assert_eq!(info.len(), 2, "{info:?}");
-            assert!(info[0].contains(other_fma) && info[0].contains("same bits"));
-        } else {
-            assert_eq!(notes.len(), 1, "{notes:?}");
-        }
-        m["kernels"]["sgemm_kernel"] = "avx".into();
-        let notes = environment_notes(&m);
-        assert_eq!(
-            notes.len(),
-            usize::from(here.sgemm_kernel != "avx"),
-            "{notes:?}"
-        );
-    }
 }

@@ -1,0 +1,247 @@
+//! `regulab run`: owns the output directory, loads (or downloads) the data, trains every
+//! run of the plan, prints the comparison table and draws the figures.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use regulab::config::{self, Plan};
+use regulab::data::{self, fetch::missing_downloads};
+use regulab::interrupt;
+use regulab::outdir;
+use regulab::plot;
+use regulab::run::{self, DataSets, Progress, Status};
+
+use super::feedback::{Bars, Lines};
+use super::options::{ProgressStyle, RunOptions};
+use super::{report_warnings, shell_quote};
+
+/// The training image shown in the input-dropout figure drawn by `regulab run`.
+const PREVIEW_IMAGE: u32 = 0;
+
+/// Run `regulab run`; exit 0 when every run completed, 1 when one diverged.
+pub fn execute(o: RunOptions) -> Result<ExitCode> {
+    let plan = config::load(&o.config, &o.sets)?;
+    let (jobs, threads) = run::default_parallelism(plan.runs.len(), o.jobs, o.threads);
+    regulab::limits::check_parallelism(jobs, threads, plan.runs.len())
+        .map_err(anyhow::Error::msg)?;
+    let out = o
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
+    interrupt::install().context("handling SIGINT and SIGTERM")?;
+    // One owner per output directory, for the whole command. An existing directory is
+    // owned before anything in it is read (for --resume: before looking for data, so
+    // that a directory made with other data or another config is refused as such, not
+    // with a dataset or download error); a new one is created only once the data has
+    // loaded.
+    let mut owner = None;
+    if out.exists() {
+        owner = Some(outdir::claim(&out, &plan, o.mode)?);
+    }
+    let data = load_or_fetch(&plan, o.data_dir.as_deref(), o.fetch)?;
+    run::check_recordable(&data)?;
+    // The figures drawn after training show one training image: keep it apart, so
+    // that all the data can be released before drawing.
+    let preview = o
+        .plot
+        .then(|| {
+            data.values()
+                .next()
+                .map(|d| d.keep_only(&[PREVIEW_IMAGE], &[]))
+        })
+        .flatten();
+    // Training reads only the runs' pools and validation splits.
+    let data = run::release_unused(&plan, data);
+    let progress = match o.progress {
+        ProgressStyle::Quiet => Progress::Quiet,
+        ProgressStyle::Lines => Progress::Report(Arc::new(Lines)),
+        ProgressStyle::Bars => Progress::Report(Arc::new(Bars::default())),
+    };
+    let opts = run::RunOptions {
+        out: out.clone(),
+        threads,
+        jobs,
+        progress,
+        resume: o.resume(),
+        halt_after_epoch: None,
+    };
+    // every run against its data and the memory available, before a new output
+    // directory is created (execute checks it again, as a library)
+    run::check_plan(&plan, &data, &opts)?;
+    let owner = match owner {
+        Some(owner) => owner,
+        None => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("creating output directory {}", out.display()))?;
+            outdir::claim(&out, &plan, o.mode)?
+        }
+    };
+    if o.mode == outdir::Mode::Overwrite && owner.survey.holds_results() {
+        let removal = outdir::remove_results(&out, &owner.survey)?;
+        eprintln!("regulab: --overwrite: {}", removal.describe(&out));
+    }
+    if o.progress != ProgressStyle::Quiet {
+        eprintln!(
+            "regulab: {} run(s) of `{}` into {} ({jobs} at a time, {threads} thread(s) each)",
+            plan.runs.len(),
+            plan.name,
+            out.display()
+        );
+    }
+    let outcomes = match run::execute_runs(&plan, &run::Selection::all(&plan), &data, &opts) {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            if let Some(stop) = interrupt::cause(&e) {
+                eprintln!(
+                    "regulab: stopped by {} between two batches: the finished runs and every \
+                     other run's last completed epoch are saved in {}",
+                    stop.name(),
+                    out.display()
+                );
+                eprintln!("regulab: to resume: {}", resume_command(&out));
+                return Ok(ExitCode::from(stop.exit_code()));
+            }
+            return Err(e);
+        }
+    };
+    drop(data);
+    if std::env::var_os("REGULAB_TRACE").is_some_and(|v| !v.is_empty() && v != "0") {
+        // which kernel paths training took (e.g. to check a REGULAB_* switch)
+        eprintln!(
+            "regulab: kernel paths: {:?}",
+            regulab_kernels::trace::counts()
+        );
+    }
+    print!("{}", run::comparison_table(&outcomes));
+    if let Some(stop) = write_outputs(&out, o.plot, o.data_dir.as_deref(), preview.as_ref())? {
+        eprintln!(
+            "regulab: stopped by {} while drawing the figures (the runs' results are \
+             complete); to draw them: regulab plot {}",
+            stop.name(),
+            shell_quote(&out.to_string_lossy())
+        );
+        return Ok(ExitCode::from(stop.exit_code()));
+    }
+    drop(owner);
+    let diverged: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Diverged)
+        .map(|o| o.spec.name.as_str())
+        .collect();
+    if diverged.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {} run(s) diverged (NaN or infinite cost): {}; lower optim.lr or check the config",
+            diverged.len(),
+            diverged.join(", ")
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// Load the plan's datasets (reporting their warnings); when one is not found, download
+/// the missing MNIST / Fashion-MNIST first if allowed ([`missing_downloads`]).
+fn load_or_fetch(plan: &Plan, data_dir: Option<&Path>, fetch: bool) -> Result<DataSets> {
+    let loaded = match run::load_datasets(plan, data_dir) {
+        // only a dataset not found is worth a download (not a bad file or range)
+        Err(first)
+            if fetch
+                && matches!(
+                    first.downcast_ref::<data::DataError>(),
+                    Some(data::DataError::NotFound { .. })
+                ) =>
+        {
+            let downloads = missing_downloads(
+                plan.runs.iter().map(|r| r.config.data.dataset.as_str()),
+                data_dir,
+            );
+            if downloads.is_empty() {
+                return Err(first);
+            }
+            for (name, dir) in downloads {
+                eprintln!(
+                    "regulab: {name} not found; downloading into {}",
+                    dir.display()
+                );
+                // a failed fetch removes the directories it made
+                data::fetch(name, &dir, &[], super::stderr_is_terminal()).map_err(|e| {
+                    // in the order it happened: the download failed, so the data is
+                    // missing; then the places searched and what to do
+                    anyhow::anyhow!("downloading {name} failed: {e}\n{first:#}")
+                })?;
+            }
+            run::load_datasets(plan, data_dir).context("loading the downloaded data")?
+        }
+        other => other?,
+    };
+    report_warnings(loaded.values().flat_map(|d| &d.warnings));
+    Ok(loaded)
+}
+
+/// The outputs at the end of `regulab run`, built from the directory
+/// ([`run::write_outputs`]): `summary.csv`, then (with `plot`) the figures and report,
+/// whose failure is a warning (the runs' results are written already). `dataset` needs
+/// to hold only training image [`PREVIEW_IMAGE`]. `Some` when a signal stopped the
+/// drawing.
+fn write_outputs(
+    out: &Path,
+    plot: bool,
+    data_dir: Option<&Path>,
+    dataset: Option<&data::Dataset>,
+) -> Result<Option<interrupt::Interrupted>> {
+    let opts = plot::PlotOptions {
+        format: plot::Format::Svg,
+        data_dir,
+        dataset,
+        image_index: PREVIEW_IMAGE as usize,
+    };
+    let outputs = run::write_outputs(out, plot.then_some(&opts))?;
+    println!("summary: {}", outputs.summary.display());
+    let Some(figures) = outputs.figures else {
+        return Ok(None);
+    };
+    match figures {
+        Ok(o) => {
+            for n in &o.notes {
+                eprintln!("note: {n}");
+            }
+            println!("report: {} ({} figures)", o.report.display(), o.files.len());
+        }
+        Err(plot::PlotError::Interrupted(stop)) => return Ok(Some(stop)),
+        Err(e) => eprintln!(
+            "warning: drawing the figures failed: {e}; retry with `regulab plot {}`",
+            out.display()
+        ),
+    }
+    Ok(None)
+}
+
+/// The command that resumes this `regulab run`: its own arguments, without
+/// `--overwrite`, with `--out` (when it was implicit) and `--resume`.
+fn resume_command(out: &Path) -> String {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut cmd: Vec<String> = args
+        .iter()
+        .take(1)
+        .cloned()
+        .chain(
+            args.iter()
+                .skip(1)
+                .filter(|a| *a != "--resume" && *a != "--overwrite")
+                .cloned(),
+        )
+        .collect();
+    if !args.iter().any(|a| a == "--out" || a.starts_with("--out=")) {
+        cmd.extend(["--out".to_string(), out.to_string_lossy().into_owned()]);
+    }
+    cmd.push("--resume".into());
+    cmd.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

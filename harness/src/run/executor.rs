@@ -1,0 +1,133 @@
+//! The job scheduler of `regulab run`: the selected runs of a plan on `jobs` worker
+//! threads, each with its own rayon pool of `threads` threads.
+//!
+//! Why a module, and why a selection: the plan says what the runs are; which of them
+//! this command executes is a separate argument ([`Selection`]), so that a sweep can be
+//! cut into shards that run apart and are merged afterwards by
+//! [`super::outputs::write_outputs`], which reads only the directories. How runs are
+//! spread over threads must not change a bit of any result; the argument is short and
+//! lives here, next to the loop it is about.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::config::{Plan, RunSpec};
+use crate::data::DataSets;
+use crate::data::load::data_key;
+
+use super::preflight::{check_plan, check_recordable};
+use super::resume::check_resume_plan;
+use super::train::run_one;
+use super::{RunOptions, RunOutcome};
+
+/// Which runs of a plan a command executes: indices into `plan.runs`, in order, each
+/// once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection(Vec<usize>);
+
+impl Selection {
+    /// Every run of `plan`.
+    pub fn all(plan: &Plan) -> Selection {
+        Selection((0..plan.runs.len()).collect())
+    }
+
+    /// Runs `indices` of `plan`: each must be a run of the plan, given once, in
+    /// increasing order.
+    pub fn of(plan: &Plan, indices: Vec<usize>) -> Result<Selection> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= plan.runs.len()) {
+            bail!(
+                "run index {bad}: the plan of {} has {} runs",
+                plan.origin,
+                plan.runs.len()
+            );
+        }
+        if indices.windows(2).any(|w| w[0] >= w[1]) {
+            bail!("run indices must be increasing and distinct: {indices:?}");
+        }
+        Ok(Selection(indices))
+    }
+
+    /// The selected runs of `plan`, in order.
+    pub fn runs<'p>(&self, plan: &'p Plan) -> Vec<&'p RunSpec> {
+        self.0.iter().map(|&i| &plan.runs[i]).collect()
+    }
+}
+
+/// Execute the runs `selection` of `plan` (concurrently, `opts.jobs` at a time) into
+/// their directories in `opts.out`; their outcomes, in selection order.
+///
+/// Before anything is trained: the data paths ([`check_recordable`]), every run of the
+/// plan against its data and the memory available ([`check_plan`]); with
+/// `opts.resume`, the plan against the directory and each selected run against what its
+/// directory holds ([`check_resume_plan`]); then `plan.json` (the whole plan) is
+/// written. Owning `opts.out` ([`crate::lock`]) and refusing to replace results
+/// ([`crate::outdir`]) is the caller's part, and so are the outputs
+/// ([`super::outputs::write_outputs`]).
+pub fn execute_runs(
+    plan: &Plan,
+    selection: &Selection,
+    data: &DataSets,
+    opts: &RunOptions,
+) -> Result<Vec<RunOutcome>> {
+    let runs = selection.runs(plan);
+    check_recordable(data)?;
+    check_plan(plan, data, opts)?;
+    if opts.resume {
+        check_resume_plan(plan, &runs, data, &opts.out)?;
+    }
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating output directory {}", opts.out.display()))?;
+    crate::outdir::remove_stale_temp_files(&opts.out)?;
+    crate::outdir::PlanFile::of(plan).write(&opts.out)?;
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<RunOutcome>>>> =
+        runs.iter().map(|_| Mutex::new(None)).collect();
+    // Reproducibility: a run's bits depend only on its config and data, never on which
+    // worker takes it, in what order, or how many threads its pool has (every kernel
+    // gives the same bits for any pool size); each result goes to its run's slot.
+    std::thread::scope(|scope| -> Result<()> {
+        let mut handles = Vec::new();
+        for _ in 0..opts.jobs.min(runs.len()).max(1) {
+            handles.push(scope.spawn(|| -> Result<()> {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(opts.threads)
+                    .build()?;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&spec) = runs.get(i) else {
+                        return Ok(());
+                    };
+                    if let Err(stop) = crate::interrupt::check() {
+                        // no new run starts once a signal has come
+                        *results[i].lock().expect("no poisoned lock") = Some(Err(stop.into()));
+                        continue;
+                    }
+                    let Some(dataset) = data.get(&data_key(&spec.config.data)) else {
+                        *results[i].lock().expect("no poisoned lock") =
+                            Some(Err(anyhow!("run `{}`: its data was not loaded", spec.name)));
+                        continue;
+                    };
+                    let dir = opts.out.join(&spec.name);
+                    let r = pool.install(|| run_one(spec, dataset, &dir, opts));
+                    *results[i].lock().expect("no poisoned lock") = Some(r);
+                }
+            }));
+        }
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow!("a worker thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let mut outcomes = Vec::with_capacity(runs.len());
+    for (spec, r) in runs.iter().zip(results) {
+        let r = r
+            .into_inner()
+            .expect("no poisoned lock")
+            .ok_or_else(|| anyhow!("run `{}` was not executed", spec.name))?;
+        outcomes.push(r.with_context(|| format!("run `{}`", spec.name))?);
+    }
+    Ok(outcomes)
+}
