@@ -35,16 +35,16 @@
 //! beforehand and returns typed errors.
 
 mod elementary;
-mod rows;
+pub(crate) mod rows;
 
-use crate::simd::{self, Level, assert_available};
+use crate::simd::{self, Level, require};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use elementary::EXP_MAX_ULP;
 
 /// Elements per parallel task of the exp-based kernels (sigmoid, tanh, softmax,
-/// [`exp_with`]; a multiple of 16): inputs up to this size run inline, larger ones are
+/// `exp_with`; a multiple of 16): inputs up to this size run inline, larger ones are
 /// cut into blocks of `max(1, BLOCK / cols)` whole rows (or `BLOCK` elements).
 pub const BLOCK: usize = 16 * 1024;
 
@@ -130,16 +130,19 @@ pub fn exp(x: f32) -> f32 {
     elementary::exp_scalar(x)
 }
 
-/// In place `x = exp(x)` on the chosen SIMD level (see [`exp`]); panics if `level` is
-/// not [`simd::available`].
-pub fn exp_with(level: Level, x: &mut [f32]) {
-    assert_available(level);
-    if x.len() > BLOCK {
-        x.par_chunks_mut(BLOCK).for_each(|c| rows::exp(level, c));
-    } else {
-        rows::exp(level, x);
+internal!(
+    /// In place `x = exp(x)` on the chosen SIMD level (see [`exp`]); panics if `level` is
+    /// not [`simd::available`].
+    pub fn exp_with(level: Level, x: &mut [f32]) {
+        require(level);
+        if x.len() > BLOCK {
+            // Same bits for any pool: elementwise over fixed blocks.
+            x.par_chunks_mut(BLOCK).for_each(|c| rows::exp(level, c));
+        } else {
+            rows::exp(level, x);
+        }
     }
-}
+);
 
 /// Rows per parallel block of about `target` elements with `cols` columns.
 fn block_rows(target: usize, cols: usize) -> usize {
@@ -154,35 +157,39 @@ pub fn forward(act: Activation, z: &mut [f32], bias: &[f32]) {
     forward_with(simd::level(), act, z, bias)
 }
 
-/// [`forward`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
-pub fn forward_with(level: Level, act: Activation, z: &mut [f32], bias: &[f32]) {
-    assert_available(level);
-    let cols = bias.len();
-    if cols == 0 {
+internal!(
+    /// [`forward`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
+    pub fn forward_with(level: Level, act: Activation, z: &mut [f32], bias: &[f32]) {
+        require(level);
+        let cols = bias.len();
+        if cols == 0 {
+            assert!(
+                z.is_empty(),
+                "activation::forward: empty bias for {} values",
+                z.len()
+            );
+            return;
+        }
         assert!(
-            z.is_empty(),
-            "activation::forward: empty bias for {} values",
+            z.len().is_multiple_of(cols),
+            "activation::forward: {} values are not whole rows of {cols}",
             z.len()
         );
-        return;
+        let target = match act {
+            Activation::Sigmoid | Activation::Tanh => BLOCK,
+            Activation::Relu | Activation::Identity => CHEAP_BLOCK,
+        };
+        let block = block_rows(target, cols) * cols;
+        if z.len() > block {
+            // Same bits for any pool: elementwise over blocks of whole rows fixed by the
+            // shape.
+            z.par_chunks_mut(block)
+                .for_each(|zb| rows::forward(level, act, zb, bias));
+        } else {
+            rows::forward(level, act, z, bias);
+        }
     }
-    assert!(
-        z.len().is_multiple_of(cols),
-        "activation::forward: {} values are not whole rows of {cols}",
-        z.len()
-    );
-    let target = match act {
-        Activation::Sigmoid | Activation::Tanh => BLOCK,
-        Activation::Relu | Activation::Identity => CHEAP_BLOCK,
-    };
-    let block = block_rows(target, cols) * cols;
-    if z.len() > block {
-        z.par_chunks_mut(block)
-            .for_each(|zb| rows::forward(level, act, zb, bias));
-    } else {
-        rows::forward(level, act, z, bias);
-    }
-}
+);
 
 /// In place `g = g * f'(a)` expressed through the output `h = f(a)`:
 /// sigmoid `g * (h * (1 - h))`, tanh `g * (1 - h * h)`, ReLU `if h > 0 { g } else { +0 }`,
@@ -191,25 +198,28 @@ pub fn backward(act: Activation, h: &[f32], g: &mut [f32]) {
     backward_with(simd::level(), act, h, g)
 }
 
-/// [`backward`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
-pub fn backward_with(level: Level, act: Activation, h: &[f32], g: &mut [f32]) {
-    assert_available(level);
-    assert_eq!(
-        h.len(),
-        g.len(),
-        "activation::backward: h and g lengths differ"
-    );
-    if act == Activation::Identity {
-        return;
+internal!(
+    /// [`backward`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
+    pub fn backward_with(level: Level, act: Activation, h: &[f32], g: &mut [f32]) {
+        require(level);
+        assert_eq!(
+            h.len(),
+            g.len(),
+            "activation::backward: h and g lengths differ"
+        );
+        if act == Activation::Identity {
+            return;
+        }
+        if g.len() > CHEAP_BLOCK {
+            // Same bits for any pool: elementwise over fixed blocks.
+            g.par_chunks_mut(CHEAP_BLOCK)
+                .zip(h.par_chunks(CHEAP_BLOCK))
+                .for_each(|(gb, hb)| rows::backward(level, act, hb, gb));
+        } else {
+            rows::backward(level, act, h, g);
+        }
     }
-    if g.len() > CHEAP_BLOCK {
-        g.par_chunks_mut(CHEAP_BLOCK)
-            .zip(h.par_chunks(CHEAP_BLOCK))
-            .for_each(|(gb, hb)| rows::backward(level, act, hb, gb));
-    } else {
-        rows::backward(level, act, h, g);
-    }
-}
+);
 
 /// Fused softmax + cross-entropy, numerically stable (log-sum-exp).
 ///
@@ -235,48 +245,52 @@ pub fn softmax_xent(
     softmax_xent_with(simd::level(), logits, bias, labels, grad, loss)
 }
 
-/// [`softmax_xent`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
-pub fn softmax_xent_with(
-    level: Level,
-    logits: &[f32],
-    bias: &[f32],
-    labels: &[u32],
-    grad: &mut [f32],
-    loss: &mut [f32],
-) -> f64 {
-    assert_available(level);
-    let cols = bias.len();
-    let rows = labels.len();
-    check_rows(
-        "softmax_xent",
-        cols,
-        rows,
-        &[logits.len(), grad.len()],
-        loss.len(),
-    );
-    if let Some((r, &l)) = labels
-        .iter()
-        .enumerate()
-        .find(|&(_, &l)| l as usize >= cols)
-    {
-        panic!("activation::softmax_xent: label {l} of row {r} is out of range 0..{cols}");
+internal!(
+    /// [`softmax_xent`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
+    pub fn softmax_xent_with(
+        level: Level,
+        logits: &[f32],
+        bias: &[f32],
+        labels: &[u32],
+        grad: &mut [f32],
+        loss: &mut [f32],
+    ) -> f64 {
+        require(level);
+        let cols = bias.len();
+        let rows = labels.len();
+        check_rows(
+            "softmax_xent",
+            cols,
+            rows,
+            &[logits.len(), grad.len()],
+            loss.len(),
+        );
+        if let Some((r, &l)) = labels
+            .iter()
+            .enumerate()
+            .find(|&(_, &l)| l as usize >= cols)
+        {
+            panic!("activation::softmax_xent: label {l} of row {r} is out of range 0..{cols}");
+        }
+        if rows == 0 {
+            return 0.0;
+        }
+        let br = block_rows(BLOCK, cols);
+        if rows > br {
+            // Same bits for any pool: rows are independent (blocks fixed by the shape);
+            // the loss is summed afterwards, in row order.
+            logits
+                .par_chunks(br * cols)
+                .zip(labels.par_chunks(br))
+                .zip(grad.par_chunks_mut(br * cols))
+                .zip(loss.par_chunks_mut(br))
+                .for_each(|(((lb, yb), gb), ob)| rows::softmax(level, lb, bias, yb, gb, ob));
+        } else {
+            rows::softmax(level, logits, bias, labels, grad, loss);
+        }
+        row_order_sum(loss)
     }
-    if rows == 0 {
-        return 0.0;
-    }
-    let br = block_rows(BLOCK, cols);
-    if rows > br {
-        logits
-            .par_chunks(br * cols)
-            .zip(labels.par_chunks(br))
-            .zip(grad.par_chunks_mut(br * cols))
-            .zip(loss.par_chunks_mut(br))
-            .for_each(|(((lb, yb), gb), ob)| rows::softmax(level, lb, bias, yb, gb, ob));
-    } else {
-        rows::softmax(level, logits, bias, labels, grad, loss);
-    }
-    row_order_sum(loss)
-}
+);
 
 /// Linear output with (half) squared error. For each row `r` (`rows x cols`,
 /// cols = bias.len(), rows = loss.len()):
@@ -293,40 +307,44 @@ pub fn mse(out: &[f32], bias: &[f32], targets: &[f32], grad: &mut [f32], loss: &
     mse_with(simd::level(), out, bias, targets, grad, loss)
 }
 
-/// [`mse`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
-pub fn mse_with(
-    level: Level,
-    out: &[f32],
-    bias: &[f32],
-    targets: &[f32],
-    grad: &mut [f32],
-    loss: &mut [f32],
-) -> f64 {
-    assert_available(level);
-    let cols = bias.len();
-    let rows = loss.len();
-    check_rows(
-        "mse",
-        cols,
-        rows,
-        &[out.len(), targets.len(), grad.len()],
-        rows,
-    );
-    if rows == 0 {
-        return 0.0;
+internal!(
+    /// [`mse`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
+    pub fn mse_with(
+        level: Level,
+        out: &[f32],
+        bias: &[f32],
+        targets: &[f32],
+        grad: &mut [f32],
+        loss: &mut [f32],
+    ) -> f64 {
+        require(level);
+        let cols = bias.len();
+        let rows = loss.len();
+        check_rows(
+            "mse",
+            cols,
+            rows,
+            &[out.len(), targets.len(), grad.len()],
+            rows,
+        );
+        if rows == 0 {
+            return 0.0;
+        }
+        let br = block_rows(CHEAP_BLOCK, cols);
+        if rows > br {
+            // Same bits for any pool: rows are independent (blocks fixed by the shape);
+            // the loss is summed afterwards, in row order.
+            out.par_chunks(br * cols)
+                .zip(targets.par_chunks(br * cols))
+                .zip(grad.par_chunks_mut(br * cols))
+                .zip(loss.par_chunks_mut(br))
+                .for_each(|(((ob, tb), gb), lb)| rows::mse(level, ob, bias, tb, gb, lb));
+        } else {
+            rows::mse(level, out, bias, targets, grad, loss);
+        }
+        row_order_sum(loss)
     }
-    let br = block_rows(CHEAP_BLOCK, cols);
-    if rows > br {
-        out.par_chunks(br * cols)
-            .zip(targets.par_chunks(br * cols))
-            .zip(grad.par_chunks_mut(br * cols))
-            .zip(loss.par_chunks_mut(br))
-            .for_each(|(((ob, tb), gb), lb)| rows::mse(level, ob, bias, tb, gb, lb));
-    } else {
-        rows::mse(level, out, bias, targets, grad, loss);
-    }
-    row_order_sum(loss)
-}
+);
 
 /// Panics unless every matrix length is `rows * cols`, `loss_len == rows` and `cols > 0`
 /// when there are rows.
@@ -384,36 +402,40 @@ pub fn col_sums(x: &[f32], cols: usize, out: &mut [f32]) {
     col_sums_with(simd::level(), x, cols, out)
 }
 
-/// [`col_sums`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
-pub fn col_sums_with(level: Level, x: &[f32], cols: usize, out: &mut [f32]) {
-    assert_available(level);
-    assert_eq!(
-        out.len(),
-        cols,
-        "activation::col_sums: out has {} columns, expected {cols}",
-        out.len()
-    );
-    if cols == 0 {
+internal!(
+    /// [`col_sums`] on a chosen SIMD level (panics if `level` is not [`simd::available`]).
+    pub fn col_sums_with(level: Level, x: &[f32], cols: usize, out: &mut [f32]) {
+        require(level);
+        assert_eq!(
+            out.len(),
+            cols,
+            "activation::col_sums: out has {} columns, expected {cols}",
+            out.len()
+        );
+        if cols == 0 {
+            assert!(
+                x.is_empty(),
+                "activation::col_sums: {} values for 0 columns",
+                x.len()
+            );
+            return;
+        }
         assert!(
-            x.is_empty(),
-            "activation::col_sums: {} values for 0 columns",
+            x.len().is_multiple_of(cols),
+            "activation::col_sums: {} values are not whole rows of {cols}",
             x.len()
         );
-        return;
+        if x.len() > CHEAP_BLOCK && cols > COL_BLOCK {
+            // Same bits for any pool: each task owns whole columns, each summed over the
+            // rows in order.
+            out.par_chunks_mut(COL_BLOCK)
+                .enumerate()
+                .for_each(|(b, ob)| rows::col_sums(level, x, cols, b * COL_BLOCK, ob));
+        } else {
+            rows::col_sums(level, x, cols, 0, out);
+        }
     }
-    assert!(
-        x.len().is_multiple_of(cols),
-        "activation::col_sums: {} values are not whole rows of {cols}",
-        x.len()
-    );
-    if x.len() > CHEAP_BLOCK && cols > COL_BLOCK {
-        out.par_chunks_mut(COL_BLOCK)
-            .enumerate()
-            .for_each(|(b, ob)| rows::col_sums(level, x, cols, b * COL_BLOCK, ob));
-    } else {
-        rows::col_sums(level, x, cols, 0, out);
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

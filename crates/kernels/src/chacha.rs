@@ -1,11 +1,13 @@
 //! ChaCha8 keystream words, bit-identical to `rand_chacha` 0.10's `ChaCha8Rng`, computed
-//! 16 blocks at a time (AVX-512), 8 at a time (AVX2) or one at a time (scalar).
+//! one block per u32 lane: 16 blocks at a time (AVX-512), 8 (AVX2) or one (scalar).
 //!
-//! `rand_chacha` draws through `ppv-lite86` four blocks at a time, 0.7 to 1 ns per 32-bit
-//! word on this project's machines: most of the time of a fused dropout pass. Here every
-//! 32-bit lane of a vector register holds one block, so a whole double round is 96 plain
-//! vector instructions for 16 blocks, and a 16x16 transpose puts the words back in stream
-//! order.
+//! Why our own: `rand_chacha` draws through `ppv-lite86` four blocks at a time, 0.7 to
+//! 1 ns per 32-bit word on this project's machines, most of the time of a fused dropout
+//! pass. Here every 32-bit lane of a vector register holds one block, so a whole double
+//! round is 96 plain vector instructions for 16 blocks, and a transpose
+//! ([`crate::simd`]'s `U32Lanes::store_transposed`) puts the words back in stream
+//! order. The generator is written once over `U32Lanes`; the scalar token runs the
+//! same code one block at a time and is the reference of the others.
 //!
 //! # The generator (as laid out by `rand_chacha` 0.10)
 //!
@@ -40,7 +42,7 @@
 //! Only integer additions, xors and rotations are involved, so every path gives the same
 //! words by construction; the tests compare each path with `rand_chacha` anyway.
 
-use crate::simd::{self, Level};
+use crate::simd::{self, Level, Scalar, U32Lanes, leveled};
 
 /// Words per ChaCha block.
 pub const BLOCK_WORDS: usize = 16;
@@ -53,37 +55,6 @@ const DOUBLE_ROUNDS: usize = 4;
 
 /// Word positions are taken modulo 2^68 (a 64-bit block counter of 16-word blocks).
 const POS_MASK: u128 = (1 << 68) - 1;
-
-/// The four double rounds of ChaCha8 on an array `$x` of 16 vectors (one state word per
-/// vector, one block per lane), with the lane-wise operations `$add`, `$xor` and the
-/// left rotations `$r16`, `$r12`, `$r8`, `$r7`.
-#[cfg(target_arch = "x86_64")]
-macro_rules! chacha8_rounds {
-    ($x:ident, $add:ident, $xor:ident, $r16:ident, $r12:ident, $r8:ident, $r7:ident) => {{
-        macro_rules! q {
-            ($a:literal, $b:literal, $c:literal, $d:literal) => {
-                $x[$a] = $add($x[$a], $x[$b]);
-                $x[$d] = $r16($xor($x[$d], $x[$a]));
-                $x[$c] = $add($x[$c], $x[$d]);
-                $x[$b] = $r12($xor($x[$b], $x[$c]));
-                $x[$a] = $add($x[$a], $x[$b]);
-                $x[$d] = $r8($xor($x[$d], $x[$a]));
-                $x[$c] = $add($x[$c], $x[$d]);
-                $x[$b] = $r7($xor($x[$b], $x[$c]));
-            };
-        }
-        for _ in 0..DOUBLE_ROUNDS {
-            q!(0, 4, 8, 12);
-            q!(1, 5, 9, 13);
-            q!(2, 6, 10, 14);
-            q!(3, 7, 11, 15);
-            q!(0, 5, 10, 15);
-            q!(1, 6, 11, 12);
-            q!(2, 7, 8, 13);
-            q!(3, 4, 9, 14);
-        }
-    }};
-}
 
 /// One ChaCha8 stream: a 256-bit key and a 64-bit stream id. Positions are free
 /// parameters of [`ChaCha8Stream::fill`], so a value can be shared between threads.
@@ -103,17 +74,12 @@ impl ChaCha8Stream {
         ChaCha8Stream { key: words, stream }
     }
 
-    /// The 16 words of block `block` (the scalar reference of every path).
+    /// The 16 words of block `block` (the scalar token's batch: the reference of every
+    /// path).
     pub fn block(&self, block: u64) -> [u32; BLOCK_WORDS] {
-        let s = self.input(block);
-        let mut x = s;
-        for _ in 0..DOUBLE_ROUNDS {
-            double_round(&mut x);
-        }
-        for (x, s) in x.iter_mut().zip(s) {
-            *x = x.wrapping_add(s);
-        }
-        x
+        let mut out = [0u32; BLOCK_WORDS];
+        batch(Scalar, self, block, &mut out);
+        out
     }
 
     /// Fills `out` with the words at positions `word_pos, word_pos + 1, ...` (modulo
@@ -122,77 +88,85 @@ impl ChaCha8Stream {
         self.fill_with(simd::level(), word_pos, out);
     }
 
-    /// [`ChaCha8Stream::fill`] on a chosen path (same words on every path; for tests and
-    /// benchmarks). Panics if `level` is not [`simd::available`].
-    pub fn fill_with(&self, level: Level, word_pos: u128, out: &mut [u32]) {
-        simd::assert_available(level);
-        let pos = word_pos & POS_MASK;
-        let mut block = (pos >> 4) as u64;
-        let offset = (pos % BLOCK_WORDS as u128) as usize;
-        let mut out = out;
-        if offset != 0 && !out.is_empty() {
-            let words = self.block(block);
-            let n = (BLOCK_WORDS - offset).min(out.len());
-            let (head, rest) = out.split_at_mut(n);
-            head.copy_from_slice(&words[offset..offset + n]);
-            out = rest;
+    internal!(
+        /// [`ChaCha8Stream::fill`] on a chosen path (same words on every path; for tests and
+        /// benchmarks). Panics if `level` is not [`simd::available`].
+        pub fn fill_with(&self, level: Level, word_pos: u128, out: &mut [u32]) {
+            fill_at(level, self, word_pos, out);
+        }
+    );
+}
+
+leveled!(
+    /// [`fill`] on `level`.
+    fn fill_at(stream: &ChaCha8Stream, word_pos: u128, out: &mut [u32]) => fill
+);
+
+/// Fills `out` with the words of `stream` at positions `word_pos ..` (modulo 2^68): a
+/// partial first block, then batches of `LANES` blocks, then a tail (more than two blocks:
+/// a whole batch into a buffer; less: block by block).
+#[inline(always)]
+pub(crate) fn fill<S: U32Lanes>(s: S, stream: &ChaCha8Stream, word_pos: u128, out: &mut [u32]) {
+    let pos = word_pos & POS_MASK;
+    let mut block = (pos >> 4) as u64;
+    let offset = (pos % BLOCK_WORDS as u128) as usize;
+    let mut out = out;
+    if offset != 0 && !out.is_empty() {
+        let words = stream.block(block);
+        let n = (BLOCK_WORDS - offset).min(out.len());
+        let (head, rest) = out.split_at_mut(n);
+        head.copy_from_slice(&words[offset..offset + n]);
+        out = rest;
+        block = block.wrapping_add(1);
+    }
+    let w = BLOCK_WORDS * S::LANES;
+    let mut chunks = out.chunks_exact_mut(w);
+    for chunk in &mut chunks {
+        batch(s, stream, block, chunk);
+        block = block.wrapping_add(S::LANES as u64);
+    }
+    let rest = chunks.into_remainder();
+    if rest.len() > 2 * BLOCK_WORDS {
+        let mut buf = [0u32; MAX_BATCH];
+        batch(s, stream, block, &mut buf[..w]);
+        rest.copy_from_slice(&buf[..rest.len()]);
+    } else {
+        for part in rest.chunks_mut(BLOCK_WORDS) {
+            part.copy_from_slice(&stream.block(block)[..part.len()]);
             block = block.wrapping_add(1);
         }
-        match level {
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => self.fill_blocks::<256>(block, out, |b, o| {
-                // SAFETY: `assert_available` above checked that this CPU runs AVX-512F.
-                unsafe { x86::blocks16(&self.key, self.stream, b, o) }
-            }),
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => self.fill_blocks::<128>(block, out, |b, o| {
-                // SAFETY: `assert_available` above checked that this CPU runs AVX2.
-                unsafe { x86::blocks8(&self.key, self.stream, b, o) }
-            }),
-            _ => self.fill_blocks::<16>(block, out, |b, o| *o = self.block(b)),
-        }
     }
+}
 
-    /// Fills `out` from the start of block `block`, `W / 16` blocks per call of `batch`
-    /// (which writes the blocks `b, b + 1, ...` into its array). A tail of more than two
-    /// blocks is computed as a whole batch into a buffer; shorter tails block by block.
-    #[inline(always)]
-    fn fill_blocks<const W: usize>(
-        &self,
-        mut block: u64,
-        out: &mut [u32],
-        batch: impl Fn(u64, &mut [u32; W]),
-    ) {
-        let mut chunks = out.chunks_exact_mut(W);
-        for chunk in &mut chunks {
-            let chunk: &mut [u32; W] = chunk.try_into().expect("chunks_exact gives W words");
-            batch(block, chunk);
-            block = block.wrapping_add((W / BLOCK_WORDS) as u64);
-        }
-        let rest = chunks.into_remainder();
-        if rest.len() > 2 * BLOCK_WORDS {
-            let mut buf = [0u32; W];
-            batch(block, &mut buf);
-            rest.copy_from_slice(&buf[..rest.len()]);
-        } else {
-            for part in rest.chunks_mut(BLOCK_WORDS) {
-                part.copy_from_slice(&self.block(block)[..part.len()]);
-                block = block.wrapping_add(1);
-            }
-        }
-    }
+/// Words of the largest batch (16 blocks, AVX-512).
+const MAX_BATCH: usize = 16 * BLOCK_WORDS;
 
-    /// The input state of block `block`.
-    fn input(&self, block: u64) -> [u32; BLOCK_WORDS] {
-        let mut s = [0u32; BLOCK_WORDS];
-        s[..4].copy_from_slice(&SIGMA);
-        s[4..12].copy_from_slice(&self.key);
-        s[12] = block as u32;
-        s[13] = (block >> 32) as u32;
-        s[14] = self.stream as u32;
-        s[15] = (self.stream >> 32) as u32;
-        s
+/// Blocks `b .. b + LANES` (counter wrapping modulo 2^64) into `out` (`16 LANES` words),
+/// block `b + l` at `out[16 l .. 16 l + 16]`: lane `l` of state vector `j` is word `j`
+/// of block `b + l`, and the result is transposed back to stream order.
+#[inline(always)]
+fn batch<S: U32Lanes>(s: S, stream: &ChaCha8Stream, b: u64, out: &mut [u32]) {
+    let lo: [u32; 16] = std::array::from_fn(|l| b.wrapping_add(l as u64) as u32);
+    let hi: [u32; 16] = std::array::from_fn(|l| (b.wrapping_add(l as u64) >> 32) as u32);
+    let mut input = [s.splat_u32(0); BLOCK_WORDS];
+    for (x, &c) in input.iter_mut().zip(&SIGMA) {
+        *x = s.splat_u32(c);
     }
+    for (x, &k) in input[4..12].iter_mut().zip(&stream.key) {
+        *x = s.splat_u32(k);
+    }
+    input[12] = s.load_u32(&lo);
+    input[13] = s.load_u32(&hi);
+    input[14] = s.splat_u32(stream.stream as u32);
+    input[15] = s.splat_u32((stream.stream >> 32) as u32);
+    let mut x = input;
+    for _ in 0..DOUBLE_ROUNDS {
+        double_round(s, &mut x);
+    }
+    for (x, i) in x.iter_mut().zip(input) {
+        *x = s.add_u32(*x, i);
+    }
+    s.store_transposed(&x, out);
 }
 
 /// Fills `out` with the ChaCha8 words at positions `word_pos ..` (modulo 2^68) of stream
@@ -202,250 +176,43 @@ pub fn fill_words(key: &[u8; 32], stream: u64, word_pos: u128, out: &mut [u32]) 
     ChaCha8Stream::new(key, stream).fill(word_pos, out);
 }
 
-/// [`fill_words`] on a chosen path. Panics if `level` is not [`simd::available`].
-pub fn fill_words_with(level: Level, key: &[u8; 32], stream: u64, word_pos: u128, out: &mut [u32]) {
-    ChaCha8Stream::new(key, stream).fill_with(level, word_pos, out);
-}
+internal!(
+    /// [`fill_words`] on a chosen path. Panics if `level` is not [`simd::available`].
+    pub fn fill_words_with(
+        level: Level,
+        key: &[u8; 32],
+        stream: u64,
+        word_pos: u128,
+        out: &mut [u32],
+    ) {
+        ChaCha8Stream::new(key, stream).fill_with(level, word_pos, out);
+    }
+);
 
-/// The quarter round `Q(a, b, c, d)` on scalar words.
+/// The quarter round `Q(a, b, c, d)`, lane by lane.
 #[inline(always)]
-fn quarter(x: &mut [u32; BLOCK_WORDS], a: usize, b: usize, c: usize, d: usize) {
-    x[a] = x[a].wrapping_add(x[b]);
-    x[d] = (x[d] ^ x[a]).rotate_left(16);
-    x[c] = x[c].wrapping_add(x[d]);
-    x[b] = (x[b] ^ x[c]).rotate_left(12);
-    x[a] = x[a].wrapping_add(x[b]);
-    x[d] = (x[d] ^ x[a]).rotate_left(8);
-    x[c] = x[c].wrapping_add(x[d]);
-    x[b] = (x[b] ^ x[c]).rotate_left(7);
+fn quarter<S: U32Lanes>(s: S, x: &mut [S::U; BLOCK_WORDS], a: usize, b: usize, c: usize, d: usize) {
+    x[a] = s.add_u32(x[a], x[b]);
+    x[d] = s.rotl_u32::<16>(s.xor_u32(x[d], x[a]));
+    x[c] = s.add_u32(x[c], x[d]);
+    x[b] = s.rotl_u32::<12>(s.xor_u32(x[b], x[c]));
+    x[a] = s.add_u32(x[a], x[b]);
+    x[d] = s.rotl_u32::<8>(s.xor_u32(x[d], x[a]));
+    x[c] = s.add_u32(x[c], x[d]);
+    x[b] = s.rotl_u32::<7>(s.xor_u32(x[b], x[c]));
 }
 
-/// One double round (column round, then diagonal round) on scalar words.
+/// One double round (column round, then diagonal round), lane by lane.
 #[inline(always)]
-fn double_round(x: &mut [u32; BLOCK_WORDS]) {
-    quarter(x, 0, 4, 8, 12);
-    quarter(x, 1, 5, 9, 13);
-    quarter(x, 2, 6, 10, 14);
-    quarter(x, 3, 7, 11, 15);
-    quarter(x, 0, 5, 10, 15);
-    quarter(x, 1, 6, 11, 12);
-    quarter(x, 2, 7, 8, 13);
-    quarter(x, 3, 4, 9, 14);
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    //! The AVX-512 (16 blocks) and AVX2 (8 blocks) batches: lane `l` of vector `j` is
-    //! word `j` of block `b + l`; the result is transposed back to stream order.
-
-    use super::{BLOCK_WORDS, DOUBLE_ROUNDS, SIGMA};
-    use std::arch::x86_64::*;
-
-    /// Low and high halves of the block counters `b + l`, `l < N` (64-bit wrapping).
-    #[inline(always)]
-    fn counters<const N: usize>(b: u64) -> ([u32; N], [u32; N]) {
-        let lo = std::array::from_fn(|l| b.wrapping_add(l as u64) as u32);
-        let hi = std::array::from_fn(|l| (b.wrapping_add(l as u64) >> 32) as u32);
-        (lo, hi)
-    }
-
-    /// Blocks `b .. b + 16` (counter wrapping modulo 2^64) into `out`, block `b + l` at
-    /// `out[16 l .. 16 l + 16]`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn blocks16(key: &[u32; 8], stream: u64, b: u64, out: &mut [u32; 256]) {
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn add(a: __m512i, b: __m512i) -> __m512i {
-            _mm512_add_epi32(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn xor(a: __m512i, b: __m512i) -> __m512i {
-            _mm512_xor_si512(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn r16(a: __m512i) -> __m512i {
-            _mm512_rol_epi32::<16>(a)
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn r12(a: __m512i) -> __m512i {
-            _mm512_rol_epi32::<12>(a)
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn r8(a: __m512i) -> __m512i {
-            _mm512_rol_epi32::<8>(a)
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn r7(a: __m512i) -> __m512i {
-            _mm512_rol_epi32::<7>(a)
-        }
-
-        let (lo, hi) = counters::<16>(b);
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn splat(w: u32) -> __m512i {
-            _mm512_set1_epi32(w as i32)
-        }
-        let mut s = [_mm512_setzero_si512(); BLOCK_WORDS];
-        for j in 0..4 {
-            s[j] = splat(SIGMA[j]);
-        }
-        for j in 0..8 {
-            s[4 + j] = splat(key[j]);
-        }
-        // SAFETY: `lo` and `hi` are 16 u32 = 64 bytes each; unaligned loads.
-        unsafe {
-            s[12] = _mm512_loadu_si512(lo.as_ptr().cast());
-            s[13] = _mm512_loadu_si512(hi.as_ptr().cast());
-        }
-        s[14] = splat(stream as u32);
-        s[15] = splat((stream >> 32) as u32);
-
-        let mut x = s;
-        chacha8_rounds!(x, add, xor, r16, r12, r8, r7);
-        for j in 0..BLOCK_WORDS {
-            x[j] = add(x[j], s[j]);
-        }
-
-        // Transpose 16x16. After the two unpack stages, 128-bit lane L of r[p][g] holds
-        // words 4g .. 4g + 4 of block 4L + p; two stages of 128-bit lane shuffles then
-        // gather lane L of r[0..4][p] into the 16 words of block 4L + p.
-        let mut r = [[_mm512_setzero_si512(); 4]; 4];
-        for g in 0..4 {
-            let a0 = _mm512_unpacklo_epi32(x[4 * g], x[4 * g + 1]);
-            let a1 = _mm512_unpackhi_epi32(x[4 * g], x[4 * g + 1]);
-            let a2 = _mm512_unpacklo_epi32(x[4 * g + 2], x[4 * g + 3]);
-            let a3 = _mm512_unpackhi_epi32(x[4 * g + 2], x[4 * g + 3]);
-            r[0][g] = _mm512_unpacklo_epi64(a0, a2);
-            r[1][g] = _mm512_unpackhi_epi64(a0, a2);
-            r[2][g] = _mm512_unpacklo_epi64(a1, a3);
-            r[3][g] = _mm512_unpackhi_epi64(a1, a3);
-        }
-        let dst = out.as_mut_ptr();
-        for (p, rp) in r.iter().enumerate() {
-            // (r0.L0, r0.L1, r1.L0, r1.L1), (r2.L0, r2.L1, r3.L0, r3.L1), and lanes 2, 3
-            let s0 = _mm512_shuffle_i32x4::<0x44>(rp[0], rp[1]);
-            let s1 = _mm512_shuffle_i32x4::<0x44>(rp[2], rp[3]);
-            let s2 = _mm512_shuffle_i32x4::<0xEE>(rp[0], rp[1]);
-            let s3 = _mm512_shuffle_i32x4::<0xEE>(rp[2], rp[3]);
-            let o = [
-                _mm512_shuffle_i32x4::<0x88>(s0, s1), // lane 0 of r0..r3: block p
-                _mm512_shuffle_i32x4::<0xDD>(s0, s1), // lane 1: block 4 + p
-                _mm512_shuffle_i32x4::<0x88>(s2, s3), // lane 2: block 8 + p
-                _mm512_shuffle_i32x4::<0xDD>(s2, s3), // lane 3: block 12 + p
-            ];
-            for (lane, v) in o.into_iter().enumerate() {
-                // SAFETY: block 4 lane + p < 16, so its 16 words lie inside the 256 of
-                // `out`; unaligned store.
-                unsafe { _mm512_storeu_si512(dst.add((4 * lane + p) * BLOCK_WORDS).cast(), v) };
-            }
-        }
-    }
-
-    /// Blocks `b .. b + 8` (counter wrapping modulo 2^64) into `out`, block `b + l` at
-    /// `out[16 l .. 16 l + 16]`.
-    #[target_feature(enable = "avx2")]
-    pub(super) fn blocks8(key: &[u32; 8], stream: u64, b: u64, out: &mut [u32; 128]) {
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        fn add(a: __m256i, b: __m256i) -> __m256i {
-            _mm256_add_epi32(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        fn xor(a: __m256i, b: __m256i) -> __m256i {
-            _mm256_xor_si256(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        fn r16(a: __m256i) -> __m256i {
-            // bytes (b0 b1 b2 b3) of each word become (b2 b3 b0 b1)
-            let idx = _mm256_setr_epi8(
-                2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10,
-                11, 8, 9, 14, 15, 12, 13,
-            );
-            _mm256_shuffle_epi8(a, idx)
-        }
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        fn r12(a: __m256i) -> __m256i {
-            _mm256_or_si256(_mm256_slli_epi32::<12>(a), _mm256_srli_epi32::<20>(a))
-        }
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        fn r8(a: __m256i) -> __m256i {
-            // bytes (b0 b1 b2 b3) of each word become (b3 b0 b1 b2)
-            let idx = _mm256_setr_epi8(
-                3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6, 11,
-                8, 9, 10, 15, 12, 13, 14,
-            );
-            _mm256_shuffle_epi8(a, idx)
-        }
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        fn r7(a: __m256i) -> __m256i {
-            _mm256_or_si256(_mm256_slli_epi32::<7>(a), _mm256_srli_epi32::<25>(a))
-        }
-
-        let (lo, hi) = counters::<8>(b);
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        fn splat(w: u32) -> __m256i {
-            _mm256_set1_epi32(w as i32)
-        }
-        let mut s = [_mm256_setzero_si256(); BLOCK_WORDS];
-        for j in 0..4 {
-            s[j] = splat(SIGMA[j]);
-        }
-        for j in 0..8 {
-            s[4 + j] = splat(key[j]);
-        }
-        // SAFETY: `lo` and `hi` are 8 u32 = 32 bytes each; unaligned loads.
-        unsafe {
-            s[12] = _mm256_loadu_si256(lo.as_ptr().cast());
-            s[13] = _mm256_loadu_si256(hi.as_ptr().cast());
-        }
-        s[14] = splat(stream as u32);
-        s[15] = splat((stream >> 32) as u32);
-
-        let mut x = s;
-        chacha8_rounds!(x, add, xor, r16, r12, r8, r7);
-        for j in 0..BLOCK_WORDS {
-            x[j] = add(x[j], s[j]);
-        }
-
-        // Two 8x8 transposes (words 0..8 and 8..16). After the unpack stages, 128-bit lane
-        // L of r[p][g] holds words 8h + 4g .. 8h + 4g + 4 of block 4L + p.
-        let dst = out.as_mut_ptr();
-        for h in 0..2 {
-            let v = &x[8 * h..8 * h + 8];
-            let mut r = [[_mm256_setzero_si256(); 2]; 4];
-            for g in 0..2 {
-                let a0 = _mm256_unpacklo_epi32(v[4 * g], v[4 * g + 1]);
-                let a1 = _mm256_unpackhi_epi32(v[4 * g], v[4 * g + 1]);
-                let a2 = _mm256_unpacklo_epi32(v[4 * g + 2], v[4 * g + 3]);
-                let a3 = _mm256_unpackhi_epi32(v[4 * g + 2], v[4 * g + 3]);
-                r[0][g] = _mm256_unpacklo_epi64(a0, a2);
-                r[1][g] = _mm256_unpackhi_epi64(a0, a2);
-                r[2][g] = _mm256_unpacklo_epi64(a1, a3);
-                r[3][g] = _mm256_unpackhi_epi64(a1, a3);
-            }
-            for (p, rp) in r.iter().enumerate() {
-                let lo_lanes = _mm256_permute2x128_si256::<0x20>(rp[0], rp[1]); // block p
-                let hi_lanes = _mm256_permute2x128_si256::<0x31>(rp[0], rp[1]); // block 4 + p
-                // SAFETY: blocks p and 4 + p are < 8, and words 8h .. 8h + 8 of a block lie
-                // inside its 16: all within the 128 words of `out`; unaligned stores.
-                unsafe {
-                    _mm256_storeu_si256(dst.add(p * BLOCK_WORDS + 8 * h).cast(), lo_lanes);
-                    _mm256_storeu_si256(dst.add((4 + p) * BLOCK_WORDS + 8 * h).cast(), hi_lanes);
-                }
-            }
-        }
-    }
+fn double_round<S: U32Lanes>(s: S, x: &mut [S::U; BLOCK_WORDS]) {
+    quarter(s, x, 0, 4, 8, 12);
+    quarter(s, x, 1, 5, 9, 13);
+    quarter(s, x, 2, 6, 10, 14);
+    quarter(s, x, 3, 7, 11, 15);
+    quarter(s, x, 0, 5, 10, 15);
+    quarter(s, x, 1, 6, 11, 12);
+    quarter(s, x, 2, 7, 8, 13);
+    quarter(s, x, 3, 4, 9, 14);
 }
 
 #[cfg(test)]
@@ -504,6 +271,8 @@ mod tests {
         assert_eq!(zero.block(u64::MAX)[..], wrap[..]);
     }
 
+    /// One batch of every token (256 words: one AVX-512 batch, two AVX2 batches) from
+    /// block-aligned positions, the counter wrap included, against scalar blocks.
     #[test]
     fn batches_equal_scalar_blocks() {
         let s = ChaCha8Stream::new(&key(3), 0x0123_4567_89AB_CDEF);
@@ -512,17 +281,10 @@ mod tests {
             let want: Vec<u32> = (0..16u64)
                 .flat_map(|l| s.block(start.wrapping_add(l)))
                 .collect();
-            if simd::available(Level::Avx512) {
+            for level in Level::ALL.into_iter().filter(|&l| simd::available(l)) {
                 let mut out = [0u32; 256];
-                // SAFETY: AVX-512F checked just above.
-                unsafe { x86::blocks16(&s.key, s.stream, start, &mut out) };
-                assert_eq!(out[..], want[..], "avx512 start {start}");
-            }
-            if simd::available(Level::Avx2) {
-                let mut out = [0u32; 128];
-                // SAFETY: AVX2 checked just above.
-                unsafe { x86::blocks8(&s.key, s.stream, start, &mut out) };
-                assert_eq!(out[..], want[..128], "avx2 start {start}");
+                s.fill_with(level, u128::from(start) * 16, &mut out);
+                assert_eq!(out[..], want[..], "{level} start {start}");
             }
         }
     }

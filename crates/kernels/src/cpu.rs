@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use crate::simd::{self, Level};
+use crate::simd;
 
 /// The matrixmultiply version this crate is built against (pinned with `=` in the
 /// workspace `Cargo.toml`; a unit test checks they agree).
@@ -46,7 +46,7 @@ pub fn report() -> KernelReport {
     let sgemm = sgemm_class();
     KernelReport {
         cpu_features: present.iter().map(|f| f.to_string()).collect(),
-        elementwise: level_name(simd::level()).to_string(),
+        elementwise: simd::level().as_str().to_string(),
         sgemm_kernel: sgemm.to_string(),
         bits_class: bits_class(sgemm).to_string(),
         matrixmultiply_version: MATRIXMULTIPLY_VERSION.to_string(),
@@ -91,38 +91,9 @@ fn mm_allows_in(mmtest_feature: Option<&str>, feature: &str) -> bool {
     }
 }
 
-/// Lowercase name of an elementwise SIMD level.
-pub fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Scalar => "scalar",
-        Level::Avx2 => "avx2",
-        Level::Avx512 => "avx512",
-    }
-}
-
-/// The entries of [`FEATURES`] this CPU has.
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+/// The entries of [`FEATURES`] this CPU has ([`simd`]'s one probe).
 fn present_features() -> Vec<&'static str> {
-    FEATURES
-        .into_iter()
-        .filter(|f| match *f {
-            "sse2" => std::is_x86_feature_detected!("sse2"),
-            "avx" => std::is_x86_feature_detected!("avx"),
-            "avx2" => std::is_x86_feature_detected!("avx2"),
-            "fma" => std::is_x86_feature_detected!("fma"),
-            "avx512f" => std::is_x86_feature_detected!("avx512f"),
-            "avx512bw" => std::is_x86_feature_detected!("avx512bw"),
-            "avx512dq" => std::is_x86_feature_detected!("avx512dq"),
-            "avx512vl" => std::is_x86_feature_detected!("avx512vl"),
-            _ => false,
-        })
-        .collect()
-}
-
-/// No x86 features on other architectures.
-#[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
-fn present_features() -> Vec<&'static str> {
-    Vec::new()
+    FEATURES.into_iter().filter(|f| simd::cpu_has(f)).collect()
 }
 
 /// The sgemm kernel class matrixmultiply 0.3.11 selects given the features it may use

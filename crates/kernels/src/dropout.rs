@@ -21,8 +21,8 @@
 //! per minibatch that is 6.9e10 minibatches, far beyond any experiment.
 //!
 //! The words are those of `rand_chacha` 0.10's `ChaCha8Rng` positioned with `set_stream`
-//! and `set_word_pos`; they are computed by [`crate::chacha`], 16 blocks at a time on
-//! AVX-512 (bit-identical to `rand_chacha` on every path, about 2x its speed).
+//! and `set_word_pos`; they are computed by [`crate::chacha`] inside the chunk kernel,
+//! 16 blocks at a time on AVX-512 (bit-identical to `rand_chacha` on every path).
 //!
 //! # Scaling
 //! `inv_keep = 1.0_f32 / keep` is computed once, in f32, and every kernel multiplies by
@@ -31,6 +31,13 @@
 //! correctly rounded operations, so the scalar, AVX2 and AVX-512 paths give the same bits.
 //! With keep = 1 the forward pass is a plain copy (bit-identical to no dropout) and draws
 //! no random words.
+//!
+//! # One source for every path
+//!
+//! The chunk kernels are written once over [`crate::simd`]'s lanes: the threshold compare
+//! on u32 lanes (64 words to 64 mask bits), the scaling as a select between `x * inv`
+//! and `+0` on f32 lanes. The fused backward takes the activation's derivative from the
+//! same ops as [`crate::activation::backward`], so the two cannot compute `f'` apart.
 
 #[cfg(test)]
 use rand_chacha::ChaCha8Rng;
@@ -38,11 +45,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use rayon::prelude::*;
 
+mod chunk;
+
 use crate::KernelError;
 use crate::activation::Activation;
 use crate::chacha::ChaCha8Stream;
 use crate::rng::{self, Purpose};
 use crate::simd::{self, Level};
+use chunk::{Draw, backward_chunk, forward_chunk};
 
 /// Elements per parallel work item. A multiple of 64 (each chunk owns whole `u64` words of
 /// the mask) and of 256 (each chunk draws its random words 256 at a time: 16 ChaCha
@@ -204,46 +214,50 @@ pub fn forward(key: MaskKey, keep: Keep, x: &[f32], y: &mut [f32], mask: &mut Ma
     forward_with(simd::level(), key, keep, x, y, mask);
 }
 
-/// [`forward`] on a chosen SIMD path (same bits on every path; for tests and benchmarks).
-/// Panics if `level` is not [`simd::available`].
-pub fn forward_with(
-    level: Level,
-    key: MaskKey,
-    keep: Keep,
-    x: &[f32],
-    y: &mut [f32],
-    mask: &mut Mask,
-) {
-    assert_eq!(x.len(), y.len(), "dropout::forward: x and y lengths differ");
-    assert_level(level);
-    if keep.is_one() {
-        mask.fill_kept(x.len());
-        y.copy_from_slice(x);
-        return;
+internal!(
+    /// [`forward`] on a chosen SIMD path (same bits on every path; for tests and benchmarks).
+    /// Panics if `level` is not [`simd::available`].
+    pub fn forward_with(
+        level: Level,
+        key: MaskKey,
+        keep: Keep,
+        x: &[f32],
+        y: &mut [f32],
+        mask: &mut Mask,
+    ) {
+        simd::require(level);
+        assert_eq!(x.len(), y.len(), "dropout::forward: x and y lengths differ");
+        if keep.is_one() {
+            mask.fill_kept(x.len());
+            y.copy_from_slice(x);
+            return;
+        }
+        forward_at(level, key, keep, Some(x), y, mask);
     }
-    forward_at(level, key, keep, Io::Copy(x, y), mask);
-}
+);
 
 /// In place `x = x * m / keep`, otherwise as [`forward`] (same mask, same bits).
 pub fn forward_inplace(key: MaskKey, keep: Keep, x: &mut [f32], mask: &mut Mask) {
     forward_inplace_with(simd::level(), key, keep, x, mask);
 }
 
-/// [`forward_inplace`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
-pub fn forward_inplace_with(
-    level: Level,
-    key: MaskKey,
-    keep: Keep,
-    x: &mut [f32],
-    mask: &mut Mask,
-) {
-    assert_level(level);
-    if keep.is_one() {
-        mask.fill_kept(x.len());
-        return;
+internal!(
+    /// [`forward_inplace`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
+    pub fn forward_inplace_with(
+        level: Level,
+        key: MaskKey,
+        keep: Keep,
+        x: &mut [f32],
+        mask: &mut Mask,
+    ) {
+        simd::require(level);
+        if keep.is_one() {
+            mask.fill_kept(x.len());
+            return;
+        }
+        forward_at(level, key, keep, None, x, mask);
     }
-    forward_at(level, key, keep, Io::InPlace(x), mask);
-}
+);
 
 /// `g = g * m / keep` with the mask recorded by [`forward`].
 ///
@@ -253,11 +267,13 @@ pub fn backward(keep: Keep, mask: &Mask, g: &mut [f32]) {
     backward_with(simd::level(), keep, mask, g);
 }
 
-/// [`backward`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
-pub fn backward_with(level: Level, keep: Keep, mask: &Mask, g: &mut [f32]) {
-    assert_level(level);
-    backward_at(level, keep, mask, None, g);
-}
+internal!(
+    /// [`backward`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
+    pub fn backward_with(level: Level, keep: Keep, mask: &Mask, g: &mut [f32]) {
+        simd::require(level);
+        backward_at(level, keep, mask, None, g);
+    }
+);
 
 /// Fused `g = g * m / keep * f'(.)` where `f'` is expressed through the activation's
 /// output `h` (before dropout), as in [`crate::activation::backward`].
@@ -274,114 +290,71 @@ pub fn backward_act(keep: Keep, mask: &Mask, act: Activation, h: &[f32], g: &mut
     backward_act_with(simd::level(), keep, mask, act, h, g);
 }
 
-/// [`backward_act`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
-pub fn backward_act_with(
-    level: Level,
-    keep: Keep,
-    mask: &Mask,
-    act: Activation,
-    h: &[f32],
-    g: &mut [f32],
-) {
-    assert_eq!(
-        h.len(),
-        g.len(),
-        "dropout::backward_act: h and g lengths differ"
-    );
-    assert_level(level);
-    backward_at(level, keep, mask, Some((act, h)), g);
-}
-
-/// Panics unless this CPU runs `level`.
-#[track_caller]
-fn assert_level(level: Level) {
-    assert!(
-        simd::available(level),
-        "dropout: SIMD level {level:?} requested but not supported by this CPU"
-    );
-}
+internal!(
+    /// [`backward_act`] on a chosen SIMD path. Panics if `level` is not [`simd::available`].
+    pub fn backward_act_with(
+        level: Level,
+        keep: Keep,
+        mask: &Mask,
+        act: Activation,
+        h: &[f32],
+        g: &mut [f32],
+    ) {
+        simd::require(level);
+        assert_eq!(
+            h.len(),
+            g.len(),
+            "dropout::backward_act: h and g lengths differ"
+        );
+        backward_at(level, keep, mask, Some((act, h)), g);
+    }
+);
 
 // ------------------------------------------------------------------------------------
-// Drivers: chunking, parallelism and dispatch.
+// Drivers: chunking and parallelism.
 
-/// Input / output of a forward pass.
-enum Io<'a> {
-    Copy(&'a [f32], &'a mut [f32]),
-    InPlace(&'a mut [f32]),
-}
-
-/// `level` capped at what this CPU really supports (so the `unsafe` calls below are sound
-/// whatever `simd::level` returns).
-fn effective(level: Level) -> Level {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match level {
-            Level::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => Level::Avx512,
-            Level::Avx512 | Level::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
-                Level::Avx2
-            }
-            _ => Level::Scalar,
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = level;
-        Level::Scalar
-    }
-}
-
-/// Forward with keep < 1 on the path `level` (capped at CPU support).
-fn forward_at(level: Level, key: MaskKey, keep: Keep, io: Io<'_>, mask: &mut Mask) {
-    let level = effective(level);
-    let n = match &io {
-        Io::Copy(x, _) => x.len(),
-        Io::InPlace(x) => x.len(),
-    };
+/// Forward with keep < 1: `dst = m ? src * inv : +0`, or in place (`src` `None`: `dst`
+/// is read).
+fn forward_at(
+    level: Level,
+    key: MaskKey,
+    keep: Keep,
+    src: Option<&[f32]>,
+    dst: &mut [f32],
+    mask: &mut Mask,
+) {
+    let n = dst.len();
     mask.resize(n);
     // keep < 1 here, so T <= 2^32 - 256 fits in a u32.
     let thr = u32::try_from(keep.threshold()).expect("keep < 1 gives a 32-bit threshold");
-    let inv = keep.inv();
     let stream = key.generator();
     crate::trace::dropout(n > CHUNK);
-    let run = |c: usize, bits: &mut [u64], src: *const f32, dst: *mut f32, len: usize| {
-        let mut words = Words::new(level, &stream, key.position(c * CHUNK), len);
-        // SAFETY: src/dst come from slices of `len` elements (equal when in place), and
-        // `effective` checked that the CPU supports `level`.
-        unsafe { forward_chunk(level, &mut words, thr, inv, bits, src, dst, len) }
+    let draw = |c: usize| Draw {
+        stream: &stream,
+        pos: key.position(c * CHUNK),
+        thr,
+        inv: keep.inv(),
     };
-    match io {
-        Io::Copy(x, y) => {
-            if n <= CHUNK {
-                run(0, &mut mask.bits, x.as_ptr(), y.as_mut_ptr(), n);
-            } else {
-                mask.bits
-                    .par_chunks_mut(CHUNK_WORDS)
-                    .zip(x.par_chunks(CHUNK).zip(y.par_chunks_mut(CHUNK)))
-                    .enumerate()
-                    .for_each(|(c, (bits, (x, y)))| {
-                        run(c, bits, x.as_ptr(), y.as_mut_ptr(), x.len())
-                    });
-            }
-        }
-        Io::InPlace(x) => {
-            if n <= CHUNK {
-                let p = x.as_mut_ptr();
-                run(0, &mut mask.bits, p, p, n);
-            } else {
-                mask.bits
-                    .par_chunks_mut(CHUNK_WORDS)
-                    .zip(x.par_chunks_mut(CHUNK))
-                    .enumerate()
-                    .for_each(|(c, (bits, x))| {
-                        let p = x.as_mut_ptr();
-                        run(c, bits, p, p, x.len())
-                    });
-            }
-        }
+    if n <= CHUNK {
+        forward_chunk(level, &draw(0), &mut mask.bits, src, dst);
+        return;
+    }
+    // Same bits for any pool: chunk c draws the words at its own fixed positions and
+    // writes only its own elements and mask words.
+    let bits = mask.bits.par_chunks_mut(CHUNK_WORDS);
+    match src {
+        Some(x) => bits
+            .zip(x.par_chunks(CHUNK).zip(dst.par_chunks_mut(CHUNK)))
+            .enumerate()
+            .for_each(|(c, (bits, (x, y)))| forward_chunk(level, &draw(c), bits, Some(x), y)),
+        None => bits
+            .zip(dst.par_chunks_mut(CHUNK))
+            .enumerate()
+            .for_each(|(c, (bits, y))| forward_chunk(level, &draw(c), bits, None, y)),
     }
 }
 
-/// Backward (optionally fused with an activation derivative) on the path `level`.
+/// Backward (optionally fused with an activation derivative).
 fn backward_at(
     level: Level,
     keep: Keep,
@@ -394,427 +367,22 @@ fn backward_at(
         g.len(),
         "dropout backward: mask and gradient lengths differ"
     );
-    let level = effective(level);
     let inv = keep.inv();
     crate::trace::dropout(g.len() > CHUNK);
-    let run = |bits: &[u64], h: Option<(Activation, &[f32])>, g: &mut [f32]| {
-        // SAFETY: `effective` checked that the CPU supports `level`; lengths are checked
-        // by the callee's safe preconditions (bits cover g, h has g's length).
-        unsafe { backward_chunk(level, inv, bits, h, g) }
-    };
     if g.len() <= CHUNK {
-        run(&mask.bits, act, g);
-    } else {
-        match act {
-            None => mask
-                .bits
-                .par_chunks(CHUNK_WORDS)
-                .zip(g.par_chunks_mut(CHUNK))
-                .for_each(|(bits, g)| run(bits, None, g)),
-            Some((a, h)) => mask
-                .bits
-                .par_chunks(CHUNK_WORDS)
-                .zip(h.par_chunks(CHUNK).zip(g.par_chunks_mut(CHUNK)))
-                .for_each(|(bits, (h, g))| run(bits, Some((a, h)), g)),
-        }
+        backward_chunk(level, inv, &mask.bits, act, g);
+        return;
     }
-}
-
-// ------------------------------------------------------------------------------------
-// Chunk kernels.
-
-/// The random words of one chunk, drawn [`DRAW`] at a time into a stack buffer with
-/// [`ChaCha8Stream::fill_with`] on the chunk's SIMD path.
-struct Words<'a> {
-    level: Level,
-    stream: &'a ChaCha8Stream,
-    /// Word position of the chunk's element 0.
-    pos: u128,
-    /// Elements in the chunk (no word is drawn past it).
-    len: usize,
-    buf: [u32; DRAW],
-}
-
-impl<'a> Words<'a> {
-    fn new(level: Level, stream: &'a ChaCha8Stream, pos: u128, len: usize) -> Words<'a> {
-        Words {
-            level,
-            stream,
-            pos,
-            len,
-            buf: [0; DRAW],
-        }
-    }
-
-    /// The words of elements `start .. start + 64` (`start` a multiple of 64, below
-    /// `len`, and called in increasing order); words past `len` are stale, to be masked.
-    #[inline(always)]
-    fn at(&mut self, start: usize) -> &[u32; 64] {
-        debug_assert!(start.is_multiple_of(64) && start < self.len);
-        let off = start % DRAW;
-        if off == 0 {
-            let n = (self.len - start).min(DRAW);
-            self.stream
-                .fill_with(self.level, self.pos + start as u128, &mut self.buf[..n]);
-        }
-        self.buf[off..off + 64]
-            .try_into()
-            .expect("DRAW is a multiple of 64")
-    }
-}
-
-/// `sum_j [w_j < thr] << j`.
-#[inline(always)]
-fn compare64(words: &[u32; 64], thr: u32) -> u64 {
-    let mut m = 0u64;
-    for (j, &w) in words.iter().enumerate() {
-        m |= u64::from(w < thr) << j;
-    }
-    m
-}
-
-/// Draws the mask bits of one chunk into `bits` and writes `dst = m ? src * inv : 0`.
-///
-/// # Safety
-/// `src` and `dst` are valid for `len` elements (they may be equal, not otherwise
-/// overlap), `bits.len() == len.div_ceil(64)`, and the CPU supports `level`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn forward_chunk(
-    level: Level,
-    words: &mut Words<'_>,
-    thr: u32,
-    inv: f32,
-    bits: &mut [u64],
-    src: *const f32,
-    dst: *mut f32,
-    len: usize,
-) {
-    debug_assert_eq!(bits.len(), len.div_ceil(64));
-    match level {
-        // SAFETY: forwarded from the caller's contract.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { x86::forward_avx512(words, thr, inv, bits, src, dst, len) },
-        // SAFETY: forwarded from the caller's contract.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { x86::forward_avx2(words, thr, inv, bits, src, dst, len) },
-        // SAFETY: forwarded from the caller's contract.
-        _ => unsafe { forward_scalar(words, thr, inv, bits, src, dst, len) },
-    }
-}
-
-/// Scalar path of [`forward_chunk`].
-///
-/// # Safety
-/// As [`forward_chunk`] (no CPU requirement).
-unsafe fn forward_scalar(
-    words: &mut Words<'_>,
-    thr: u32,
-    inv: f32,
-    bits: &mut [u64],
-    src: *const f32,
-    dst: *mut f32,
-    len: usize,
-) {
-    for (g, b) in bits.iter_mut().enumerate() {
-        let start = g * 64;
-        let n = (len - start).min(64);
-        let m = compare64(words.at(start), thr) & tail_bits(n);
-        *b = m;
-        for j in 0..n {
-            // SAFETY: start + j < len, both pointers valid for len elements; the read
-            // happens before the write of the same element when in place.
-            unsafe {
-                let v = *src.add(start + j) * inv;
-                *dst.add(start + j) = select(v, m >> j);
-            }
-        }
-    }
-}
-
-/// Backward of one chunk: `g = m ? (g * inv) * f'(h) : 0` (see [`backward_act`]).
-///
-/// # Safety
-/// The CPU supports `level`. (Lengths are checked with asserts.)
-unsafe fn backward_chunk(
-    level: Level,
-    inv: f32,
-    bits: &[u64],
-    act: Option<(Activation, &[f32])>,
-    g: &mut [f32],
-) {
-    assert_eq!(bits.len(), g.len().div_ceil(64));
-    if let Some((_, h)) = act {
-        assert_eq!(h.len(), g.len());
-    }
-    match level {
-        // SAFETY: forwarded from the caller's contract; lengths asserted above.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { x86::backward_avx512(inv, bits, act, g) },
-        // SAFETY: forwarded from the caller's contract; lengths asserted above.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { x86::backward_avx2(inv, bits, act, g) },
-        _ => backward_scalar(inv, bits, act, g),
-    }
-}
-
-/// The derivative factor `f'` through the output `h` for sigmoid and tanh; `None` for the
-/// activations handled by a select (ReLU) or nothing (identity).
-#[inline(always)]
-fn deriv(act: Activation, h: f32) -> f32 {
+    // Same bits for any pool: an elementwise pass over fixed chunks with their own
+    // mask words.
+    let bits = mask.bits.par_chunks(CHUNK_WORDS);
     match act {
-        Activation::Sigmoid => h * (1.0 - h),
-        Activation::Tanh => 1.0 - h * h,
-        Activation::Relu | Activation::Identity => 1.0,
-    }
-}
-
-/// Scalar path of [`backward_chunk`].
-fn backward_scalar(inv: f32, bits: &[u64], act: Option<(Activation, &[f32])>, g: &mut [f32]) {
-    match act {
-        None | Some((Activation::Identity, _)) => {
-            for (gs, &m) in g.chunks_mut(64).zip(bits) {
-                for (j, gi) in gs.iter_mut().enumerate() {
-                    *gi = select(*gi * inv, m >> j);
-                }
-            }
-        }
-        Some((Activation::Relu, h)) => {
-            for ((gs, hs), &m) in g.chunks_mut(64).zip(h.chunks(64)).zip(bits) {
-                for (j, (gi, &hi)) in gs.iter_mut().zip(hs).enumerate() {
-                    *gi = select(*gi * inv, (m >> j) & u64::from(hi > 0.0));
-                }
-            }
-        }
-        Some((a, h)) => {
-            for ((gs, hs), &m) in g.chunks_mut(64).zip(h.chunks(64)).zip(bits) {
-                for (j, (gi, &hi)) in gs.iter_mut().zip(hs).enumerate() {
-                    *gi = select((*gi * inv) * deriv(a, hi), m >> j);
-                }
-            }
-        }
-    }
-}
-
-/// `v` if bit 0 of `b` is set, else `+0.0`, without a branch (random masks would make a
-/// branch mispredict on half the elements; LLVM turns a plain bit-and back into one).
-#[inline(always)]
-fn select(v: f32, b: u64) -> f32 {
-    std::hint::select_unpredictable(b & 1 == 1, v, 0.0)
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    //! AVX2 and AVX-512 paths; each equals the scalar path bit for bit (same operations:
-    //! integer compares, one f32 multiplication per factor, zeroing).
-
-    use super::{Activation, Words, compare64, select, tail_bits};
-    use std::arch::x86_64::*;
-
-    /// AVX-512 [`super::forward_chunk`].
-    ///
-    /// # Safety
-    /// As `forward_chunk`, and the CPU supports AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn forward_avx512(
-        words: &mut Words<'_>,
-        thr: u32,
-        inv: f32,
-        bits: &mut [u64],
-        src: *const f32,
-        dst: *mut f32,
-        len: usize,
-    ) {
-        let vthr = _mm512_set1_epi32(thr as i32);
-        let vinv = _mm512_set1_ps(inv);
-        for (g, b) in bits.iter_mut().enumerate() {
-            let start = g * 64;
-            let n = (len - start).min(64);
-            let w64 = words.at(start);
-            let mut m = 0u64;
-            for q in 0..4 {
-                // SAFETY: w64 has 64 words, 16 q + 16 <= 64; unaligned load; lane j is
-                // word 16 q + j as in the scalar path.
-                let w = unsafe { _mm512_loadu_si512(w64.as_ptr().add(q * 16).cast()) };
-                m |= u64::from(_mm512_cmplt_epu32_mask(w, vthr)) << (q * 16);
-            }
-            m &= tail_bits(n);
-            *b = m;
-            let tail = tail_bits(n);
-            for q in 0..n.div_ceil(16) {
-                let lanes = (tail >> (q * 16)) as u16;
-                let keep = (m >> (q * 16)) as u16;
-                // SAFETY: only lanes < n - 16q are loaded/stored (mask `lanes`), all within
-                // the caller's `len` elements; the load precedes the store when in place.
-                unsafe {
-                    let p = start + q * 16;
-                    let x = _mm512_maskz_loadu_ps(lanes, src.add(p));
-                    let y = _mm512_maskz_mul_ps(keep, x, vinv);
-                    _mm512_mask_storeu_ps(dst.add(p), lanes, y);
-                }
-            }
-        }
-    }
-
-    /// AVX2 [`super::forward_chunk`].
-    ///
-    /// # Safety
-    /// As `forward_chunk`, and the CPU supports AVX2.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn forward_avx2(
-        words: &mut Words<'_>,
-        thr: u32,
-        inv: f32,
-        bits: &mut [u64],
-        src: *const f32,
-        dst: *mut f32,
-        len: usize,
-    ) {
-        let vinv = _mm256_set1_ps(inv);
-        for (g, b) in bits.iter_mut().enumerate() {
-            let start = g * 64;
-            let n = (len - start).min(64);
-            let m = compare64(words.at(start), thr) & tail_bits(n);
-            *b = m;
-            let full = n / 8;
-            for q in 0..full {
-                let sel = lane_mask8((m >> (q * 8)) as u8);
-                // SAFETY: elements start + 8q .. start + 8q + 8 <= len; unaligned; the load
-                // precedes the store when in place.
-                unsafe {
-                    let p = start + q * 8;
-                    let y = _mm256_and_ps(_mm256_mul_ps(_mm256_loadu_ps(src.add(p)), vinv), sel);
-                    _mm256_storeu_ps(dst.add(p), y);
-                }
-            }
-            for j in full * 8..n {
-                // SAFETY: start + j < len.
-                unsafe {
-                    let v = *src.add(start + j) * inv;
-                    *dst.add(start + j) = select(v, m >> j);
-                }
-            }
-        }
-    }
-
-    /// All-ones f32 lanes where bit `j` of `b` is set.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn lane_mask8(b: u8) -> __m256 {
-        let pick = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-        let v = _mm256_and_si256(_mm256_set1_epi32(i32::from(b)), pick);
-        _mm256_castsi256_ps(_mm256_cmpeq_epi32(v, pick))
-    }
-
-    /// AVX-512 [`super::backward_chunk`].
-    ///
-    /// # Safety
-    /// `bits.len() == g.len().div_ceil(64)`, `h.len() == g.len()`, CPU supports AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn backward_avx512(
-        inv: f32,
-        bits: &[u64],
-        act: Option<(Activation, &[f32])>,
-        g: &mut [f32],
-    ) {
-        let len = g.len();
-        let vinv = _mm512_set1_ps(inv);
-        let one = _mm512_set1_ps(1.0);
-        let zero = _mm512_setzero_ps();
-        let gp = g.as_mut_ptr();
-        let hp = act.map(|(_, h)| h.as_ptr());
-        for (blk, &m) in bits.iter().enumerate() {
-            let start = blk * 64;
-            let n = (len - start).min(64);
-            let tail = tail_bits(n);
-            for q in 0..n.div_ceil(16) {
-                let lanes = (tail >> (q * 16)) as u16;
-                let mut keep = (m >> (q * 16)) as u16;
-                let p = start + q * 16;
-                // SAFETY: only lanes < n - 16q are accessed (mask `lanes`): within g and h.
-                unsafe {
-                    let t = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, gp.add(p)), vinv);
-                    let y = match (act, hp) {
-                        (Some((a, _)), Some(hp)) => {
-                            let h = _mm512_maskz_loadu_ps(lanes, hp.add(p));
-                            match a {
-                                Activation::Sigmoid => _mm512_maskz_mul_ps(
-                                    keep,
-                                    t,
-                                    _mm512_mul_ps(h, _mm512_sub_ps(one, h)),
-                                ),
-                                Activation::Tanh => _mm512_maskz_mul_ps(
-                                    keep,
-                                    t,
-                                    _mm512_sub_ps(one, _mm512_mul_ps(h, h)),
-                                ),
-                                Activation::Relu => {
-                                    keep &= _mm512_cmp_ps_mask::<_CMP_GT_OQ>(h, zero);
-                                    _mm512_maskz_mov_ps(keep, t)
-                                }
-                                Activation::Identity => _mm512_maskz_mov_ps(keep, t),
-                            }
-                        }
-                        _ => _mm512_maskz_mov_ps(keep, t),
-                    };
-                    _mm512_mask_storeu_ps(gp.add(p), lanes, y);
-                }
-            }
-        }
-    }
-
-    /// AVX2 [`super::backward_chunk`].
-    ///
-    /// # Safety
-    /// `bits.len() == g.len().div_ceil(64)`, `h.len() == g.len()`, CPU supports AVX2.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn backward_avx2(
-        inv: f32,
-        bits: &[u64],
-        act: Option<(Activation, &[f32])>,
-        g: &mut [f32],
-    ) {
-        let len = g.len();
-        let vinv = _mm256_set1_ps(inv);
-        let one = _mm256_set1_ps(1.0);
-        let zero = _mm256_setzero_ps();
-        let full = len / 8;
-        let gp = g.as_mut_ptr();
-        for q in 0..full {
-            let p = q * 8;
-            let mut sel = lane_mask8((bits[p / 64] >> (p % 64)) as u8);
-            // SAFETY: elements p .. p + 8 <= len of g (and of h, same length).
-            unsafe {
-                let t = _mm256_mul_ps(_mm256_loadu_ps(gp.add(p)), vinv);
-                let y = match act {
-                    Some((a, h)) => {
-                        let hv = _mm256_loadu_ps(h.as_ptr().add(p));
-                        match a {
-                            Activation::Sigmoid => {
-                                _mm256_mul_ps(t, _mm256_mul_ps(hv, _mm256_sub_ps(one, hv)))
-                            }
-                            Activation::Tanh => {
-                                _mm256_mul_ps(t, _mm256_sub_ps(one, _mm256_mul_ps(hv, hv)))
-                            }
-                            Activation::Relu => {
-                                sel = _mm256_and_ps(sel, _mm256_cmp_ps::<_CMP_GT_OQ>(hv, zero));
-                                t
-                            }
-                            Activation::Identity => t,
-                        }
-                    }
-                    None => t,
-                };
-                _mm256_storeu_ps(gp.add(p), _mm256_and_ps(y, sel));
-            }
-        }
-        let rest = full * 8;
-        let h_rest = act.map(|(a, h)| (a, &h[rest..]));
-        // The scalar tail starts at a multiple of 8 inside a mask word: shift the bits.
-        let mut tail_bits_word = [0u64; 1];
-        if rest < len {
-            tail_bits_word[0] = bits[rest / 64] >> (rest % 64);
-            super::backward_scalar(inv, &tail_bits_word, h_rest, &mut g[rest..]);
-        }
+        None => bits
+            .zip(g.par_chunks_mut(CHUNK))
+            .for_each(|(bits, g)| backward_chunk(level, inv, bits, None, g)),
+        Some((a, h)) => bits
+            .zip(h.par_chunks(CHUNK).zip(g.par_chunks_mut(CHUNK)))
+            .for_each(|(bits, (h, g))| backward_chunk(level, inv, bits, Some((a, h)), g)),
     }
 }
 
@@ -856,7 +424,7 @@ mod tests {
     /// The CPU really has this level (otherwise the test of that level is skipped, and
     /// said so, or fails under `REGULAB_REQUIRE_SIMD`).
     fn available(level: Level) -> bool {
-        !simd::test_levels("dropout", &[level]).is_empty() && effective(level) == level
+        !simd::test_levels("dropout", &[level]).is_empty()
     }
 
     /// Sequential reference of the decision rule, straight from the definition.
@@ -919,16 +487,16 @@ mod tests {
                 let g0 = data(n, 99);
                 let mut ref_y = vec![0.0; n];
                 let mut ref_m = Mask::new();
-                forward_at(Level::Scalar, k, keep, Io::Copy(&x, &mut ref_y), &mut ref_m);
+                forward_at(Level::Scalar, k, keep, Some(&x), &mut ref_y, &mut ref_m);
                 for level in LEVELS.into_iter().filter(|&l| available(l)) {
                     let mut y = vec![0.0; n];
                     let mut m = Mask::new();
-                    forward_at(level, k, keep, Io::Copy(&x, &mut y), &mut m);
+                    forward_at(level, k, keep, Some(&x), &mut y, &mut m);
                     assert_eq!(m, ref_m, "{level:?} n={n}");
                     assert_eq!(bits_of(&y), bits_of(&ref_y), "{level:?} n={n}");
                     let mut xi = x.clone();
                     let mut mi = Mask::new();
-                    forward_at(level, k, keep, Io::InPlace(&mut xi), &mut mi);
+                    forward_at(level, k, keep, None, &mut xi, &mut mi);
                     assert_eq!(mi, ref_m);
                     assert_eq!(bits_of(&xi), bits_of(&ref_y), "{level:?} in place n={n}");
 

@@ -1,10 +1,10 @@
 //! Tests of the fused SGD / penalty kernels: closed forms on hand-made inputs, SIMD
 //! paths bit-identical to the scalar path, and bits independent of the rayon pool size.
 
-use regulab_kernels::simd::Level;
+use regulab_kernels::simd::{Level, available as supported};
 use regulab_kernels::update::{
     self, PAR_MIN, Step, decay, decay_with, penalty_sums, penalty_sums_with, scale, scale_into,
-    scale_into_with, scale_with, sgd, sgd_momentum, sgd_momentum_with, sgd_with, supported,
+    scale_into_with, scale_with, sgd, sgd_momentum, sgd_momentum_with, sgd_with,
 };
 
 /// Hand-made step: every product and sum below is exact in f32.

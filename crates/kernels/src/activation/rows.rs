@@ -1,152 +1,56 @@
 //! The activation kernels on one block of rows, written once over [`Lanes`] and
-//! instantiated for every [`Level`] (scalar, AVX2 in a `#[target_feature(enable =
-//! "avx2")]` function, AVX-512 in a `#[target_feature(enable = "avx512f")]` one).
+//! instantiated for every level by [`leveled`] (see [`crate::simd`]).
 //!
 //! Rows are processed left to right in full vectors of `LANES` columns, then one
-//! partial vector for the tail (masked or zero-padded lanes, whose results are
-//! discarded). Each output element goes through the same operations whatever its lane,
-//! so the block boundaries and the level never change the bits.
+//! partial vector for the tail (the loops of [`crate::simd::slices`]). Each output
+//! element goes through the same operations whatever its lane, so the block boundaries
+//! and the level never change the bits. The gradient ops (`SigmoidGrad`, ...) are
+//! shared with the fused dropout backward, so both compute `f'` the same way.
 
 use super::Activation;
 use super::elementary as el;
-#[cfg(target_arch = "x86_64")]
-use crate::simd::{Avx2, Avx512};
-use crate::simd::{Lanes, Level, Scalar, assert_available};
-
-/// `x[i] = f(x[i])`.
-#[inline(always)]
-fn map<S: Lanes, F: Op1>(s: S, x: &mut [f32]) {
-    let mut xc = x.chunks_exact_mut(S::LANES);
-    for xv in &mut xc {
-        s.store(F::f(s, s.load(xv)), xv);
-    }
-    let xt = xc.into_remainder();
-    if !xt.is_empty() {
-        s.store_part(F::f(s, s.load_part(xt)), xt);
-    }
-}
-
-/// `y[i] = f(x[i], y[i])`.
-#[inline(always)]
-fn zip_map<S: Lanes, F: Op2>(s: S, x: &[f32], y: &mut [f32]) {
-    debug_assert_eq!(x.len(), y.len());
-    let mut yc = y.chunks_exact_mut(S::LANES);
-    let mut xc = x.chunks_exact(S::LANES);
-    for (yv, xv) in (&mut yc).zip(&mut xc) {
-        s.store(F::f(s, s.load(xv), s.load(yv)), yv);
-    }
-    let yt = yc.into_remainder();
-    if !yt.is_empty() {
-        s.store_part(F::f(s, s.load_part(xc.remainder()), s.load_part(yt)), yt);
-    }
-}
-
-/// `out[i] = f(x[i], y[i])`.
-#[inline(always)]
-fn zip2<S: Lanes, F: Op2>(s: S, x: &[f32], y: &[f32], out: &mut [f32]) {
-    debug_assert!(x.len() == out.len() && y.len() == out.len());
-    let mut oc = out.chunks_exact_mut(S::LANES);
-    let mut xc = x.chunks_exact(S::LANES);
-    let mut yc = y.chunks_exact(S::LANES);
-    for ((ov, xv), yv) in (&mut oc).zip(&mut xc).zip(&mut yc) {
-        s.store(F::f(s, s.load(xv), s.load(yv)), ov);
-    }
-    let ot = oc.into_remainder();
-    if !ot.is_empty() {
-        let v = F::f(s, s.load_part(xc.remainder()), s.load_part(yc.remainder()));
-        s.store_part(v, ot);
-    }
-}
-
-/// `out[i] = f(x[i], y[i], c)` for a constant vector `c`.
-#[inline(always)]
-fn zip2_c<S: Lanes, F: Op3>(s: S, x: &[f32], y: &[f32], c: S::V, out: &mut [f32]) {
-    debug_assert!(x.len() == out.len() && y.len() == out.len());
-    let mut oc = out.chunks_exact_mut(S::LANES);
-    let mut xc = x.chunks_exact(S::LANES);
-    let mut yc = y.chunks_exact(S::LANES);
-    for ((ov, xv), yv) in (&mut oc).zip(&mut xc).zip(&mut yc) {
-        s.store(F::f(s, s.load(xv), s.load(yv), c), ov);
-    }
-    let ot = oc.into_remainder();
-    if !ot.is_empty() {
-        let v = F::f(
-            s,
-            s.load_part(xc.remainder()),
-            s.load_part(yc.remainder()),
-            c,
-        );
-        s.store_part(v, ot);
-    }
-}
-
-/// `x[i] = f(x[i], c)` for a constant vector `c`.
-#[inline(always)]
-fn map_c<S: Lanes, F: Op2>(s: S, x: &mut [f32], c: S::V) {
-    let mut xc = x.chunks_exact_mut(S::LANES);
-    for xv in &mut xc {
-        s.store(F::f(s, s.load(xv), c), xv);
-    }
-    let xt = xc.into_remainder();
-    if !xt.is_empty() {
-        s.store_part(F::f(s, s.load_part(xt), c), xt);
-    }
-}
+use crate::simd::slices::{Op1, Op2, map, zip_map, zip2};
+use crate::simd::{Lanes, leveled};
 
 /// `z[r, j] = f(z[r, j] + bias[j])` on each row.
 #[inline(always)]
-fn map_bias<S: Lanes, F: Op1>(s: S, z: &mut [f32], bias: &[f32]) {
+fn map_bias<S: Lanes, F: Op1<S>>(s: S, f: &F, z: &mut [f32], bias: &[f32]) {
     for row in z.chunks_exact_mut(bias.len()) {
         let mut zc = row.chunks_exact_mut(S::LANES);
         let mut bc = bias.chunks_exact(S::LANES);
         for (zv, bv) in (&mut zc).zip(&mut bc) {
-            s.store(F::f(s, s.add(s.load(zv), s.load(bv))), zv);
+            s.store(f.f(s, s.add(s.load(zv), s.load(bv))), zv);
         }
         let zt = zc.into_remainder();
         if !zt.is_empty() {
             let v = s.add(s.load_part(zt), s.load_part(bc.remainder()));
-            s.store_part(F::f(s, v), zt);
+            s.store_part(f.f(s, v), zt);
         }
     }
 }
 
-/// A lane-wise function of one vector. Kernels take the operation as a type parameter,
-/// not as a closure or fn item: those are called through separate functions that lack
-/// the caller's target features, so LLVM would not inline the intrinsics inside them.
-trait Op1 {
-    fn f<S: Lanes>(s: S, a: S::V) -> S::V;
-}
-
-/// A lane-wise function of two vectors.
-trait Op2 {
-    fn f<S: Lanes>(s: S, a: S::V, b: S::V) -> S::V;
-}
-
-/// A lane-wise function of three vectors.
-trait Op3 {
-    fn f<S: Lanes>(s: S, a: S::V, b: S::V, c: S::V) -> S::V;
-}
-
+/// A unit struct implementing [`Op1`] for every token with the body given.
 macro_rules! op1 {
-    ($(#[$doc:meta])* $name:ident, |$s:ident, $a:ident| $body:expr) => {
+    ($(#[$doc:meta])* $vis:vis $name:ident, |$s:ident, $a:ident| $body:expr) => {
         $(#[$doc])*
-        struct $name;
-        impl Op1 for $name {
+        $vis struct $name;
+        impl<S: Lanes> Op1<S> for $name {
             #[inline(always)]
-            fn f<S: Lanes>($s: S, $a: S::V) -> S::V {
+            fn f(&self, $s: S, $a: S::V) -> S::V {
                 $body
             }
         }
     };
 }
 
+/// A unit struct implementing [`Op2`] for every token with the body given.
 macro_rules! op2 {
-    ($(#[$doc:meta])* $name:ident, |$s:ident, $a:ident, $b:ident| $body:expr) => {
+    ($(#[$doc:meta])* $vis:vis $name:ident, |$s:ident, $a:ident, $b:ident| $body:expr) => {
         $(#[$doc])*
-        struct $name;
-        impl Op2 for $name {
+        $vis struct $name;
+        impl<S: Lanes> Op2<S> for $name {
             #[inline(always)]
-            fn f<S: Lanes>($s: S, $a: S::V, $b: S::V) -> S::V {
+            fn f(&self, $s: S, $a: S::V, $b: S::V) -> S::V {
                 $body
             }
         }
@@ -185,54 +89,62 @@ op2!(
     /// `b + a` (in `zip_map`: accumulate `x` into `y`).
     RevAdd, |s, a, b| s.add(b, a)
 );
-op2!(
-    /// `a / b`.
-    Div, |s, a, b| s.div(a, b)
-);
-/// `exp((a + b) - c)`.
-struct AddExpMinus;
-impl Op3 for AddExpMinus {
+/// `a / d` for a constant `d`.
+struct DivBy<V>(V);
+impl<S: Lanes> Op1<S> for DivBy<S::V> {
     #[inline(always)]
-    fn f<S: Lanes>(s: S, a: S::V, b: S::V, c: S::V) -> S::V {
-        el::exp(s, s.sub(s.add(a, b), c))
+    fn f(&self, s: S, a: S::V) -> S::V {
+        s.div(a, self.0)
+    }
+}
+/// `exp((a + b) - c)` for a constant `c`.
+struct AddExpMinus<V>(V);
+impl<S: Lanes> Op2<S> for AddExpMinus<S::V> {
+    #[inline(always)]
+    fn f(&self, s: S, a: S::V, b: S::V) -> S::V {
+        el::exp(s, s.sub(s.add(a, b), self.0))
     }
 }
 op2!(
-    /// [`el::sigmoid_grad`] of `(h, g)`.
-    SigmoidGrad, |s, h, g| el::sigmoid_grad(s, h, g)
+    /// [`el::sigmoid_grad`] of `(h, g)` (also the fused dropout backward's).
+    pub(crate) SigmoidGrad, |s, h, g| el::sigmoid_grad(s, h, g)
 );
 op2!(
-    /// [`el::tanh_grad`] of `(h, g)`.
-    TanhGrad, |s, h, g| el::tanh_grad(s, h, g)
+    /// [`el::tanh_grad`] of `(h, g)` (also the fused dropout backward's).
+    pub(crate) TanhGrad, |s, h, g| el::tanh_grad(s, h, g)
 );
 op2!(
-    /// [`el::relu_grad`] of `(h, g)`.
-    ReluGrad, |s, h, g| el::relu_grad(s, h, g)
+    /// [`el::relu_grad`] of `(h, g)` (also the fused dropout backward's).
+    pub(crate) ReluGrad, |s, h, g| el::relu_grad(s, h, g)
+);
+op2!(
+    /// `g`: the identity's gradient (`h` unused).
+    pub(crate) IdentityGrad, |_s, _h, g| g
 );
 
 #[inline(always)]
 fn forward_g<S: Lanes>(s: S, act: Activation, z: &mut [f32], bias: &[f32]) {
     match act {
-        Activation::Sigmoid => map_bias::<S, Sigmoid>(s, z, bias),
-        Activation::Tanh => map_bias::<S, Tanh>(s, z, bias),
-        Activation::Relu => map_bias::<S, Relu>(s, z, bias),
-        Activation::Identity => map_bias::<S, Identity>(s, z, bias),
+        Activation::Sigmoid => map_bias(s, &Sigmoid, z, bias),
+        Activation::Tanh => map_bias(s, &Tanh, z, bias),
+        Activation::Relu => map_bias(s, &Relu, z, bias),
+        Activation::Identity => map_bias(s, &Identity, z, bias),
     }
 }
 
 #[inline(always)]
 fn backward_g<S: Lanes>(s: S, act: Activation, h: &[f32], g: &mut [f32]) {
     match act {
-        Activation::Sigmoid => zip_map::<S, SigmoidGrad>(s, h, g),
-        Activation::Tanh => zip_map::<S, TanhGrad>(s, h, g),
-        Activation::Relu => zip_map::<S, ReluGrad>(s, h, g),
+        Activation::Sigmoid => zip_map(s, &SigmoidGrad, h, g),
+        Activation::Tanh => zip_map(s, &TanhGrad, h, g),
+        Activation::Relu => zip_map(s, &ReluGrad, h, g),
         Activation::Identity => {}
     }
 }
 
 #[inline(always)]
 fn exp_g<S: Lanes>(s: S, x: &mut [f32]) {
-    map::<S, Exp>(s, x);
+    map(s, &Exp, x);
 }
 
 /// Lane indices 0, 1, 2, ... as f32 (for the one-hot of a short row).
@@ -311,11 +223,11 @@ fn softmax_g<S: Lanes>(
             let onehot = s.select(hot, s.splat(1.0), s.splat(0.0));
             store_row(s, s.sub(y, onehot), grow);
         } else {
-            zip2_c::<S, AddExpMinus>(s, lrow, bias, mv, grow);
+            zip2(s, &AddExpMinus(mv), lrow, bias, grow);
             for &e in grow.iter() {
                 sum += f64::from(e);
             }
-            map_c::<S, Div>(s, grow, s.splat(sum as f32));
+            map(s, &DivBy(s.splat(sum as f32)), grow);
             grow[label] -= 1.0;
         }
         *lo = (el::ln_f64(sum) + (f64::from(m) - f64::from(z_label))) as f32;
@@ -328,7 +240,7 @@ fn col_sums_g<S: Lanes>(s: S, x: &[f32], cols: usize, c0: usize, out: &mut [f32]
     out.fill(0.0);
     let w = out.len();
     for row in x.chunks_exact(cols) {
-        zip_map::<S, RevAdd>(s, &row[c0..c0 + w], out);
+        zip_map(s, &RevAdd, &row[c0..c0 + w], out);
     }
 }
 
@@ -350,8 +262,8 @@ fn mse_g<S: Lanes>(
     let cols = bias.len();
     let rows = out.chunks_exact(cols).zip(targets.chunks_exact(cols));
     for ((orow, trow), (grow, lo)) in rows.zip(grad.chunks_exact_mut(cols).zip(loss.iter_mut())) {
-        zip2::<S, Add>(s, orow, bias, grow);
-        zip_map::<S, RevSub>(s, trow, grow);
+        zip2(s, &Add, orow, bias, grow);
+        zip_map(s, &RevSub, trow, grow);
         let mut sq = 0.0f64;
         for &d in grow.iter() {
             sq += f64::from(d) * f64::from(d);
@@ -360,59 +272,21 @@ fn mse_g<S: Lanes>(
     }
 }
 
-/// Defines `pub(super) fn $name(level, args..)` running the generic `$generic` on
-/// `level` (which must be available: checked, panics otherwise).
-macro_rules! leveled {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) => $generic:ident) => {
-        $(#[$doc])*
-        pub(super) fn $name(level: Level, $($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2")]
-            fn avx2($($arg: $ty),*) {
-                // SAFETY: this function is compiled with AVX2 enabled and may only be
-                // called (from `unsafe`) where the CPU supports AVX2.
-                let s = unsafe { Avx2::new_unchecked() };
-                $generic(s, $($arg),*)
-            }
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f")]
-            fn avx512($($arg: $ty),*) {
-                // SAFETY: this function is compiled with AVX-512F enabled and may only
-                // be called (from `unsafe`) where the CPU supports AVX-512F.
-                let s = unsafe { Avx512::new_unchecked() };
-                $generic(s, $($arg),*)
-            }
-            assert_available(level);
-            match level {
-                Level::Scalar => $generic(Scalar, $($arg),*),
-                // SAFETY: `assert_available` checked that the CPU supports AVX2.
-                #[cfg(target_arch = "x86_64")]
-                Level::Avx2 => unsafe { avx2($($arg),*) },
-                // SAFETY: `assert_available` checked that the CPU supports AVX-512F.
-                #[cfg(target_arch = "x86_64")]
-                Level::Avx512 => unsafe { avx512($($arg),*) },
-                #[cfg(not(target_arch = "x86_64"))]
-                _ => unreachable!("only the scalar level is available off x86_64"),
-            }
-        }
-    };
-}
-
 leveled!(
     /// `z[r, j] = f(z[r, j] + bias[j])` (`z.len()` a multiple of `bias.len() > 0`).
-    fn forward(act: Activation, z: &mut [f32], bias: &[f32]) => forward_g
+    pub(super) fn forward(act: Activation, z: &mut [f32], bias: &[f32]) => forward_g
 );
 leveled!(
     /// `g = g * f'` through `h` (equal lengths).
-    fn backward(act: Activation, h: &[f32], g: &mut [f32]) => backward_g
+    pub(super) fn backward(act: Activation, h: &[f32], g: &mut [f32]) => backward_g
 );
 leveled!(
     /// `x = exp(x)`.
-    fn exp(x: &mut [f32]) => exp_g
+    pub(super) fn exp(x: &mut [f32]) => exp_g
 );
 leveled!(
     /// Softmax + cross-entropy on whole rows.
-    fn softmax(
+    pub(super) fn softmax(
         logits: &[f32],
         bias: &[f32],
         labels: &[u32],
@@ -422,11 +296,11 @@ leveled!(
 );
 leveled!(
     /// Column sums of columns `c0 .. c0 + out.len()`.
-    fn col_sums(x: &[f32], cols: usize, c0: usize, out: &mut [f32]) => col_sums_g
+    pub(super) fn col_sums(x: &[f32], cols: usize, c0: usize, out: &mut [f32]) => col_sums_g
 );
 leveled!(
     /// Linear output + squared error on whole rows.
-    fn mse(
+    pub(super) fn mse(
         out: &[f32],
         bias: &[f32],
         targets: &[f32],

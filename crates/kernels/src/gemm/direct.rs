@@ -18,16 +18,34 @@
 //!
 //! The SIMD kernels keep a register tile of `R` rows of `C` by `V` vectors of columns:
 //! per `p`, `V` loads of `B`'s row `p`, `R` broadcasts of `op(A)`, `R V` FMAs; per
-//! chunk, one merge of the tile into `C`. `R` rows are a balanced share of the block's
-//! rows (at most `RMAX` per group); the columns go in strips of `V` vectors, then single
-//! vectors, then one masked vector for the remainder. Every lane computes exactly the
-//! chain above for its own `(i, j)`: lanes never mix, and masked-off lanes are neither
-//! read nor written in memory.
+//! chunk, one merge of the tile into `C`. Every lane computes exactly the chain above
+//! for its own `(i, j)`: lanes never mix, and masked-off lanes are neither read nor
+//! written in memory. The loop nest, labelled as matrixmultiply labels its own
+//! (`gemm_loop`: LOOP 5 over `nc` column panels, 4 over `kc` chunks, 3 over `mc` row
+//! panels, 2 and 1 over the packed micro-panels), outermost first:
+//!
+//! ```text
+//! LOOP 5  (block)  NT only: columns in panels of PANEL = 64, B^T copied into k x 64
+//! LOOP 4  (block)  rows in balanced groups of R <= RMAX (the ISA's tile table, Tiles)
+//! LOOP 3  (rows)   columns in strips of V vectors, then single vectors, then one masked
+//! LOOP 2  (tile)   k in chunks of KC = 256: acc = +0, then the merge into C
+//! LOOP 1  (tile)   p in the chunk: V loads of B's row p, R broadcasts, R V FMAs
+//! ```
+//!
+//! Unlike matrixmultiply, `k` is the innermost blocked loop (LOOP 2 inside a tile): the
+//! tile stays in registers across a whole chunk and `B` is read in place, which is what
+//! pays at small `m` (the reason for these kernels); the chunks are still the same
+//! 256-wide ranges from `p = 0`, so the per-element chains are matrixmultiply's.
 
 // Off x86-64 only the scalar reference is used (no SIMD instantiation).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
+use std::cell::RefCell;
 use std::cmp::min;
+
+use super::Accumulate;
+use super::operands::Product;
+use crate::simd::{Fma, leveled};
 
 /// Columns of `B^T` per packed panel (a multiple of every `W`).
 pub(crate) const PANEL: usize = 64;
@@ -98,129 +116,52 @@ impl Block {
     }
 }
 
-/// Vector operations of one instruction set (a token type: a value proves the CPU
-/// supports it). Every arithmetic operation is one correctly rounded IEEE operation per
-/// lane: `fma` with a single rounding, `add` the plain sum.
-pub(crate) trait Simd: Copy {
-    /// A vector of `W` f32.
-    type V: Copy;
-    /// Lanes per vector.
-    const W: usize;
+thread_local! {
+    /// Per-thread buffer of one packed panel of `B^T` (`k x PANEL`), grown on demand and
+    /// kept, so NT products allocate only on a thread's first (or largest) call.
+    static PANEL_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
 
-    /// All lanes `+0`.
-    fn zero(self) -> Self::V;
-    /// Lanes `p[0..W]`.
-    ///
-    /// # Safety
-    /// `p[0..W]` must be readable.
-    unsafe fn load(self, p: *const f32) -> Self::V;
-    /// Lanes `p[0..n]`, the others `+0` (`1 <= n < W`); nothing else is read.
-    ///
-    /// # Safety
-    /// `p[0..n]` must be readable.
-    unsafe fn load_part(self, p: *const f32, n: usize) -> Self::V;
-    /// Writes `p[0..W]`.
-    ///
-    /// # Safety
-    /// `p[0..W]` must be writable.
-    unsafe fn store(self, p: *mut f32, v: Self::V);
-    /// Writes the first `n` lanes to `p[0..n]` (`1 <= n < W`); nothing else is written.
-    ///
-    /// # Safety
-    /// `p[0..n]` must be writable.
-    unsafe fn store_part(self, p: *mut f32, v: Self::V, n: usize);
-    /// Every lane `*p`.
-    ///
-    /// # Safety
-    /// `*p` must be readable.
-    unsafe fn splat(self, p: *const f32) -> Self::V;
-    /// Lanes `p[l stride]` for `l < W` (a gather).
-    ///
-    /// # Safety
-    /// Those elements must be readable, and `stride (W - 1) 4 <= i32::MAX`.
-    unsafe fn gather(self, p: *const f32, stride: usize) -> Self::V;
-    /// A hint to fetch the cache line holding `p` (never faults; `p` need not be valid).
-    fn prefetch(self, p: *const f32);
-    /// `a * b + c` with one rounding.
-    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    /// `a + b`.
-    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+/// Grow this thread's panel buffer to hold NT products with inner dimension up to `k`
+/// (see [`super::reserve_thread_buffers`]).
+pub(crate) fn reserve_panel(k: usize) {
+    PANEL_BUF.with_borrow_mut(|buf| {
+        if buf.len() < k * PANEL {
+            buf.resize(k * PANEL, 0.0);
+        }
+    });
+}
 
-    /// Lanes `p[l]` for the lanes `l` with bit `l` of `mask` set, the others `+0`; only
-    /// those elements are read (the others need not be valid memory).
-    ///
-    /// # Safety
-    /// `p[l]` must be readable for every set bit `l < W`.
-    unsafe fn load_mask(self, p: *const f32, mask: u32) -> Self::V;
-    /// Writes lane `l` to `p[l]` for the set bits `l` of `mask`; nothing else is written.
-    ///
-    /// # Safety
-    /// `p[l]` must be writable for every set bit `l < W`.
-    unsafe fn store_mask(self, p: *mut f32, v: Self::V, mask: u32);
-    /// Bit `l` set iff `p[l] != 0` for `l < W` (NaN counts as nonzero, `-0` as zero).
-    ///
-    /// # Safety
-    /// `p[0..W]` must be readable.
-    unsafe fn nonzero_mask(self, p: *const f32) -> u32;
-    /// Bit `l` set iff lane `l` of `v` is `-0` (bits `0x8000_0000`).
-    fn neg_zero_lanes(self, v: Self::V) -> u32;
-    /// Writes `base + l` and `p[l]` for every lane `l < W` with `p[l] != 0`, in
-    /// increasing `l`, to `dst[0..]` and `vals[0..]`, and returns how many; it may write
-    /// anything to the rest of `dst[0..W]` and `vals[0..W]`. This default is branch-free
-    /// scalar code; an implementation with a compress instruction does better.
-    ///
-    /// # Safety
-    /// `p[0..W]` must be readable, `dst[0..W]` and `vals[0..W]` writable.
-    #[inline(always)]
-    unsafe fn compress_nonzero(
-        self,
-        p: *const f32,
-        base: u32,
-        dst: *mut u32,
-        vals: *mut f32,
-    ) -> usize {
-        let mut n = 0;
-        for l in 0..Self::W {
-            // SAFETY: l < W, and n <= l: inside p[0..W], dst[0..W], vals[0..W] (caller).
-            unsafe {
-                let x = *p.add(l);
-                *dst.add(n) = base + l as u32;
-                *vals.add(n) = x;
-                n += usize::from(x != 0.0);
+/// Copies the panel of columns `0..w` (`w <= PANEL`) of `op(B) = B^T`, B stored `w x k`
+/// from `b` with row stride `ldb`, into `buf` as `k x PANEL` row-major:
+/// `buf[p PANEL + j] = b[j ldb + p]` (columns `w..PANEL` are left as they are): squares
+/// of `LANES x LANES` by the token's transpose, the remainders one element at a time.
+/// Values are moved, never rounded.
+///
+/// # Safety
+/// `b[j ldb + p]` readable for `j < w`, `p < k`; `buf[0..k PANEL]` writable.
+#[inline(always)]
+unsafe fn pack_bt<S: Fma>(s: S, b: *const f32, ldb: usize, k: usize, w: usize, buf: *mut f32) {
+    debug_assert!(w <= PANEL);
+    let l = S::LANES;
+    let strided_ok = ldb
+        .checked_mul(4 * (l - 1))
+        .is_some_and(|x| x <= i32::MAX as usize);
+    let (kl, wl) = if strided_ok {
+        (k / l * l, w / l * l)
+    } else {
+        (0, 0)
+    };
+    // SAFETY: every square and remainder lies in rows j < w, columns p < k of B and rows
+    // p < k, columns j < w of `buf` (caller); the stride bound is checked above.
+    unsafe {
+        for p0 in (0..kl).step_by(l) {
+            for j0 in (0..wl).step_by(l) {
+                s.transpose_square(b.add(j0 * ldb + p0), ldb, buf.add(p0 * PANEL + j0), PANEL);
             }
         }
-        n
-    }
-
-    /// Copies the panel of columns `0..w` (`w <= PANEL`) of `op(B) = B^T`, B stored
-    /// `w x k` from `b` with row stride `ldb`, into `buf` as `k x PANEL` row-major:
-    /// `buf[p PANEL + j] = b[j ldb + p]` (columns `w..PANEL` are left as they are).
-    /// This default gathers `W` rows at a time; an implementation may do better.
-    ///
-    /// # Safety
-    /// `b[j ldb + p]` readable for `j < w`, `p < k`; `buf[0..k PANEL]` writable.
-    #[inline(always)]
-    unsafe fn pack_bt(self, b: *const f32, ldb: usize, k: usize, w: usize, buf: *mut f32) {
-        debug_assert!(w <= PANEL);
-        let gather_ok = ldb
-            .checked_mul(4 * (Self::W - 1))
-            .is_some_and(|x| x <= i32::MAX as usize);
-        let full = if gather_ok { w / Self::W * Self::W } else { 0 };
-        for p in 0..k {
-            // SAFETY: j < w and p < k index readable elements of B and writable ones of
-            // `buf` (caller); the gather's stride fits (checked).
-            unsafe {
-                let row = buf.add(p * PANEL);
-                let mut j = 0;
-                while j < full {
-                    self.store(row.add(j), self.gather(b.add(j * ldb + p), ldb));
-                    j += Self::W;
-                }
-                for j in full..w {
-                    *row.add(j) = *b.add(j * ldb + p);
-                }
-            }
-        }
+        pack_bt_scalar(b, ldb, 0..kl, wl..w, buf);
+        pack_bt_scalar(b, ldb, kl..k, 0..w, buf);
     }
 }
 
@@ -228,7 +169,7 @@ pub(crate) trait Simd: Copy {
 /// `j` in `js`.
 ///
 /// # Safety
-/// As [`Simd::pack_bt`], for those indices.
+/// As [`pack_bt`], for those indices.
 #[inline(always)]
 pub(crate) unsafe fn pack_bt_scalar(
     b: *const f32,
@@ -246,25 +187,27 @@ pub(crate) unsafe fn pack_bt_scalar(
 }
 
 /// One register tile `R x V` vectors at column `j` of `blk`, over all of `k`: the
-/// chain of the module doc for every element of the tile. With `MASKED`, the last
-/// vector covers only `last` (`1 <= last < W`) columns.
+/// chain of the module doc for every element of the tile (LOOPs 2 and 1). With `MASKED`,
+/// the last vector covers only `last` (`1 <= last < LANES`) columns.
 ///
 /// # Safety
 /// `blk`'s pointers must be valid for its whole block (rows `0..R`, columns
-/// `j..j + (V - 1) W + last` or `j..j + V W`), `R <= blk.rows`, and no other thread may
+/// `j..j + (V - 1) LANES + last` or `j..j + V LANES`), `R <= blk.rows`, and no other thread may
 /// access that part of `C` meanwhile.
 #[inline(always)]
-unsafe fn tile<S: Simd, const R: usize, const V: usize, const MASKED: bool, const TA: bool>(
+unsafe fn tile<S: Fma, const R: usize, const V: usize, const MASKED: bool, const TA: bool>(
     s: S,
     blk: &Block,
     j: usize,
     last: usize,
 ) {
-    let w = S::W;
+    let w = S::LANES;
     let mut p0 = 0;
+    // LOOP 2: k in chunks of KC from p = 0 (matrixmultiply's LOOP 4 ranges).
     while p0 < blk.k {
         let p1 = min(p0 + KC, blk.k);
         let mut acc = [[s.zero(); V]; R];
+        // LOOP 1: one FMA per p and element, in increasing p.
         for p in p0..p1 {
             // SAFETY (all accesses in this loop): p < k and the columns j.. of the
             // tile lie in the block, as the caller guarantees; masked lanes are not read.
@@ -279,9 +222,9 @@ unsafe fn tile<S: Simd, const R: usize, const V: usize, const MASKED: bool, cons
                 let mut bv = [s.zero(); V];
                 for (v, x) in bv.iter_mut().enumerate() {
                     *x = if MASKED && v + 1 == V {
-                        s.load_part(brow.add(v * w), last)
+                        s.load_first(brow.add(v * w), last)
                     } else {
-                        s.load(brow.add(v * w))
+                        s.load_ptr(brow.add(v * w))
                     };
                 }
                 for (i, row) in acc.iter_mut().enumerate() {
@@ -290,7 +233,7 @@ unsafe fn tile<S: Simd, const R: usize, const V: usize, const MASKED: bool, cons
                     } else {
                         blk.a.add(i * blk.lda + p)
                     };
-                    let av = s.splat(ap);
+                    let av = s.broadcast(ap);
                     for (x, &b) in row.iter_mut().zip(&bv) {
                         *x = s.fma(av, b, *x);
                     }
@@ -301,7 +244,7 @@ unsafe fn tile<S: Simd, const R: usize, const V: usize, const MASKED: bool, cons
         for (i, row) in acc.iter().enumerate() {
             for (v, &sum) in row.iter().enumerate() {
                 let masked = MASKED && v + 1 == V;
-                // SAFETY: element (i, j + v W) of the block's C, with W (or `last`,
+                // SAFETY: element (i, j + v LANES) of the block's C, with LANES (or `last`,
                 // masked) columns inside the block; exclusive access per the caller.
                 unsafe {
                     let cp = blk.c.add(i * blk.ldc + j + v * w);
@@ -313,14 +256,14 @@ unsafe fn tile<S: Simd, const R: usize, const V: usize, const MASKED: bool, cons
     }
 }
 
-/// Merges a chunk sum `sum` into the `W` elements of `C` at `cp` (only the first `n`
+/// Merges a chunk sum `sum` into the `LANES` elements of `C` at `cp` (only the first `n`
 /// with `part = Some(n)`), as the module doc says: `C = s` (or `s + (+0)` with the
 /// FMA-AVX2 flavor) for the first chunk of an Overwrite, `C = C + s` otherwise.
 ///
 /// # Safety
-/// `cp[0..W]` (or `cp[0..n]`) must be readable and writable by this thread only.
+/// `cp[0..LANES]` (or `cp[0..n]`) must be readable and writable by this thread only.
 #[inline(always)]
-pub(crate) unsafe fn merge<S: Simd>(
+pub(crate) unsafe fn merge<S: Fma>(
     s: S,
     flavor: Flavor,
     cp: *mut f32,
@@ -328,7 +271,7 @@ pub(crate) unsafe fn merge<S: Simd>(
     fresh: bool,
     part: Option<usize>,
 ) {
-    // SAFETY: cp[0..W] or cp[0..n] accessible (caller); masked lanes are not accessed.
+    // SAFETY: cp[0..LANES] or cp[0..n] accessible (caller); masked lanes are not accessed.
     unsafe {
         let out = if fresh {
             if flavor == Flavor::FmaAvx2 {
@@ -338,32 +281,30 @@ pub(crate) unsafe fn merge<S: Simd>(
             }
         } else {
             let old = match part {
-                Some(n) => s.load_part(cp, n),
-                None => s.load(cp),
+                Some(n) => s.load_first(cp, n),
+                None => s.load_ptr(cp),
             };
             s.add(old, sum)
         };
         match part {
-            Some(n) => s.store_part(cp, out, n),
-            None => s.store(cp, out),
+            Some(n) => s.store_first(cp, out, n),
+            None => s.store_ptr(cp, out),
         }
     }
 }
 
-/// All columns of `blk` for its `R` rows: strips of `V` vectors, then single vectors,
-/// then one masked vector.
+/// All columns of `blk` for its `R` rows (LOOP 3): strips of `V` vectors, then single
+/// vectors, then one masked vector.
 ///
 /// # Safety
 /// As [`tile`], for the whole block; `blk.rows == R`.
 #[inline(always)]
-pub(crate) unsafe fn rows<S: Simd, const R: usize, const V: usize, const TA: bool>(
-    s: S,
-    blk: &Block,
-) {
+unsafe fn rows<S: Fma, const R: usize, const V: usize, const TA: bool>(s: S, blk: &Block) {
     debug_assert_eq!(blk.rows, R);
-    let w = S::W;
+    let w = S::LANES;
     let n = blk.cols;
     let mut j = 0;
+    // LOOP 3: strips of V vectors, single vectors, one masked vector.
     // SAFETY (the three loops): each tile covers columns inside 0..n of the block.
     unsafe {
         while j + V * w <= n {
@@ -388,20 +329,133 @@ pub(crate) fn group_bounds(rows: usize, rmax: usize, g: usize, groups: usize) ->
     (g * rows / groups, (g + 1) * rows / groups)
 }
 
+/// The register tiles of one instruction set: `R` rows by `V` vectors for every group
+/// size `R <= RMAX`, chosen so that `R V` accumulators, `V` vectors of `B` and one
+/// broadcast fit in the register file, with at least 8 independent FMA chains when `R`
+/// allows it:
+///
+/// | ISA      | RMAX | R -> V                          | accumulators |
+/// |----------|-----:|---------------------------------|-------------:|
+/// | AVX-512F |   12 | 1-4 -> 4, 5-7 -> 3, 8-12 -> 2   | <= 24        |
+/// | AVX2+FMA |    6 | 1-2 -> 4, 3 -> 3, 4-6 -> 2      | <= 12        |
+pub(crate) trait Tiles: Fma {
+    /// Rows per group at most.
+    const RMAX: usize;
+    /// All columns of `blk` (`trans_b` false) for its `blk.rows <= RMAX` rows.
+    ///
+    /// # Safety
+    /// As [`tile`], for the whole block.
+    unsafe fn group(self, blk: &Block);
+}
+
+/// Implements [`Tiles`] for a token from its `R => V` table.
+macro_rules! tiles {
+    ($tok:ty, $rmax:literal, [$($r:literal => $v:literal),+ $(,)?]) => {
+        impl Tiles for $tok {
+            const RMAX: usize = $rmax;
+            #[inline(always)]
+            unsafe fn group(self, blk: &Block) {
+                // SAFETY: forwarded from the caller; R is the block's row count.
+                unsafe {
+                    match (blk.rows, blk.trans_a) {
+                        $(
+                            ($r, false) => rows::<_, $r, $v, false>(self, blk),
+                            ($r, true) => rows::<_, $r, $v, true>(self, blk),
+                        )+
+                        _ => unreachable!("row group of {} > {} rows", blk.rows, $rmax),
+                    }
+                }
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+tiles!(crate::simd::Avx512, 12, [1 => 4, 2 => 4, 3 => 4, 4 => 4, 5 => 3, 6 => 3, 7 => 3,
+    8 => 2, 9 => 2, 10 => 2, 11 => 2, 12 => 2]);
+#[cfg(target_arch = "x86_64")]
+tiles!(crate::simd::Avx2, 6, [1 => 4, 2 => 4, 3 => 3, 4 => 2, 5 => 2, 6 => 2]);
+
+leveled!(
+    /// The direct kernel over one block on `level` (a SIMD level).
+    ///
+    /// # Safety
+    /// `blk`'s pointers must be valid for its whole block (op(A): `rows x k`, B: `k x
+    /// cols`, C: `rows x cols`, with its strides), and no other thread may access that
+    /// block of C meanwhile.
+    pub(crate) vector unsafe fn run(blk: &Block) => block
+);
+
+/// One block: LOOP 5 (NT: panels of `B^T` copied into this thread's buffer) and LOOP 4
+/// (balanced row groups of at most `RMAX`), each group run by its register tile.
+///
+/// # Safety
+/// As [`run`].
+#[inline(always)]
+unsafe fn block<S: Tiles>(s: S, blk: &Block) {
+    if !blk.trans_b {
+        // SAFETY: forwarded from the caller.
+        unsafe { row_groups(s, blk) };
+        return;
+    }
+    // The buffer is taken out of the thread-local for the loop, not used inside a
+    // `with_borrow_mut` closure: a closure is a function of its own, without this
+    // instantiation's target features, and the kernel inlined into it would lose them.
+    let mut buf = PANEL_BUF.with_borrow_mut(std::mem::take);
+    buf.resize(buf.len().max(blk.k * PANEL), 0.0);
+    let mut j = 0;
+    while j < blk.cols {
+        let w = PANEL.min(blk.cols - j);
+        // SAFETY: columns j..j + w of op(B) are rows of B inside the block (caller),
+        // `buf` holds k PANEL elements; the panel's sub-block (B now the buffer, stored
+        // k x PANEL) is inside the block of C.
+        unsafe {
+            pack_bt(
+                s,
+                blk.b.add(j * blk.ldb),
+                blk.ldb,
+                blk.k,
+                w,
+                buf.as_mut_ptr(),
+            );
+            let sub = Block {
+                b: buf.as_ptr(),
+                ldb: PANEL,
+                trans_b: false,
+                c: blk.c.add(j),
+                cols: w,
+                ..*blk
+            };
+            row_groups(s, &sub);
+        }
+        j += w;
+    }
+    PANEL_BUF.set(buf);
+}
+
+/// LOOP 4: the block's rows (`trans_b` false) in balanced groups of at most `RMAX`.
+///
+/// # Safety
+/// As [`run`], with `blk.trans_b` false.
+#[inline(always)]
+unsafe fn row_groups<S: Tiles>(s: S, blk: &Block) {
+    let groups = blk.rows.div_ceil(S::RMAX);
+    for g in 0..groups {
+        let (r0, r1) = group_bounds(blk.rows, S::RMAX, g, groups);
+        // SAFETY: 0 <= r0 < r1 <= rows (balanced groups); the caller vouches for the
+        // block's pointers, hence for each group's (a sub-block) too.
+        unsafe { s.group(&blk.sub_rows(r0, r1)) };
+    }
+}
+
 /// Portable reference of the same arithmetic (slow: `f32::mul_add` is an exact fused
-/// multiply-add, in software where the CPU has none), for any strides:
-/// `op(A)_ip = a[i rsa + p csa]`, `op(B)_pj = b[p rsb + j csb]`, `C_ij = c[i n + j]`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn reference(
-    flavor: Flavor,
-    (m, n, k): (usize, usize, usize),
-    a: &[f32],
-    (rsa, csa): (usize, usize),
-    b: &[f32],
-    (rsb, csb): (usize, usize),
-    c: &mut [f32],
-    overwrite: bool,
-) {
+/// multiply-add, in software where the CPU has none), for any operand storage, into all
+/// of `c` (`m x n`).
+pub(crate) fn reference(flavor: Flavor, p: &Product<'_>, c: &mut [f32]) {
+    let (m, n, k) = (p.m, p.n, p.k);
+    let (a, (rsa, csa)) = (p.a.data, p.a.strides());
+    let (b, (rsb, csb)) = (p.b.data, p.b.strides());
+    let overwrite = p.acc == Accumulate::Overwrite;
     for i in 0..m {
         for j in 0..n {
             let cij = &mut c[i * n + j];
@@ -429,6 +483,22 @@ pub(crate) fn reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gemm::Op;
+
+    /// The product `C (m x n) (+)= A B` of row-major `A`, `B` (Overwrite if `overwrite`).
+    fn product<'a>(
+        (m, n, k): (usize, usize, usize),
+        a: &'a [f32],
+        b: &'a [f32],
+        overwrite: bool,
+    ) -> Product<'a> {
+        let acc = if overwrite {
+            Accumulate::Overwrite
+        } else {
+            Accumulate::Add
+        };
+        Product::new((m, n, k), (a, Op::N), (b, Op::N), &vec![0.0; m * n], acc)
+    }
 
     #[test]
     fn groups_are_balanced_and_cover_the_rows() {
@@ -458,16 +528,7 @@ mod tests {
         let a = [1.0, x];
         let b = [-(1.0 + 2f32.powi(-11)), x];
         let mut c = [f32::NAN];
-        reference(
-            Flavor::Avx512,
-            (1, 1, 2),
-            &a,
-            (2, 1),
-            &b,
-            (1, 1),
-            &mut c,
-            true,
-        );
+        reference(Flavor::Avx512, &product((1, 1, 2), &a, &b, true), &mut c);
         assert_eq!(c[0], 2f32.powi(-24));
 
         // Chunks of 256: 2^24 then 1 + 1 in the next chunk. One chain would lose each 1
@@ -479,29 +540,11 @@ mod tests {
         b[256] = 1.0;
         b[257] = 1.0;
         let mut c = [f32::NAN];
-        reference(
-            Flavor::Avx512,
-            (1, 1, k),
-            &a,
-            (k, 1),
-            &b,
-            (1, 1),
-            &mut c,
-            true,
-        );
+        reference(Flavor::Avx512, &product((1, 1, k), &a, &b, true), &mut c);
         assert_eq!(c[0], 2f32.powi(24) + 2.0);
         // Add: C = round(C + s) per chunk: (1 + 2^24) -> 2^24, then + 2.
         let mut c = [1.0f32];
-        reference(
-            Flavor::Avx512,
-            (1, 1, k),
-            &a,
-            (k, 1),
-            &b,
-            (1, 1),
-            &mut c,
-            false,
-        );
+        reference(Flavor::Avx512, &product((1, 1, k), &a, &b, false), &mut c);
         assert_eq!(c[0], 2f32.powi(24) + 2.0);
 
         // -0: a tiny negative product rounds to -0.
@@ -509,7 +552,7 @@ mod tests {
         let b = [1e-30f32];
         for (flavor, want) in [(Flavor::Avx512, 0x8000_0000u32), (Flavor::FmaAvx2, 0)] {
             let mut c = [f32::NAN];
-            reference(flavor, (1, 1, 1), &a, (1, 1), &b, (1, 1), &mut c, true);
+            reference(flavor, &product((1, 1, 1), &a, &b, true), &mut c);
             assert_eq!(c[0].to_bits(), want, "{flavor:?}");
         }
     }

@@ -37,12 +37,12 @@
 //! chain above; at the end of a chunk the scratch rows are checked for `-0` and merged
 //! into `C`.
 //!
-//! What mattered, measured (100x800x800 at density 0.25, one thread; the dense path
-//! takes 1150 us): without the blocks each row streams its strip of `B` from L2 (790
-//! us); with them, but `B`'s rows not 64-byte aligned, every load spans two cache lines
-//! and the time swung between 560 and 930 us with the allocator's placement of `B`;
-//! aligned, 600 us whatever the placement. Two threads' scratch flags on one cache line
-//! (false sharing) cost as much again on 2 threads.
+//! What made it fast (measured; the figures are in `benches/README.md`, section
+//! "Kernels: GEMM zero-skipping"): the blocks of `B`'s rows (without them each row
+//! streams its strip of `B` from L2), vectors aligned to `B`'s cache lines (a load
+//! across two lines costs two, and the time swung with the allocator's placement of
+//! `B`), and scratch flags padded apart per thread (false sharing doubled the time on
+//! 2 threads).
 
 // Off x86-64 only the scalar reference is used (no SIMD instantiation).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -50,16 +50,17 @@
 use std::cell::RefCell;
 use std::cmp::min;
 
-use super::direct::{Block, Flavor, KC, Simd, merge};
+use super::direct::{Block, Flavor, KC, merge};
+use crate::simd::{Fma, leveled};
 
 /// Vectors of columns per strip at most (NN products): 4 accumulators per row, enough
-/// independent FMA chains for one FMA per cycle. Measured on 100x800x800 at density
-/// 0.25 (1 / 2 threads): 8 vectors with 64-row blocks 561 / 463 us, 4 with 64 668 / 471
-/// us, 4 with 128 599 / 412 us.
+/// independent FMA chains for one FMA per cycle (chosen with [`PB`] among 4 or 8
+/// vectors and 64- or 128-row blocks: the fastest pair on 2 threads; see
+/// `benches/README.md`).
 pub(crate) const VMAX: usize = 4;
 
 /// Rows of `B` per block for NN products (`B` = the weights, `k` large): 128 rows of a
-/// 64-column strip are 32 KB, L1's size (see [`VMAX`] for the measurements). A
+/// 64-column strip are 32 KB, L1's size (chosen with [`VMAX`]). A
 /// multiple of every vector width, dividing [`KC`].
 pub(crate) const PB: usize = 128;
 
@@ -161,7 +162,7 @@ impl Pattern {
     /// `a[i lda + p]` must be readable for `i < rows`, `p < k`; `k <= u32::MAX` and
     /// `rows k <= u32::MAX`.
     #[inline(always)]
-    pub(crate) unsafe fn build_rows<S: Simd>(
+    unsafe fn build_rows<S: Fma>(
         &mut self,
         s: S,
         a: *const f32,
@@ -169,7 +170,7 @@ impl Pattern {
         rows: usize,
         k: usize,
     ) {
-        let w = S::W;
+        let w = S::LANES;
         let nb = k.div_ceil(PB);
         self.nb = nb;
         self.pb = PB;
@@ -215,7 +216,7 @@ impl Pattern {
     /// # Safety
     /// `a[p lda + i]` must be readable for `p < k`, `i < rows`; `rows k <= u32::MAX`.
     #[inline(always)]
-    pub(crate) unsafe fn build_cols<S: Simd>(
+    unsafe fn build_cols<S: Fma>(
         &mut self,
         s: S,
         a: *const f32,
@@ -223,7 +224,7 @@ impl Pattern {
         rows: usize,
         k: usize,
     ) {
-        let w = S::W;
+        let w = S::LANES;
         let nb = k.div_ceil(PB_TN);
         self.nb = nb;
         self.pb = PB_TN;
@@ -268,6 +269,45 @@ impl Pattern {
     }
 }
 
+leveled!(
+    /// [`run`] on `level` (a SIMD level).
+    ///
+    /// # Safety
+    /// As [`run`].
+    pub(crate) vector unsafe fn run_at(blk: &Block, pat: Option<&Pattern>) => run
+);
+
+leveled!(
+    /// [`Pattern::build_rows`] on `level` (a SIMD level) into `pat`.
+    ///
+    /// # Safety
+    /// As [`Pattern::build_rows`].
+    pub(crate) vector unsafe fn build_rows_at(
+        pat: &mut Pattern,
+        a: *const f32,
+        lda: usize,
+        rows: usize,
+        k: usize,
+    ) => build_rows
+);
+
+/// [`Pattern::build_rows`] with the token first, for [`build_rows_at`].
+///
+/// # Safety
+/// As [`Pattern::build_rows`].
+#[inline(always)]
+unsafe fn build_rows<S: Fma>(
+    s: S,
+    pat: &mut Pattern,
+    a: *const f32,
+    lda: usize,
+    rows: usize,
+    k: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { pat.build_rows(s, a, lda, rows, k) }
+}
+
 /// `C (+)= op(A) B` over the block `blk` (`trans_b` false) with a pattern of its rows of
 /// `op(A)`: `pat` if given (built for exactly these rows), else this thread's buffer,
 /// built here.
@@ -276,7 +316,7 @@ impl Pattern {
 /// `blk`'s pointers must be valid for its whole block; `blk.trans_b` false; `rows k <=
 /// u32::MAX`; no other thread may access that block of `C` meanwhile.
 #[inline(always)]
-pub(crate) unsafe fn run<S: Simd>(s: S, blk: &Block, pat: Option<&Pattern>) {
+unsafe fn run<S: Fma>(s: S, blk: &Block, pat: Option<&Pattern>) {
     debug_assert!(!blk.trans_b);
     let mut scratch = SCRATCH.with_borrow_mut(std::mem::take);
     scratch.grow(blk.rows);
@@ -315,8 +355,8 @@ pub(crate) unsafe fn run<S: Simd>(s: S, blk: &Block, pat: Option<&Pattern>) {
 /// # Safety
 /// As [`run`], with `pat` the pattern of the block's rows and `scratch` grown to them.
 #[inline(always)]
-unsafe fn strips<S: Simd>(s: S, blk: &Block, pat: &Pattern, scratch: &mut Scratch) {
-    let w = S::W;
+unsafe fn strips<S: Fma>(s: S, blk: &Block, pat: &Pattern, scratch: &mut Scratch) {
+    let w = S::LANES;
     let mis = if blk.ldb.is_multiple_of(w) {
         (blk.b as usize / 4) % w
     } else {
@@ -346,6 +386,9 @@ unsafe fn strips<S: Simd>(s: S, blk: &Block, pat: &Pattern, scratch: &mut Scratc
             }
         };
     }
+    // `go!` instantiates strips of 1 to 4 vectors: the widths a balanced split into
+    // groups of at most VMAX (or VMAX_TN) vectors can produce.
+    const _: () = assert!(VMAX <= 4 && VMAX_TN <= 4);
     for g in 0..groups {
         let (v0, v1) = (g * nv / groups, (g + 1) * nv / groups);
         let (first, last) = (v0 == 0 && lead != full, v1 == nv && tail != full);
@@ -355,7 +398,7 @@ unsafe fn strips<S: Simd>(s: S, blk: &Block, pat: &Pattern, scratch: &mut Scratc
         ];
         // SAFETY: vectors v0..v1 cover the block's columns v0 W - mis .. v1 W - mis,
         // masked to 0..cols (the masks select exactly the lanes inside the block).
-        unsafe { go!(v1 - v0, v0 * w, (mis, masks), first, last; 1, 2, 3, 4, 5, 6, 7, 8) }
+        unsafe { go!(v1 - v0, v0 * w, (mis, masks), first, last; 1, 2, 3, 4) }
     }
 }
 
@@ -367,7 +410,7 @@ unsafe fn strips<S: Simd>(s: S, blk: &Block, pat: &Pattern, scratch: &mut Scratc
 /// # Safety
 /// As [`strips`]; the unmasked lanes lie inside the block.
 #[inline(always)]
-unsafe fn strip<S: Simd, const V: usize, const FIRST: bool, const LAST: bool, const TA: bool>(
+unsafe fn strip<S: Fma, const V: usize, const FIRST: bool, const LAST: bool, const TA: bool>(
     s: S,
     blk: &Block,
     pat: &Pattern,
@@ -375,7 +418,7 @@ unsafe fn strip<S: Simd, const V: usize, const FIRST: bool, const LAST: bool, co
     j: usize,
     (mis, masks): (usize, [u32; 2]),
 ) {
-    let w = S::W;
+    let w = S::LANES;
     let full = u32::MAX >> (32 - w);
     // lanes of vector v: all, or the masks at the strip's ends
     let lanes = |v: usize| -> u32 {
@@ -414,11 +457,11 @@ unsafe fn strip<S: Simd, const V: usize, const FIRST: bool, const LAST: bool, co
                     let mut acc = [s.zero(); V];
                     if *on {
                         for (v, x) in acc.iter_mut().enumerate() {
-                            *x = s.load(sp.add(v * w));
+                            *x = s.load_ptr(sp.add(v * w));
                         }
                     }
                     for (&p, x) in ps.iter().zip(xs) {
-                        let av = s.splat(x);
+                        let av = s.broadcast(x);
                         let brow = blk
                             .b
                             .wrapping_add(p as usize * blk.ldb + j)
@@ -427,13 +470,13 @@ unsafe fn strip<S: Simd, const V: usize, const FIRST: bool, const LAST: bool, co
                             let bv = if masked(v) {
                                 s.load_mask(brow.wrapping_add(v * w), lanes(v))
                             } else {
-                                s.load(brow.wrapping_add(v * w))
+                                s.load_ptr(brow.wrapping_add(v * w))
                             };
                             *x = s.fma(av, bv, *x);
                         }
                     }
                     for (v, x) in acc.iter().enumerate() {
-                        s.store(sp.add(v * w), *x);
+                        s.store_ptr(sp.add(v * w), *x);
                     }
                 }
                 *on = true;
@@ -449,14 +492,14 @@ unsafe fn strip<S: Simd, const V: usize, const FIRST: bool, const LAST: bool, co
                 // not accessed.
                 unsafe {
                     let sp = accs.add(i * VMAX * 16 + v * w);
-                    let mut sum = if on { s.load(sp) } else { s.zero() };
+                    let mut sum = if on { s.load_ptr(sp) } else { s.zero() };
                     let col = (j + v * w).wrapping_sub(mis);
                     let neg = s.neg_zero_lanes(sum) & m;
                     if neg != 0 {
                         let mut buf = [0.0f32; 16];
-                        s.store(buf.as_mut_ptr(), sum);
+                        s.store_ptr(buf.as_mut_ptr(), sum);
                         dense_lanes::<TA>(blk, i, col, (p0, p1), neg, &mut buf);
-                        sum = s.load(buf.as_ptr());
+                        sum = s.load_ptr(buf.as_ptr());
                     }
                     let cp = blk.c.wrapping_add(i * blk.ldc).wrapping_add(col);
                     if masked(v) {
@@ -478,7 +521,7 @@ unsafe fn strip<S: Simd, const V: usize, const FIRST: bool, const LAST: bool, co
 
 /// The first chunk's sum as an Overwrite writes it (see `direct::merge`).
 #[inline(always)]
-fn fresh_sum<S: Simd>(s: S, flavor: Flavor, sum: S::V) -> S::V {
+fn fresh_sum<S: Fma>(s: S, flavor: Flavor, sum: S::V) -> S::V {
     if flavor == Flavor::FmaAvx2 {
         s.add(sum, s.zero())
     } else {
