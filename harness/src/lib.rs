@@ -12,4 +12,5 @@ pub mod lock;
 pub mod outdir;
 pub mod plot;
 pub mod run;
+pub mod slurm;
 pub mod verify;

@@ -122,6 +122,52 @@ pub enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Write Slurm job scripts for a sweep (DIR/slurm/sweep.sbatch, a job array, and
+    /// DIR/slurm/merge.sbatch), and with --submit submit them.
+    Slurm {
+        /// The experiment config (TOML).
+        config: PathBuf,
+        /// Output directory, on a file system every node sees [default: runs/<config name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Directory holding the dataset's IDX files, as the nodes see it.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Override a config value for every run (repeatable), as with `regulab run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Partition of the jobs [default: the cluster's].
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit of each task, e.g. 2:00:00 or 1-00:00 [default: the partition's].
+        #[arg(long)]
+        time: Option<String>,
+        /// CPUs of each task; regulab trains with this many threads.
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: u32,
+        /// Memory of each task, e.g. 4G [default: the partition's].
+        #[arg(long)]
+        mem: Option<String>,
+        /// At most this many tasks at once [default: no limit].
+        #[arg(long)]
+        max_parallel: Option<u32>,
+        /// Runs per array task: the array has ceil(runs / R) tasks.
+        #[arg(long, default_value_t = 1)]
+        runs_per_task: u32,
+        /// The regulab binary the jobs run [default: this one].
+        #[arg(long)]
+        regulab: Option<PathBuf>,
+        /// Submit both scripts with sbatch (the merge job after the array) and print the job ids.
+        #[arg(long)]
+        submit: bool,
+        /// The output directory holds this sweep's results already: keep them (the
+        /// tasks continue them).
+        #[arg(long)]
+        resume: bool,
+        /// Remove regulab's results in the output directory first (as `regulab run --overwrite`).
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
+    },
 }
 
 /// `--format` of `regulab plot`.

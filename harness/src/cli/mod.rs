@@ -6,7 +6,7 @@
 //!   directory's mode, the progress style), before any file is read;
 //! * one module per command, which runs it with those options and is the only place
 //!   that writes to stdout and stderr: [`run`], [`plot`] (also `dropout-figure`), [`fetch`],
-//!   [`verify`]; [`feedback`] draws `regulab run`'s progress (the library's
+//!   [`verify`], [`slurm`]; [`feedback`] draws `regulab run`'s progress (the library's
 //!   [`regulab::feedback::Feedback`] events) as lines or bars.
 //!
 //! The library returns typed errors and values and never prints; `main` renders an
@@ -18,6 +18,7 @@ mod fetch;
 mod options;
 mod plot;
 mod run;
+mod slurm;
 mod verify;
 
 use std::io::IsTerminal;
@@ -36,6 +37,7 @@ pub fn execute(command: Command) -> Result<ExitCode> {
         Command::DropoutFigure(o) => plot::dropout_figure(o),
         Command::Fetch(o) => fetch::execute(o),
         Command::Verify(o) => verify::execute(o),
+        Command::Slurm(o) => slurm::execute(o),
     }
 }
 
