@@ -12,5 +12,6 @@ pub mod lock;
 pub mod outdir;
 pub mod plot;
 pub mod run;
+pub mod shard;
 pub mod slurm;
 pub mod verify;

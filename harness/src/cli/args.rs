@@ -58,6 +58,12 @@ pub enum Command {
         /// of its run directories), nothing else, and say what was removed.
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
+        /// Train only the runs whose index in the plan is I modulo N (0 <= I < N), into
+        /// an output directory other shards share; no summary, figures or report (see
+        /// `regulab merge`). `slurm`: I and N of this Slurm array task
+        /// (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT or MIN/MAX); `slurm/N`: N given.
+        #[arg(long, value_name = "I/N|slurm|slurm/N", conflicts_with = "overwrite")]
+        shard: Option<regulab::shard::ShardArg>,
     },
     /// Draw the figures of a run or sweep directory into DIR/plots/ and write DIR/report.html.
     Plot {

@@ -66,6 +66,8 @@ pub struct RunOptions {
     pub fetch: bool,
     /// Draw the figures and the report after training.
     pub plot: bool,
+    /// Train one shard of the plan only (`--shard`).
+    pub shard: Option<regulab::shard::ShardArg>,
 }
 
 impl RunOptions {
@@ -169,6 +171,7 @@ impl Command {
                 no_plot,
                 resume,
                 overwrite,
+                shard,
             } => {
                 let sets = sets
                     .iter()
@@ -209,6 +212,7 @@ impl Command {
                     progress,
                     fetch: !no_fetch,
                     plot: !no_plot,
+                    shard,
                 })
             }
             args::Command::Plot {
