@@ -9,6 +9,7 @@ pub mod feedback;
 pub mod interrupt;
 pub mod limits;
 pub mod lock;
+pub mod merge;
 pub mod outdir;
 pub mod plot;
 pub mod run;

@@ -506,6 +506,7 @@ fn dropout_figure_and_its_hidden_alias_corrupt() {
             "fetch",
             "verify",
             "slurm",
+            "merge",
             "help"
         ],
         "{help}"

@@ -174,6 +174,23 @@ pub enum Command {
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
     },
+    /// Build summary.csv, the figures and report.html of a sweep trained in shards
+    /// (`regulab run --shard`, Slurm array tasks) from its run directories: the files one
+    /// `regulab run` of the config writes. Refuses missing, unfinished or foreign runs.
+    Merge {
+        /// The sweep's output directory (with plan.json).
+        dir: PathBuf,
+        /// Merge the finished runs even when others are missing or unfinished (they are
+        /// listed).
+        #[arg(long)]
+        partial: bool,
+        /// Do not draw the figures and DIR/report.html.
+        #[arg(long)]
+        no_plot: bool,
+        /// Directory holding the dataset's IDX files (for the input-dropout grid).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 /// `--format` of `regulab plot`.

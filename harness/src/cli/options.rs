@@ -30,6 +30,21 @@ pub enum Command {
     Verify(VerifyOptions),
     /// `regulab slurm`: job scripts for a sweep.
     Slurm(SlurmOptions),
+    /// `regulab merge`: the outputs of a sweep trained in shards.
+    Merge(MergeOptions),
+}
+
+/// Options of `regulab merge`.
+#[derive(Debug)]
+pub struct MergeOptions {
+    /// The sweep's output directory.
+    pub dir: PathBuf,
+    /// Merge the finished runs only, listing the others.
+    pub partial: bool,
+    /// Draw the figures and the report.
+    pub plot: bool,
+    /// Where the data is (for the input-dropout grid).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// How `regulab run` reports while it trains.
@@ -293,6 +308,17 @@ impl Command {
                     mode: mode_of(resume, overwrite),
                 })
             }
+            args::Command::Merge {
+                dir,
+                partial,
+                no_plot,
+                data_dir,
+            } => Command::Merge(MergeOptions {
+                dir,
+                partial,
+                plot: !no_plot,
+                data_dir,
+            }),
             args::Command::Verify {
                 run_dir,
                 data_dir,
