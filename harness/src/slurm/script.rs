@@ -378,7 +378,10 @@ pub fn sweep_script(s: &Sweep) -> String {
         .blank()
         .comment("An unset variable is an error.")
         .line("set -u")
-        .comment("The regulab that wrote this script; every node must see it at this path.")
+        .comment(
+            "The regulab binary every task runs (regulab slurm --regulab; by default the one\n\
+             that wrote this script); every node must see it at this path.",
+        )
         .line(&format!("regulab={}", quote_path(&s.regulab)))
         .comment("How often a task may requeue itself after a time-limit warning, at most.")
         .line(&format!("max_requeues={MAX_REQUEUES}"))
@@ -488,7 +491,7 @@ pub fn merge_script(s: &Sweep) -> String {
             s.out.display()
         ))
         .blank()
-        .comment("The regulab that wrote this script.")
+        .comment("The regulab binary the merge job runs: the one the sweep's tasks run.")
         .line(&format!("regulab={}", quote_path(&s.regulab)))
         .comment("Add --partial to merge the finished runs only (the others are listed).")
         .line(&format!("exec \"$regulab\" merge {}", quote_path(&s.out)));
