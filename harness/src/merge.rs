@@ -142,12 +142,20 @@ fn check_same_data(states: &mut [(PlannedRun, RunState, Option<Manifest>)]) {
     }
 }
 
+/// The largest sweep script [`slurm_tasks`] reads.
+const MAX_SCRIPT_BYTES: u64 = 1 << 20;
+
 /// The number of array tasks of the sweep script `regulab slurm` wrote in `dir`
 /// (its `--shard slurm/N`), if there is one.
 fn slurm_tasks(dir: &Path) -> Option<usize> {
     let path = dir
         .join(crate::slurm::script::SLURM_DIR)
         .join(crate::slurm::script::SWEEP_SCRIPT);
+    // a script regulab wrote is a few kilobytes; one edited into something else is
+    // not read whole
+    if std::fs::metadata(&path).ok()?.len() > MAX_SCRIPT_BYTES {
+        return None;
+    }
     let text = std::fs::read_to_string(path).ok()?;
     let at = text.find("--shard slurm/")? + "--shard slurm/".len();
     let digits: String = text[at..]
