@@ -381,6 +381,28 @@ fn shard_arguments_and_directories_are_checked() {
     }
     let o = regulab(&run_args(&config, &out, &["--shard", "0/2", "--overwrite"]));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // data that cannot be loaded: the error, and no directory left behind
+    let o = regulab(&run_args(
+        &config,
+        &out,
+        &[
+            "--shard",
+            "0/2",
+            "--set",
+            "data.dataset=/nonexistent/regulab-data",
+        ],
+    ));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/regulab-data"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !out.exists(),
+        "a shard that failed created {}",
+        out.display()
+    );
 
     // the same shard twice at once: one trains, the other is refused (its runs are in
     // use, or already hold results)

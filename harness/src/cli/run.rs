@@ -277,13 +277,17 @@ fn execute_shard(o: RunOptions, plan: Plan, shard: Shard) -> Result<ExitCode> {
     let (jobs, threads) = run::default_parallelism(runs, o.jobs, o.threads);
     regulab::limits::check_parallelism(jobs, threads, runs).map_err(anyhow::Error::msg)?;
     interrupt::install().context("handling SIGINT and SIGTERM")?;
-    // the directory is shared by the shards: whichever comes first creates it
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("creating output directory {}", out.display()))?;
-    let owner = outdir::claim_shard(&out, &plan, &names, o.mode)?;
+    // As `regulab run`: an existing directory is owned (here: shared, with this shard's
+    // runs) before anything in it is read; a new one is created only once the data has
+    // loaded and checked, by whichever shard comes first.
+    let mut owner = None;
+    if out.exists() {
+        owner = Some(outdir::claim_shard(&out, &plan, &names, o.mode)?);
+    }
     // the data of this shard's runs only
     let mine = selection.plan(&plan);
     let data = load_or_fetch(&mine, o.data_dir.as_deref(), o.fetch)?;
+    run::check_recordable(&data)?;
     let data = run::release_unused(&mine, data);
     let progress = match o.progress {
         ProgressStyle::Quiet => Progress::Quiet,
@@ -297,6 +301,15 @@ fn execute_shard(o: RunOptions, plan: Plan, shard: Shard) -> Result<ExitCode> {
         progress,
         resume: o.resume(),
         halt_after_epoch: None,
+    };
+    run::check_plan(&mine, &data, &opts)?;
+    let owner = match owner {
+        Some(owner) => owner,
+        None => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("creating output directory {}", out.display()))?;
+            outdir::claim_shard(&out, &plan, &names, o.mode)?
+        }
     };
     if o.progress != ProgressStyle::Quiet {
         eprintln!(
