@@ -169,6 +169,36 @@ impl PlanFile {
         crate::atomic::write(&path, &json).with_context(|| format!("writing {}", path.display()))
     }
 
+    /// Write `dir/plan.json` unless there is one already, atomically and never
+    /// replacing one (a hard link of a whole temporary file, which fails when the name
+    /// exists): shards starting together write it once. Returns the plan file that is
+    /// there afterwards (this one, or the one found).
+    pub fn write_new(&self, dir: &Path) -> Result<PlanFile> {
+        let path = dir.join(PLAN_FILE);
+        if let Some(found) = PlanFile::read(dir)? {
+            return Ok(found);
+        }
+        let mut json = serde_json::to_vec_pretty(self)?;
+        json.push(b'\n');
+        // an atomic-write temporary name: shards never remove them (the directory is
+        // shared), a command owning the directory removes one left by a crash
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("{}plan-", crate::atomic::TEMP_PREFIX))
+            .suffix(crate::atomic::TEMP_SUFFIX)
+            .tempfile_in(dir)
+            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(tmp.path(), &json)
+            .and_then(|()| std::fs::File::open(tmp.path())?.sync_all())
+            .with_context(|| format!("writing {}", path.display()))?;
+        match std::fs::hard_link(tmp.path(), &path) {
+            Ok(()) => Ok(self.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                PlanFile::read(dir)?.with_context(|| format!("{} vanished", path.display()))
+            }
+            Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+        }
+    }
+
     /// The run names, in plan order.
     pub fn run_names(&self) -> Vec<String> {
         self.runs.iter().map(|r| r.name.clone()).collect()
@@ -469,6 +499,75 @@ pub fn claim(dir: &Path, plan: &Plan, mode: Mode) -> Result<Owner> {
         }
     }
     Ok(Owner { lock, survey })
+}
+
+/// An output directory that one shard of a plan writes into, beside other shards.
+#[derive(Debug)]
+pub struct ShardOwner {
+    /// The directory, held shared (other shards hold it too; `regulab run`, `merge`,
+    /// `plot` and `--overwrite`, which need it whole, are excluded).
+    pub dir_lock: crate::lock::DirLock,
+    /// The shard's run directories, held exclusively.
+    pub run_locks: Vec<crate::lock::DirLock>,
+}
+
+/// Own `dir` (which must exist) for one shard of `plan` whose runs are named
+/// `shard_runs`: `dir` shared, each of the shard's runs exclusively (a run another
+/// command trains is refused at once, naming its holder). Then, before anything is
+/// trained: every run directory in `dir` must be one of `plan`'s and `plan.json`, if
+/// there, must be `plan`'s ([`check_same_plan`]); the shard's own runs may hold results
+/// only with `--resume`; and `plan.json` is written if it is not there yet
+/// ([`PlanFile::write_new`]: the same bytes whichever shard writes it). `--overwrite`
+/// is refused: it would remove the other shards' results.
+pub fn claim_shard(dir: &Path, plan: &Plan, shard_runs: &[&str], mode: Mode) -> Result<ShardOwner> {
+    use crate::lock::{Access, lock_dir, lock_run};
+    if mode == Mode::Overwrite {
+        bail!(
+            "--overwrite with --shard: a shard owns only its own runs in {}, not the \
+             directory; remove the results with `regulab run CONFIG --out {} --overwrite` \
+             (or by hand) before the shards start",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let command = "regulab run --shard";
+    let dir_lock = lock_dir(dir, Access::Shared, command)?;
+    let run_locks = shard_runs
+        .iter()
+        .map(|r| lock_run(dir, r, Access::Exclusive, command))
+        .collect::<Result<Vec<_>, _>>()?;
+    let survey = survey(dir)?;
+    check_same_plan(dir, plan, &survey)?;
+    if mode == Mode::Fresh {
+        let mine: BTreeSet<&str> = shard_runs.iter().copied().collect();
+        let held: Vec<String> = survey
+            .runs
+            .iter()
+            .filter(|r| mine.contains(r.as_str()))
+            .cloned()
+            .collect();
+        if !held.is_empty() {
+            bail!(
+                "{} already holds results of this shard's runs ({}); to continue them give \
+                 --resume, or write to another --out",
+                dir.display(),
+                list(&held, 6)
+            );
+        }
+    }
+    let now = PlanFile::of(plan);
+    let found = now.write_new(dir)?;
+    if found.runs != now.runs {
+        bail!(
+            "{}: the plan of another config (written by another shard while this one \
+             started); give the config and --set options it was made with, or another --out",
+            dir.join(PLAN_FILE).display()
+        );
+    }
+    Ok(ShardOwner {
+        dir_lock,
+        run_locks,
+    })
 }
 
 #[cfg(test)]

@@ -499,7 +499,16 @@ fn dropout_figure_and_its_hidden_alias_corrupt() {
         .collect();
     assert_eq!(
         commands,
-        ["run", "plot", "dropout-figure", "fetch", "verify", "help"],
+        [
+            "run",
+            "plot",
+            "dropout-figure",
+            "fetch",
+            "verify",
+            "slurm",
+            "merge",
+            "help"
+        ],
         "{help}"
     );
 }

@@ -58,6 +58,12 @@ pub enum Command {
         /// of its run directories), nothing else, and say what was removed.
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
+        /// Train only the runs whose index in the plan is I modulo N (0 <= I < N), into
+        /// an output directory other shards share; no summary, figures or report (see
+        /// `regulab merge`). `slurm`: I and N of this Slurm array task
+        /// (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT or MIN/MAX); `slurm/N`: N given.
+        #[arg(long, value_name = "I/N|slurm|slurm/N", conflicts_with = "overwrite")]
+        shard: Option<regulab::shard::ShardArg>,
     },
     /// Draw the figures of a run or sweep directory into DIR/plots/ and write DIR/report.html.
     Plot {
@@ -121,6 +127,69 @@ pub enum Command {
         /// Keep the rerun's files in this directory [default: a temporary one].
         #[arg(long)]
         keep: Option<PathBuf>,
+    },
+    /// Write Slurm job scripts for a sweep (DIR/slurm/sweep.sbatch, a job array, and
+    /// DIR/slurm/merge.sbatch), and with --submit submit them.
+    Slurm {
+        /// The experiment config (TOML).
+        config: PathBuf,
+        /// Output directory, on a file system every node sees [default: runs/<config name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Directory holding the dataset's IDX files, as the nodes see it.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Override a config value for every run (repeatable), as with `regulab run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Partition of the jobs [default: the cluster's].
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit of each task, e.g. 2:00:00 or 1-00:00 [default: the partition's].
+        #[arg(long)]
+        time: Option<String>,
+        /// CPUs of each task; regulab trains with this many threads.
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: u32,
+        /// Memory of each task, e.g. 4G [default: the partition's].
+        #[arg(long)]
+        mem: Option<String>,
+        /// At most this many tasks at once [default: no limit].
+        #[arg(long)]
+        max_parallel: Option<u32>,
+        /// Runs per array task: the array has ceil(runs / R) tasks.
+        #[arg(long, default_value_t = 1)]
+        runs_per_task: u32,
+        /// The regulab binary the jobs run [default: this one].
+        #[arg(long)]
+        regulab: Option<PathBuf>,
+        /// Submit both scripts with sbatch (the merge job after the array) and print the job ids.
+        #[arg(long)]
+        submit: bool,
+        /// The output directory holds this sweep's results already: keep them (the
+        /// tasks continue them).
+        #[arg(long)]
+        resume: bool,
+        /// Remove regulab's results in the output directory first (as `regulab run --overwrite`).
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
+    },
+    /// Build summary.csv, the figures and report.html of a sweep trained in shards
+    /// (`regulab run --shard`, Slurm array tasks) from its run directories: the files one
+    /// `regulab run` of the config writes. Refuses missing, unfinished or foreign runs.
+    Merge {
+        /// The sweep's output directory (with plan.json).
+        dir: PathBuf,
+        /// Merge the finished runs even when others are missing or unfinished (they are
+        /// listed).
+        #[arg(long)]
+        partial: bool,
+        /// Do not draw the figures and DIR/report.html.
+        #[arg(long)]
+        no_plot: bool,
+        /// Directory holding the dataset's IDX files (for the input-dropout grid).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 

@@ -6,7 +6,7 @@
 //!   directory's mode, the progress style), before any file is read;
 //! * one module per command, which runs it with those options and is the only place
 //!   that writes to stdout and stderr: [`run`], [`plot`] (also `dropout-figure`), [`fetch`],
-//!   [`verify`]; [`feedback`] draws `regulab run`'s progress (the library's
+//!   [`verify`], [`slurm`], [`merge`]; [`feedback`] draws `regulab run`'s progress (the library's
 //!   [`regulab::feedback::Feedback`] events) as lines or bars.
 //!
 //! The library returns typed errors and values and never prints; `main` renders an
@@ -15,9 +15,11 @@
 mod args;
 mod feedback;
 mod fetch;
+mod merge;
 mod options;
 mod plot;
 mod run;
+mod slurm;
 mod verify;
 
 use std::io::IsTerminal;
@@ -36,6 +38,8 @@ pub fn execute(command: Command) -> Result<ExitCode> {
         Command::DropoutFigure(o) => plot::dropout_figure(o),
         Command::Fetch(o) => fetch::execute(o),
         Command::Verify(o) => verify::execute(o),
+        Command::Slurm(o) => slurm::execute(o),
+        Command::Merge(o) => merge::execute(o),
     }
 }
 

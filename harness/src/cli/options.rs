@@ -28,6 +28,23 @@ pub enum Command {
     Fetch(FetchOptions),
     /// `regulab verify`.
     Verify(VerifyOptions),
+    /// `regulab slurm`: job scripts for a sweep.
+    Slurm(SlurmOptions),
+    /// `regulab merge`: the outputs of a sweep trained in shards.
+    Merge(MergeOptions),
+}
+
+/// Options of `regulab merge`.
+#[derive(Debug)]
+pub struct MergeOptions {
+    /// The sweep's output directory.
+    pub dir: PathBuf,
+    /// Merge the finished runs only, listing the others.
+    pub partial: bool,
+    /// Draw the figures and the report.
+    pub plot: bool,
+    /// Where the data is (for the input-dropout grid).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// How `regulab run` reports while it trains.
@@ -64,6 +81,8 @@ pub struct RunOptions {
     pub fetch: bool,
     /// Draw the figures and the report after training.
     pub plot: bool,
+    /// Train one shard of the plan only (`--shard`).
+    pub shard: Option<regulab::shard::ShardArg>,
 }
 
 impl RunOptions {
@@ -121,6 +140,29 @@ pub struct VerifyOptions {
     pub verify: regulab::verify::VerifyOptions,
 }
 
+/// Options of `regulab slurm`.
+#[derive(Debug)]
+pub struct SlurmOptions {
+    /// The experiment config, absolute (the jobs read it).
+    pub config: PathBuf,
+    /// `--set` overrides as typed (they go into the scripts) ...
+    pub set_args: Vec<String>,
+    /// ... and parsed.
+    pub sets: Vec<(String, toml::Value)>,
+    /// Output directory (absolute); `None`: `runs/<config name>` made absolute.
+    pub out: Option<PathBuf>,
+    /// Where the data is, absolute, as the nodes see it.
+    pub data_dir: Option<PathBuf>,
+    /// The regulab binary the jobs run, absolute.
+    pub regulab: PathBuf,
+    /// What each task asks of the cluster.
+    pub resources: regulab::slurm::Resources,
+    /// Submit the scripts with sbatch.
+    pub submit: bool,
+    /// What to do with results already in the output directory.
+    pub mode: outdir::Mode,
+}
+
 impl Command {
     /// Parse the process's arguments (clap exits with its usage message on a parse
     /// error) and resolve them.
@@ -144,6 +186,7 @@ impl Command {
                 no_plot,
                 resume,
                 overwrite,
+                shard,
             } => {
                 let sets = sets
                     .iter()
@@ -165,13 +208,7 @@ impl Command {
                         d.display()
                     );
                 }
-                let mode = if resume {
-                    outdir::Mode::Resume
-                } else if overwrite {
-                    outdir::Mode::Overwrite
-                } else {
-                    outdir::Mode::Fresh
-                };
+                let mode = mode_of(resume, overwrite);
                 let progress = if quiet {
                     ProgressStyle::Quiet
                 } else if std::io::stderr().is_terminal() {
@@ -190,6 +227,7 @@ impl Command {
                     progress,
                     fetch: !no_fetch,
                     plot: !no_plot,
+                    shard,
                 })
             }
             args::Command::Plot {
@@ -225,6 +263,62 @@ impl Command {
                 data_dir,
                 mirrors,
             }),
+            args::Command::Slurm {
+                config,
+                out,
+                data_dir,
+                sets,
+                partition,
+                time,
+                cpus_per_task,
+                mem,
+                max_parallel,
+                runs_per_task,
+                regulab,
+                submit,
+                resume,
+                overwrite,
+            } => {
+                use regulab::slurm::absolute;
+                let parsed = sets
+                    .iter()
+                    .map(|s| config::parse_set(s))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let regulab = match regulab {
+                    Some(p) => absolute(&p)?,
+                    None => std::env::current_exe()
+                        .map_err(|e| anyhow::anyhow!("finding this regulab binary: {e}"))?,
+                };
+                Command::Slurm(SlurmOptions {
+                    config: absolute(&config)?,
+                    set_args: sets,
+                    sets: parsed,
+                    out: out.as_deref().map(absolute).transpose()?,
+                    data_dir: data_dir.as_deref().map(absolute).transpose()?,
+                    regulab,
+                    resources: regulab::slurm::Resources {
+                        partition,
+                        time,
+                        cpus_per_task,
+                        mem,
+                        max_parallel,
+                        runs_per_task,
+                    },
+                    submit,
+                    mode: mode_of(resume, overwrite),
+                })
+            }
+            args::Command::Merge {
+                dir,
+                partial,
+                no_plot,
+                data_dir,
+            } => Command::Merge(MergeOptions {
+                dir,
+                partial,
+                plot: !no_plot,
+                data_dir,
+            }),
             args::Command::Verify {
                 run_dir,
                 data_dir,
@@ -245,5 +339,16 @@ impl Command {
                 })
             }
         })
+    }
+}
+
+/// `--resume` / `--overwrite` as an output directory mode (clap makes them exclusive).
+fn mode_of(resume: bool, overwrite: bool) -> outdir::Mode {
+    if resume {
+        outdir::Mode::Resume
+    } else if overwrite {
+        outdir::Mode::Overwrite
+    } else {
+        outdir::Mode::Fresh
     }
 }

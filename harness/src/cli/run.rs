@@ -12,6 +12,7 @@ use regulab::interrupt;
 use regulab::outdir;
 use regulab::plot;
 use regulab::run::{self, DataSets, Progress, Status};
+use regulab::shard::Shard;
 
 use super::feedback::{Bars, Lines};
 use super::options::{ProgressStyle, RunOptions};
@@ -23,6 +24,10 @@ const PREVIEW_IMAGE: u32 = 0;
 /// Run `regulab run`; exit 0 when every run completed, 1 when one diverged.
 pub fn execute(o: RunOptions) -> Result<ExitCode> {
     let plan = config::load(&o.config, &o.sets)?;
+    if let Some(arg) = o.shard {
+        let shard = Shard::resolve(arg, |k| std::env::var(k).ok())?;
+        return execute_shard(o, plan, shard);
+    }
     let (jobs, threads) = run::default_parallelism(plan.runs.len(), o.jobs, o.threads);
     regulab::limits::check_parallelism(jobs, threads, plan.runs.len())
         .map_err(anyhow::Error::msg)?;
@@ -244,4 +249,103 @@ fn resume_command(out: &Path) -> String {
         .map(|a| shell_quote(a))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `regulab run --shard`: train the shard's runs of the plan into the shared output
+/// directory (held shared, each of its runs exclusively: [`outdir::claim_shard`]); no
+/// summary, figures or report (`regulab merge` writes them once every shard is done).
+fn execute_shard(o: RunOptions, plan: Plan, shard: Shard) -> Result<ExitCode> {
+    let selection = run::Selection::shard(&plan, shard.index as usize, shard.count as usize)?;
+    let names: Vec<&str> = selection
+        .indices()
+        .iter()
+        .map(|&i| plan.runs[i].name.as_str())
+        .collect();
+    let runs = names.len();
+    let out = o
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
+    if runs == 0 {
+        println!(
+            "{shard} of `{}` has no runs (the plan has {}); nothing to do",
+            plan.name,
+            plan.runs.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (jobs, threads) = run::default_parallelism(runs, o.jobs, o.threads);
+    regulab::limits::check_parallelism(jobs, threads, runs).map_err(anyhow::Error::msg)?;
+    interrupt::install().context("handling SIGINT and SIGTERM")?;
+    // As `regulab run`: an existing directory is owned (here: shared, with this shard's
+    // runs) before anything in it is read; a new one is created only once the data has
+    // loaded and checked, by whichever shard comes first.
+    let mut owner = None;
+    if out.exists() {
+        owner = Some(outdir::claim_shard(&out, &plan, &names, o.mode)?);
+    }
+    // the data of this shard's runs only
+    let mine = selection.plan(&plan);
+    let data = load_or_fetch(&mine, o.data_dir.as_deref(), o.fetch)?;
+    run::check_recordable(&data)?;
+    let data = run::release_unused(&mine, data);
+    let progress = match o.progress {
+        ProgressStyle::Quiet => Progress::Quiet,
+        ProgressStyle::Lines => Progress::Report(Arc::new(Lines)),
+        ProgressStyle::Bars => Progress::Report(Arc::new(Bars::default())),
+    };
+    let opts = run::RunOptions {
+        out: out.clone(),
+        threads,
+        jobs,
+        progress,
+        resume: o.resume(),
+        halt_after_epoch: None,
+    };
+    run::check_plan(&mine, &data, &opts)?;
+    let owner = match owner {
+        Some(owner) => owner,
+        None => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("creating output directory {}", out.display()))?;
+            outdir::claim_shard(&out, &plan, &names, o.mode)?
+        }
+    };
+    if o.progress != ProgressStyle::Quiet {
+        eprintln!(
+            "regulab: {shard}: {runs} of the {} run(s) of `{}` into {} ({jobs} at a time, \
+             {threads} thread(s) each)",
+            plan.runs.len(),
+            plan.name,
+            out.display()
+        );
+    }
+    let outcomes = match run::execute_runs(&plan, &selection, &data, &opts) {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            if let Some(stop) = interrupt::cause(&e) {
+                eprintln!(
+                    "regulab: {shard} stopped by {} between two batches: its finished runs \
+                     and every other run's last completed epoch are saved in {}; run it again \
+                     with --resume to continue",
+                    stop.name(),
+                    out.display()
+                );
+                return Ok(ExitCode::from(stop.exit_code()));
+            }
+            return Err(e);
+        }
+    };
+    drop(data);
+    drop(owner);
+    print!("{}", run::comparison_table(&outcomes));
+    println!(
+        "{shard} done; when every shard is: regulab merge {}",
+        shell_quote(&out.to_string_lossy())
+    );
+    let diverged = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Diverged)
+        .count();
+    Ok(ExitCode::from(u8::from(diverged > 0)))
 }

@@ -23,14 +23,42 @@ use super::train::run_one;
 use super::{RunOptions, RunOutcome};
 
 /// Which runs of a plan a command executes: indices into `plan.runs`, in order, each
-/// once.
+/// once; and whether the output directory is shared with other commands executing
+/// other runs of the plan ([`Selection::shard`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Selection(Vec<usize>);
+pub struct Selection(Vec<usize>, Sharing);
+
+/// Whether the output directory is this command's alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sharing {
+    /// Owned exclusively: stale temporary files in it are removed, `plan.json` written.
+    Owned,
+    /// Shared with other shards: nothing outside the selected runs' directories is
+    /// touched except `plan.json`, written only when absent.
+    Shared,
+}
 
 impl Selection {
     /// Every run of `plan`.
     pub fn all(plan: &Plan) -> Selection {
-        Selection((0..plan.runs.len()).collect())
+        Selection((0..plan.runs.len()).collect(), Sharing::Owned)
+    }
+
+    /// Shard `index` of `count` of `plan`: the runs whose index `i` in the plan has
+    /// `i mod count = index`, into a directory other shards write at the same time.
+    pub fn shard(plan: &Plan, index: usize, count: usize) -> Result<Selection> {
+        if count == 0 || index >= count {
+            bail!("shard {index}/{count}: expected 0 <= I < N");
+        }
+        Ok(Selection(
+            (index..plan.runs.len()).step_by(count).collect(),
+            Sharing::Shared,
+        ))
+    }
+
+    /// The indices of the selected runs in the plan.
+    pub fn indices(&self) -> &[usize] {
+        &self.0
     }
 
     /// Runs `indices` of `plan`: each must be a run of the plan, given once, in
@@ -46,24 +74,37 @@ impl Selection {
         if indices.windows(2).any(|w| w[0] >= w[1]) {
             bail!("run indices must be increasing and distinct: {indices:?}");
         }
-        Ok(Selection(indices))
+        Ok(Selection(indices, Sharing::Owned))
     }
 
     /// The selected runs of `plan`, in order.
     pub fn runs<'p>(&self, plan: &'p Plan) -> Vec<&'p RunSpec> {
         self.0.iter().map(|&i| &plan.runs[i]).collect()
     }
+
+    /// `plan` with the selected runs only: what this command loads data for and checks
+    /// (a shard neither needs nor loads the data of other shards' runs, so a bad data
+    /// path in one run fails only the task that trains it).
+    pub fn plan(&self, plan: &Plan) -> Plan {
+        Plan {
+            name: plan.name.clone(),
+            origin: plan.origin.clone(),
+            runs: self.runs(plan).into_iter().cloned().collect(),
+        }
+    }
 }
 
 /// Execute the runs `selection` of `plan` (concurrently, `opts.jobs` at a time) into
 /// their directories in `opts.out`; their outcomes, in selection order.
 ///
-/// Before anything is trained: the data paths ([`check_recordable`]), every run of the
-/// plan against its data and the memory available ([`check_plan`]); with
+/// Before anything is trained: the data paths ([`check_recordable`]), every selected
+/// run against its data and the memory available ([`check_plan`]); with
 /// `opts.resume`, the plan against the directory and each selected run against what its
 /// directory holds ([`check_resume_plan`]); then `plan.json` (the whole plan) is
-/// written. Owning `opts.out` ([`crate::lock`]) and refusing to replace results
-/// ([`crate::outdir`]) is the caller's part, and so are the outputs
+/// written (for a [`Selection::shard`], only when absent, and stale temporary files
+/// are left: other shards may be writing). Owning `opts.out` ([`crate::lock`]) and
+/// refusing to replace results ([`crate::outdir`]) is the caller's part, and so are the
+/// outputs
 /// ([`super::outputs::write_outputs`]).
 pub fn execute_runs(
     plan: &Plan,
@@ -73,14 +114,27 @@ pub fn execute_runs(
 ) -> Result<Vec<RunOutcome>> {
     let runs = selection.runs(plan);
     check_recordable(data)?;
-    check_plan(plan, data, opts)?;
+    check_plan(&selection.plan(plan), data, opts)?;
     if opts.resume {
         check_resume_plan(plan, &runs, data, &opts.out)?;
     }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating output directory {}", opts.out.display()))?;
-    crate::outdir::remove_stale_temp_files(&opts.out)?;
-    crate::outdir::PlanFile::of(plan).write(&opts.out)?;
+    match selection.1 {
+        Sharing::Owned => {
+            crate::outdir::remove_stale_temp_files(&opts.out)?;
+            crate::outdir::PlanFile::of(plan).write(&opts.out)?;
+        }
+        Sharing::Shared => {
+            let planned = crate::outdir::PlanFile::of(plan);
+            if planned.write_new(&opts.out)?.runs != planned.runs {
+                bail!(
+                    "{}: the plan of another config",
+                    opts.out.join(crate::outdir::PLAN_FILE).display()
+                );
+            }
+        }
+    }
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<RunOutcome>>>> =
         runs.iter().map(|_| Mutex::new(None)).collect();

@@ -95,7 +95,7 @@ pub use executor::{Selection, execute_runs};
 pub use manifest::{Manifest, config_sha256, read_manifest};
 pub use outputs::{
     Outputs, RunSummary, SUMMARY_TIMING_COLUMN, comparison_table, summary_csv, summary_header,
-    summary_row, write_outputs,
+    summary_row, write_outputs, write_outputs_of,
 };
 pub use preflight::{check_plan, check_recordable};
 pub use resume::{check_resumable, check_resume_plan};

@@ -224,6 +224,17 @@ pub struct Outputs {
 /// have finished, with the config the plan records), then, with `plot`, the figures
 /// and `report.html` ([`crate::plot::plot_dir`]). The caller owns `out`.
 pub fn write_outputs(out: &Path, plot: Option<&PlotOptions<'_>>) -> Result<Outputs> {
+    write_outputs_of(out, plot, &|_| true)
+}
+
+/// [`write_outputs`] of the planned runs whose names `include` accepts only (the
+/// finished runs of a partial merge, `regulab merge --partial`); the figures leave out
+/// the runs without results ([`crate::plot::plot_dir`]).
+pub fn write_outputs_of(
+    out: &Path,
+    plot: Option<&PlotOptions<'_>>,
+    include: &dyn Fn(&str) -> bool,
+) -> Result<Outputs> {
     let plan = PlanFile::read(out)?.ok_or_else(|| {
         anyhow!(
             "{}: no {} (not an output directory of `regulab run`)",
@@ -232,7 +243,7 @@ pub fn write_outputs(out: &Path, plot: Option<&PlotOptions<'_>>) -> Result<Outpu
         )
     })?;
     let mut runs = Vec::with_capacity(plan.runs.len());
-    for planned in &plan.runs {
+    for planned in plan.runs.iter().filter(|p| include(&p.name)) {
         let dir = out.join(&planned.name);
         let run = RunSummary::read(&dir).with_context(|| format!("run `{}`", planned.name))?;
         if run.spec.name != planned.name || config_sha256(&run.spec.config) != planned.config_sha256
