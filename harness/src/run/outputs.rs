@@ -143,16 +143,17 @@ const SUMMARY_RESULTS: &[&str] = &[
 pub const SUMMARY_TIMING_COLUMN: &str = "seconds";
 
 /// The columns of `summary.csv` for a plan whose grids vary `grid_keys` (in the plan's
-/// axis order): run, experiment, the hyperparameters (`SUMMARY_PARAMS` and any other
-/// grid key), the results.
+/// axis order): run, experiment, seed (the run's resolved seed: runs of two
+/// configurations with the same seed are paired), the hyperparameters
+/// (`SUMMARY_PARAMS` and any other grid key but `seed`), the results.
 pub fn summary_header(grid_keys: &[String]) -> Vec<String> {
     let mut params: Vec<String> = SUMMARY_PARAMS.iter().map(|s| s.to_string()).collect();
     for k in grid_keys {
-        if !params.contains(k) {
+        if !params.contains(k) && k != "seed" {
             params.push(k.clone());
         }
     }
-    let mut header: Vec<String> = vec!["run".into(), "experiment".into()];
+    let mut header: Vec<String> = vec!["run".into(), "experiment".into(), "seed".into()];
     header.extend(params);
     header.extend(SUMMARY_RESULTS.iter().map(|s| s.to_string()));
     header
@@ -177,6 +178,7 @@ pub fn summary_row(o: &RunSummary, header: &[String]) -> Vec<String> {
         .map(|col| match col.as_str() {
             "run" => o.spec.name.clone(),
             "experiment" => o.spec.experiment.clone(),
+            "seed" => o.spec.config.seed.to_string(),
             "final_train_acc" => last.train_acc.to_string(),
             "final_train_cost" => last.train_cost.to_string(),
             "final_valid_acc" => opt(last.valid_acc),
