@@ -1,6 +1,7 @@
 //! The outputs of a plan beyond its run directories: `summary.csv` (one row per run),
-//! the figures and `report.html`, and the comparison table printed at the end of
-//! `regulab run`.
+//! `aggregate.csv` (one row per configuration: statistics over its seeds and the
+//! paired comparison with the reference, [`crate::aggregate`]), the figures and
+//! `report.html`, and the comparison table printed at the end of `regulab run`.
 //!
 //! Why a module, and why from the directories: [`write_outputs`] builds everything
 //! from `plan.json` and the run directories only, never from training's memory, so the
@@ -14,8 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use regulab_model::{Architecture, Mlp};
 
-use crate::config::{RunSpec, flatten};
-use crate::outdir::{PlanFile, SUMMARY_FILE};
+use crate::aggregate::{self, Aggregate, SeedRun};
+use crate::config::{RunSpec, configuration_name, flatten};
+use crate::outdir::{AGGREGATE_FILE, PlanFile, SUMMARY_FILE};
 use crate::plot::{PlotError, PlotOptions, PlotOutput};
 
 use super::digest::{WeightStats, digest};
@@ -159,19 +161,22 @@ pub fn summary_header(grid_keys: &[String]) -> Vec<String> {
     header
 }
 
+/// The best validation accuracy of `rows` and its (first) epoch.
+fn best_valid(rows: &[EpochRow]) -> Option<(f64, u32)> {
+    rows.iter()
+        .filter_map(|r| r.valid_acc.map(|a| (a, r.epoch)))
+        .fold(None, |best: Option<(f64, u32)>, (a, e)| match best {
+            Some((b, _)) if b >= a => best,
+            _ => Some((a, e)),
+        })
+}
+
 /// The row of `o` in a `summary.csv` with columns `header` (a column that is neither a
 /// result nor a config key is empty).
 pub fn summary_row(o: &RunSummary, header: &[String]) -> Vec<String> {
     let flat = flatten(&o.spec.config);
     let last = o.rows.last().expect("epoch 0 always exists");
-    let best = o
-        .rows
-        .iter()
-        .filter_map(|r| r.valid_acc.map(|a| (a, r.epoch)))
-        .fold(None, |best: Option<(f64, u32)>, (a, e)| match best {
-            Some((b, _)) if b >= a => best,
-            _ => Some((a, e)),
-        });
+    let best = best_valid(&o.rows);
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     header
         .iter()
@@ -209,11 +214,57 @@ pub fn summary_csv(grid_keys: &[String], runs: &[RunSummary]) -> Result<Vec<u8>>
     w.into_inner().map_err(|e| anyhow!("{e}"))
 }
 
+/// The hyperparameter columns of `aggregate.csv` for a plan whose grids vary
+/// `grid_keys`: those keys but `seed` (the values that tell its configurations apart).
+pub fn aggregate_params(grid_keys: &[String]) -> Vec<String> {
+    grid_keys.iter().filter(|k| *k != "seed").cloned().collect()
+}
+
+/// `o` as the aggregate sees it: its configuration, seed, the values of
+/// [`aggregate::METRICS`] (the `summary.csv` columns of the same names) and the values
+/// of `params` (config keys).
+pub fn seed_run(o: &RunSummary, params: &[String]) -> SeedRun {
+    let flat = flatten(&o.spec.config);
+    let last = o.rows.last().expect("epoch 0 always exists");
+    SeedRun {
+        config: configuration_name(&o.spec.experiment, &o.spec.grid),
+        experiment: o.spec.experiment.clone(),
+        seed: o.spec.config.seed,
+        diverged: o.status == Status::Diverged,
+        values: [
+            Some(last.train_acc),
+            last.valid_acc,
+            o.test_accuracy,
+            best_valid(&o.rows).map(|b| b.0),
+        ],
+        params: params
+            .iter()
+            .map(|p| flat.get(p).cloned().unwrap_or_default())
+            .collect(),
+    }
+}
+
+/// The aggregate of `runs` (every run of a plan whose grids vary `grid_keys`), compared
+/// with `reference` (else `baseline` when present).
+pub fn aggregate_runs(
+    grid_keys: &[String],
+    runs: &[RunSummary],
+    reference: Option<&str>,
+) -> Aggregate {
+    let params = aggregate_params(grid_keys);
+    let seed_runs: Vec<SeedRun> = runs.iter().map(|o| seed_run(o, &params)).collect();
+    aggregate::aggregate(&seed_runs, &params, reference)
+}
+
 /// What [`write_outputs`] wrote.
 #[derive(Debug)]
 pub struct Outputs {
     /// `summary.csv`.
     pub summary: PathBuf,
+    /// `aggregate.csv`.
+    pub aggregate_file: PathBuf,
+    /// What it holds.
+    pub aggregate: Aggregate,
     /// Every run of the plan, in plan order.
     pub runs: Vec<RunSummary>,
     /// The figures and report, when asked for: drawing them is allowed to fail (the
@@ -223,8 +274,9 @@ pub struct Outputs {
 
 /// Build the outputs of output directory `out` from its `plan.json` and run
 /// directories only: `summary.csv` (every run of the plan, in plan order; each must
-/// have finished, with the config the plan records), then, with `plot`, the figures
-/// and `report.html` ([`crate::plot::plot_dir`]). The caller owns `out`.
+/// have finished, with the config the plan records), `aggregate.csv` (its
+/// configurations, compared with the plan's `reference`), then, with `plot`, the
+/// figures and `report.html` ([`crate::plot::plot_dir`]). The caller owns `out`.
 pub fn write_outputs(out: &Path, plot: Option<&PlotOptions<'_>>) -> Result<Outputs> {
     let plan = PlanFile::read(out)?.ok_or_else(|| {
         anyhow!(
@@ -263,9 +315,15 @@ pub fn write_outputs(out: &Path, plot: Option<&PlotOptions<'_>>) -> Result<Outpu
     let summary = out.join(SUMMARY_FILE);
     crate::atomic::write(&summary, &summary_csv(&grid_keys, &runs)?)
         .with_context(|| format!("writing {}", summary.display()))?;
+    let aggregate = aggregate_runs(&grid_keys, &runs, plan.reference.as_deref());
+    let aggregate_file = out.join(AGGREGATE_FILE);
+    crate::atomic::write(&aggregate_file, &aggregate::aggregate_csv(&aggregate)?)
+        .with_context(|| format!("writing {}", aggregate_file.display()))?;
     let figures = plot.map(|opts| crate::plot::plot_dir(out, opts));
     Ok(Outputs {
         summary,
+        aggregate_file,
+        aggregate,
         runs,
         figures,
     })
