@@ -64,6 +64,8 @@ pub const METRICS: [&str; 4] = [
 const TEST: usize = 2;
 /// Index of `final_valid_acc` in [`METRICS`].
 const VALID: usize = 1;
+/// Index of `best_valid_acc` in [`METRICS`].
+const BEST_VALID: usize = 3;
 
 /// The per-metric statistics columns, after the metric's name (`test_acc_mean`, ...).
 pub const STAT_SUFFIXES: [&str; 6] = ["mean", "sd", "min", "max", "ci_low", "ci_high"];
@@ -373,6 +375,112 @@ pub fn aggregate_csv(agg: &Aggregate) -> Result<Vec<u8>, csv::Error> {
         .map_err(|e| csv::Error::from(std::io::Error::other(e.to_string())))
 }
 
+/// The headings of [`display_rows`], for a study compared on `compared_on` against
+/// `reference`.
+pub fn display_header(agg: &Aggregate) -> [String; 7] {
+    let metric = metric_words(agg.compared_on);
+    [
+        "configuration".into(),
+        "seeds".into(),
+        format!("{metric} (%) mean ± sd"),
+        "95 % CI of the mean".into(),
+        "best valid acc (%) mean".into(),
+        match &agg.reference {
+            Some(r) => format!("paired difference vs {r} (points) [95 % CI]"),
+            None => "paired difference (points)".into(),
+        },
+        "verdict".into(),
+    ]
+}
+
+/// The aggregate as a table to read (the end of `regulab run`, the report): per
+/// configuration its seeds, the compared metric's mean ± sd and interval (in %), the
+/// best validation accuracy's mean, the paired difference with its interval (in
+/// percentage points) and the verdict; `-` where there is no value.
+pub fn display_rows(agg: &Aggregate) -> Vec<[String; 7]> {
+    let compared = METRICS
+        .iter()
+        .position(|m| *m == agg.compared_on)
+        .unwrap_or(TEST);
+    let pct = |v: f64| format!("{:.2}", 100.0 * v);
+    agg.rows
+        .iter()
+        .map(|r| {
+            let m = r.metrics[compared].as_ref();
+            let mean_sd = match m {
+                Some(s) => match s.sd {
+                    Some(sd) => format!("{} ± {}", pct(s.mean), pct(sd)),
+                    None => pct(s.mean),
+                },
+                None => "-".into(),
+            };
+            let ci = m.and_then(|s| s.ci).map_or_else(
+                || "-".into(),
+                |(lo, hi)| format!("[{}, {}]", pct(lo), pct(hi)),
+            );
+            let best = r.metrics[BEST_VALID]
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| pct(s.mean));
+            let diff = match (&r.diff, r.verdict) {
+                (_, Verdict::Reference) => "-".into(),
+                (Some(d), _) => match d.ci {
+                    Some((lo, hi)) => {
+                        format!("{} [{}, {}]", points(d.mean), points(lo), points(hi))
+                    }
+                    None => points(d.mean),
+                },
+                (None, _) => "-".into(),
+            };
+            [
+                r.config.clone(),
+                r.seeds.len().to_string(),
+                mean_sd,
+                ci,
+                best,
+                diff,
+                r.verdict.as_str().to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// [`display_rows`] as aligned text, then [`verdict_sentence`] (when there is one).
+pub fn text_table(agg: &Aggregate) -> String {
+    let header = display_header(agg);
+    let rows = display_rows(agg);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String; 7]| -> String {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            let pad = " ".repeat(w - c.chars().count());
+            if i == 0 || i == 6 {
+                l.push_str(c);
+                l.push_str(&pad);
+            } else {
+                l.push_str(&pad);
+                l.push_str(c);
+            }
+            l.push_str("  ");
+        }
+        l.trim_end().to_string() + "\n"
+    };
+    let mut s = line(&header);
+    for r in &rows {
+        s.push_str(&line(r));
+    }
+    let words = verdict_sentence(agg);
+    if !words.is_empty() {
+        s.push_str(&words);
+        s.push('\n');
+    }
+    s
+}
+
 /// A signed difference of fractions in percentage points: `+1.23`.
 fn points(v: f64) -> String {
     format!("{:+.2}", 100.0 * v)
@@ -584,6 +692,27 @@ mod tests {
         assert!(lines[5].ends_with(",n/a"), "{}", lines[5]);
         assert!(lines[3].ends_with(",better"));
 
+        let table = text_table(&agg);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("configuration  seeds  test accuracy (%) mean ± sd"));
+        assert!(lines[0].contains("paired difference vs baseline (points) [95 % CI]"));
+        // baseline: 80, 82, 84 -> mean 82.00, sd 2.00, CI 82 -+ 4.302653 * 2 / sqrt(3)
+        assert!(
+            lines[1].starts_with("baseline")
+                && lines[1].contains("82.00 ± 2.00")
+                && lines[1].contains("[77.03, 86.97]")
+                && lines[1].ends_with("reference"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].contains("+2.00 [-0.48, +4.48]"), "{}", lines[2]);
+        assert!(lines[2].ends_with("no detectable difference"));
+        assert!(
+            lines[5].starts_with("d ") && lines[5].ends_with("n/a"),
+            "{}",
+            lines[5]
+        );
+        assert_eq!(lines[6], verdict_sentence(&agg));
         let words = verdict_sentence(&agg);
         assert!(words.contains("better: b (+1.00 points"), "{words}");
         assert!(words.contains("worse: c (-3.50 points"), "{words}");

@@ -265,3 +265,66 @@ fn repeats_resume_and_verify() {
     .unwrap();
     assert!(report.identical(), "{}", report.render());
 }
+
+/// `regulab run` with several seeds prints, after the per-run table, the table of
+/// configurations (mean ± sd, interval, paired difference, verdict) and its verdicts in
+/// words; the report shows the same table and sentence.
+#[test]
+fn run_prints_and_reports_the_configurations_over_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("seeds.toml");
+    let text = config_text("seeds = 3").replace("hidden = [16]", "hidden = [8]");
+    std::fs::write(&cfg, text).unwrap();
+    let out = dir.path().join("out");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_regulab"))
+        .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["--quiet", "--jobs", "2", "--threads", "1"])
+        .env_remove("REGULAB_DATA")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| {
+            l.starts_with("configuration  seeds  final validation accuracy (%) mean ± sd")
+        })
+        .unwrap_or_else(|| panic!("no table of configurations:\n{stdout}"));
+    assert!(lines[at].contains("paired difference vs baseline (points) [95 % CI]"));
+    assert!(lines[at + 1].starts_with("baseline ") && lines[at + 1].ends_with("reference"));
+    for (i, config) in ["l2", "dropout", "dropout_again"].iter().enumerate() {
+        let line = lines[at + 2 + i];
+        assert!(line.starts_with(&format!("{config} ")), "{line}");
+        assert!(
+            ["better", "worse", "no detectable difference"]
+                .iter()
+                .any(|v| line.ends_with(v)),
+            "{line}"
+        );
+    }
+    let sentence = lines[at + 5];
+    assert!(
+        sentence.starts_with("Against baseline, on final validation accuracy paired by seed"),
+        "{sentence}"
+    );
+    assert_eq!(
+        lines[at + 6],
+        format!("aggregate: {}", out.join("aggregate.csv").display())
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Over seeds: does a regulariser help?</h2>"));
+    assert!(
+        html.contains("3 seeds (41, 42, 43)"),
+        "the seeds in the meta line"
+    );
+    let escaped = sentence.replace('\'', "&#39;");
+    assert!(
+        html.contains(&format!("<p>{escaped}</p>")),
+        "the verdicts in words"
+    );
+}

@@ -509,7 +509,9 @@ pub fn plot_dir(dir: &Path, opts: &PlotOptions<'_>) -> Result<PlotOutput, PlotEr
         .and_then(Path::file_name)
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "runs".into());
-    let html = report::html(&name, &study, &stats, &figs, &notes);
+    // over seeds: only for a whole plan whose runs have all finished
+    let aggregate = crate::run::outputs::aggregate_of_dir(dir).ok().flatten();
+    let html = report::html(&name, &study, &stats, &figs, &notes, aggregate.as_ref());
     let report = dir.join("report.html");
     crate::atomic::write(&report, html.as_bytes()).map_err(|source| PlotError::Io {
         path: report.clone(),

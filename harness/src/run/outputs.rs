@@ -256,6 +256,53 @@ pub fn aggregate_runs(
     aggregate::aggregate(&seed_runs, &params, reference)
 }
 
+/// The aggregate of output directory `dir` (as [`write_outputs`] computes it), when
+/// `dir` has a `plan.json`; an error when a run of the plan has not finished.
+pub fn aggregate_of_dir(dir: &Path) -> Result<Option<Aggregate>> {
+    let Some(plan) = PlanFile::read(dir)? else {
+        return Ok(None);
+    };
+    let (grid_keys, runs) = read_planned_runs(dir, &plan)?;
+    Ok(Some(aggregate_runs(
+        &grid_keys,
+        &runs,
+        plan.reference.as_deref(),
+    )))
+}
+
+/// Every run of `plan` from its directory under `out` (finished, with the planned
+/// name and config), and the plan's grid keys.
+fn read_planned_runs(out: &Path, plan: &PlanFile) -> Result<(Vec<String>, Vec<RunSummary>)> {
+    let mut runs = Vec::with_capacity(plan.runs.len());
+    for planned in &plan.runs {
+        let dir = out.join(&planned.name);
+        let run = RunSummary::read(&dir).with_context(|| format!("run `{}`", planned.name))?;
+        if run.spec.name != planned.name || config_sha256(&run.spec.config) != planned.config_sha256
+        {
+            bail!(
+                "{}: not the run `{}` that {} plans (another name or config)",
+                dir.join("manifest.json").display(),
+                planned.name,
+                out.join(crate::outdir::PLAN_FILE).display()
+            );
+        }
+        runs.push(run);
+    }
+    let grid_keys = plan.grid_keys.clone().unwrap_or_else(|| {
+        // a plan.json written before it recorded them: the runs' keys in plan order
+        let mut keys: Vec<String> = Vec::new();
+        for r in &runs {
+            for (k, _) in &r.spec.grid {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
+        keys
+    });
+    Ok((grid_keys, runs))
+}
+
 /// What [`write_outputs`] wrote.
 #[derive(Debug)]
 pub struct Outputs {
@@ -285,33 +332,7 @@ pub fn write_outputs(out: &Path, plot: Option<&PlotOptions<'_>>) -> Result<Outpu
             crate::outdir::PLAN_FILE
         )
     })?;
-    let mut runs = Vec::with_capacity(plan.runs.len());
-    for planned in &plan.runs {
-        let dir = out.join(&planned.name);
-        let run = RunSummary::read(&dir).with_context(|| format!("run `{}`", planned.name))?;
-        if run.spec.name != planned.name || config_sha256(&run.spec.config) != planned.config_sha256
-        {
-            bail!(
-                "{}: not the run `{}` that {} plans (another name or config)",
-                dir.join("manifest.json").display(),
-                planned.name,
-                out.join(crate::outdir::PLAN_FILE).display()
-            );
-        }
-        runs.push(run);
-    }
-    let grid_keys = plan.grid_keys.clone().unwrap_or_else(|| {
-        // a plan.json written before it recorded them: the runs' keys in plan order
-        let mut keys: Vec<String> = Vec::new();
-        for r in &runs {
-            for (k, _) in &r.spec.grid {
-                if !keys.contains(k) {
-                    keys.push(k.clone());
-                }
-            }
-        }
-        keys
-    });
+    let (grid_keys, runs) = read_planned_runs(out, &plan)?;
     let summary = out.join(SUMMARY_FILE);
     crate::atomic::write(&summary, &summary_csv(&grid_keys, &runs)?)
         .with_context(|| format!("writing {}", summary.display()))?;
