@@ -1,6 +1,7 @@
 //! `aggregate.csv` against an independent computation from `summary.csv`.
 //!
-//! A study of four configurations (baseline, an L2 grid of two, dropout) with
+//! A study of four configurations (baseline, an L2 grid of two, dropout as a grid of
+//! two keys, whose configuration name must keep the plan's axis order) with
 //! `seeds = 4` on Fashion-MNIST (Debian's `dataset-fashion-mnist`, which has a test
 //! set) is run; then this test reads `summary.csv` only, groups its rows by run name
 //! without the `_seed=k` suffix (string surgery, not the library's
@@ -168,8 +169,8 @@ hidden = [16]
 [experiments.l2]
 reg.l2 = [1e-3, 1e-2]
 [experiments.dropout]
-reg.keep_input = 0.8
-reg.keep_hidden = 0.5
+reg.keep_input = [0.8]
+reg.keep_hidden = [0.5]
 "#;
     let plan = config::parse(text, "aggregate.toml", "aggregate", &[]).unwrap();
     assert_eq!(plan.runs.len(), 16);
@@ -188,10 +189,18 @@ reg.keep_hidden = 0.5
     let (_, summary) = read_csv(&out.join("summary.csv"));
     let (header, aggregate) = read_csv(&out.join("aggregate.csv"));
     // the columns the README documents, in order
-    let mut expected = vec!["config", "experiment", "n_seeds", "n_diverged", "reg.l2"]
-        .into_iter()
-        .map(String::from)
-        .collect::<Vec<_>>();
+    let mut expected = vec![
+        "config",
+        "experiment",
+        "n_seeds",
+        "n_diverged",
+        "reg.l2",
+        "reg.keep_input",
+        "reg.keep_hidden",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
     for m in METRICS {
         for s in ["mean", "sd", "min", "max", "ci_low", "ci_high"] {
             expected.push(format!("{m}_{s}"));

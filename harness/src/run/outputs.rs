@@ -220,14 +220,17 @@ pub fn aggregate_params(grid_keys: &[String]) -> Vec<String> {
     grid_keys.iter().filter(|k| *k != "seed").cloned().collect()
 }
 
-/// `o` as the aggregate sees it: its configuration, seed, the values of
-/// [`aggregate::METRICS`] (the `summary.csv` columns of the same names) and the values
-/// of `params` (config keys).
-pub fn seed_run(o: &RunSummary, params: &[String]) -> SeedRun {
+/// `o` as the aggregate sees it: its configuration (named with its grid values in the
+/// plan's axis order `grid_keys`, as its run name is: the manifest keeps them sorted by
+/// key), seed, the values of [`aggregate::METRICS`] (the `summary.csv` columns of the
+/// same names) and the values of `params` (config keys).
+pub fn seed_run(o: &RunSummary, grid_keys: &[String], params: &[String]) -> SeedRun {
     let flat = flatten(&o.spec.config);
     let last = o.rows.last().expect("epoch 0 always exists");
+    let mut grid = o.spec.grid.clone();
+    grid.sort_by_key(|(k, _)| grid_keys.iter().position(|g| g == k).unwrap_or(usize::MAX));
     SeedRun {
-        config: configuration_name(&o.spec.experiment, &o.spec.grid),
+        config: configuration_name(&o.spec.experiment, &grid),
         experiment: o.spec.experiment.clone(),
         seed: o.spec.config.seed,
         diverged: o.status == Status::Diverged,
@@ -252,7 +255,10 @@ pub fn aggregate_runs(
     reference: Option<&str>,
 ) -> Aggregate {
     let params = aggregate_params(grid_keys);
-    let seed_runs: Vec<SeedRun> = runs.iter().map(|o| seed_run(o, &params)).collect();
+    let seed_runs: Vec<SeedRun> = runs
+        .iter()
+        .map(|o| seed_run(o, grid_keys, &params))
+        .collect();
     aggregate::aggregate(&seed_runs, &params, reference)
 }
 
