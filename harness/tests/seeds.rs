@@ -9,14 +9,15 @@
 //! * `repeat_one_is_the_single_seed_run`: repeat 1 of a `seeds = 3` plan trains exactly
 //!   the run of the same config without `seeds` (same numbers, same weights).
 //! * `repeats_resume_and_verify`: a plan of repeats stopped after its first epoch and
-//!   resumed gives the files of one that never stopped; a repeat verifies.
+//!   resumed gives the files of one that never stopped; a repeat verifies, and so does
+//!   the sweep with its `aggregate.csv` (a changed number in it is found).
 
 use std::path::{Path, PathBuf};
 
 use regulab::config::{self, Plan};
 use regulab::data::load::split_spec;
 use regulab::run::{self, DataSets, Progress, RunOptions};
-use regulab::verify::{VerifyOptions, compare_run_dirs, verify_run};
+use regulab::verify::{VerifyOptions, compare_run_dirs, verify_path, verify_run};
 
 fn mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -254,16 +255,36 @@ fn repeats_resume_and_verify() {
         let diffs = compare_run_dirs(&whole.join(&r.name), &halted.join(&r.name)).unwrap();
         assert!(diffs.is_empty(), "{}: {diffs:?}", r.name);
     }
-    let report = verify_run(
-        &whole.join("dropout_seed=2"),
-        &VerifyOptions {
-            threads: 1,
-            data_dir: None,
-            keep: None,
-        },
-    )
-    .unwrap();
+    let vopts = VerifyOptions {
+        threads: 1,
+        data_dir: None,
+        keep: None,
+    };
+    let report = verify_run(&whole.join("dropout_seed=2"), &vopts).unwrap();
     assert!(report.identical(), "{}", report.render());
+    // the whole sweep: every repeat, summary.csv and aggregate.csv
+    let v = verify_path(&whole, &vopts).unwrap();
+    assert_eq!(v.exit_code(), 0, "{}", v.render());
+    assert!(
+        v.sweep_checks.iter().any(|c| c.contains("aggregate.csv")),
+        "{}",
+        v.render()
+    );
+    // a changed number in aggregate.csv is found
+    let apath = whole.join("aggregate.csv");
+    let text = std::fs::read_to_string(&apath).unwrap();
+    let changed = text.replacen(",2,0,", ",3,0,", 1);
+    assert_ne!(changed, text, "n_seeds column present");
+    std::fs::write(&apath, changed).unwrap();
+    let v = verify_path(&whole, &vopts).unwrap();
+    assert_eq!(v.exit_code(), 1, "{}", v.render());
+    assert!(
+        v.sweep_problems
+            .iter()
+            .any(|p| p.contains("aggregate.csv") && p.contains("line 2")),
+        "{}",
+        v.render()
+    );
 }
 
 /// `regulab run` with several seeds prints, after the per-run table, the table of
