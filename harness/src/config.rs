@@ -22,9 +22,22 @@
 //! names: letters, digits, `_` and `-`. Without one, the file's stem is used with every
 //! other character replaced by `-`.
 //!
-//! Length: about 760 lines of documented code (610 without comments and blank lines)
-//! and 320 of unit tests, which test the layering, grid and naming rules where they
-//! are written.
+//! **Seeds.** The top-level key `seeds = N` (default 1, at most [`MAX_SEEDS`]) repeats
+//! every run of the plan `N` times. Repeat `k` (`k = 1..N`) of a run is the same run
+//! with seed `seed + k - 1` (the run's own resolved `seed`) and its name suffixed
+//! `_seed=k`; repeat 1 is the run itself, so with `N = 1` nothing changes, and names
+//! have no suffix. Because the rule depends only on `seed` and `k`, the `k`-th repeat
+//! of every experiment that shares the file's `seed` has the same seed, hence the same
+//! initial weights (where the shapes agree), training pool, shuffles and dropout masks:
+//! the runs pair. Repeats are plain runs (their own directories, resumable, verifiable).
+//! A grid over `seed` does the same by hand and cannot be combined with `seeds > 1`.
+//! `seeds` and `reference` (the configuration the aggregate compares with, see
+//! [`crate::aggregate`]) are plan-wide: they are refused inside an experiment, and may
+//! be given with `--set`.
+//!
+//! Length: about 920 lines of documented code (730 without comments and blank lines)
+//! and 450 of unit tests, which test the layering, grid, seed and naming rules where
+//! they are written.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,6 +50,9 @@ use toml::Value;
 /// The model's tables (`[model]`, `[optim]`, `[reg]`): the model crate's own types,
 /// with their rules ([`regulab_model::config`]).
 pub use regulab_model::config::{ModelConfig, OptimConfig, RegConfig};
+
+/// The largest `seeds = N`.
+pub const MAX_SEEDS: u32 = 1000;
 
 /// Fields whose value is itself a list: a grid over them is a list of lists.
 const LIST_FIELDS: &[&str] = &[
@@ -211,8 +227,66 @@ pub struct Plan {
     pub name: String,
     /// Where the config came from (its path as given), for error messages.
     pub origin: String,
-    /// Every run, experiments in file order, grid combinations in order.
+    /// Every run, experiments in file order, grid combinations in order, each
+    /// combination's seed repeats together (`_seed=1`, `_seed=2`, ...).
     pub runs: Vec<RunSpec>,
+    /// `seeds = N`: how many times each run is repeated (1 = once, no suffix).
+    pub seeds: u32,
+    /// `reference = "..."`: the configuration the aggregate compares with (checked to
+    /// be one of the plan's [`configuration_name`]s); `None` = the default (`baseline`
+    /// when the plan has it).
+    pub reference: Option<String>,
+}
+
+/// The configuration a run belongs to: its experiment and grid values without `seed`
+/// (so every seed repeat, and every value of a grid over `seed`, of one configuration
+/// has the same), named like a run: `l2_l2=1e-5`.
+pub fn configuration_name(experiment: &str, grid: &[(String, String)]) -> String {
+    let without_seed: Vec<(String, String)> =
+        grid.iter().filter(|(k, _)| k != "seed").cloned().collect();
+    run_name(experiment, &without_seed)
+}
+
+/// The seed of repeat `k` (1-based) of a run whose resolved seed is `seed`:
+/// `seed + k - 1`; `None` if that overflows a `u64`.
+pub fn repeat_seed(seed: u64, k: u32) -> Option<u64> {
+    seed.checked_add(u64::from(k).checked_sub(1)?)
+}
+
+/// Remove the plan-wide keys `seeds` and `reference` from `table` (the file's top
+/// level, or `--set`): `(seeds, reference)` when given.
+fn plan_keys(
+    table: &mut toml::Table,
+    origin: &str,
+) -> Result<(Option<u32>, Option<String>), ConfigError> {
+    let err = |message: String| ConfigError::Parse {
+        path: origin.to_string(),
+        message,
+    };
+    let seeds = match table.remove("seeds") {
+        None => None,
+        Some(Value::Integer(n)) if (1..=i64::from(MAX_SEEDS)).contains(&n) => {
+            Some(u32::try_from(n).expect("bounded above"))
+        }
+        Some(other) => {
+            return Err(err(format!(
+                "field `seeds`: expected the number of seeds per run, an integer from 1 to \
+                 {MAX_SEEDS}, got {other}"
+            )));
+        }
+    };
+    let reference = match table.remove("reference") {
+        None => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => {
+            return Err(err(format!(
+                "field `reference`: expected the name of a configuration (e.g. \"baseline\"), \
+                 found {}",
+                other.type_str()
+            )));
+        }
+    };
+    Ok((seeds, reference))
 }
 
 /// Parse `--set key=value` into a dotted key and a TOML value (bare words are strings).
@@ -321,6 +395,29 @@ pub fn parse(
             )));
         }
     };
+    // the plan-wide keys: from the file's top level, then from --set
+    let (mut seeds, mut reference) = plan_keys(&mut file, origin)?;
+    let mut plan_sets = toml::Table::new();
+    for (key, value) in sets {
+        if key == "seeds" || key == "reference" {
+            plan_sets.insert(key.clone(), value.clone());
+        }
+    }
+    let set_origin = plan_sets
+        .iter()
+        .map(|(k, v)| format!("--set {k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (set_seeds, set_reference) = plan_keys(&mut plan_sets, &set_origin)?;
+    seeds = set_seeds.or(seeds);
+    reference = set_reference.or(reference);
+    let seeds = seeds.unwrap_or(1);
+    let sets: Vec<(String, Value)> = sets
+        .iter()
+        .filter(|(k, _)| k != "seeds" && k != "reference")
+        .cloned()
+        .collect();
+    let sets = sets.as_slice();
     let experiments: Vec<(String, toml::Table)> = match file.remove("experiments") {
         None => vec![("main".to_string(), toml::Table::new())],
         Some(Value::Table(t)) => {
@@ -356,6 +453,15 @@ pub fn parse(
     let mut count: Option<u64> = Some(0);
     for (exp_name, exp) in experiments {
         check_name(&exp_name).map_err(|m| parse_err(format!("experiment `{exp_name}`: {m}")))?;
+        for key in ["seeds", "reference"] {
+            if exp.contains_key(key) {
+                return Err(parse_err(format!(
+                    "field `experiments.{exp_name}.{key}`: `{key}` is plan-wide (the k-th \
+                     seed of every experiment is the same, so that runs pair); expected it at \
+                     the top of the file, before any [experiments] table"
+                )));
+            }
+        }
         let mut table = base.clone();
         merge(&mut table, exp, "");
         for (key, value) in sets {
@@ -373,9 +479,15 @@ pub fn parse(
                 ),
             }
         })?;
-        let runs = axes
-            .iter()
-            .try_fold(1u64, |n, (_, values)| n.checked_mul(values.len() as u64));
+        if seeds > 1 && axes.iter().any(|(k, _)| k == "seed") {
+            return Err(parse_err(format!(
+                "experiment `{exp_name}`: field `seed`: a grid over `seed` and `seeds = {seeds}` \
+                 both repeat the runs; expected one of them (a single `seed` with `seeds`)"
+            )));
+        }
+        let runs = axes.iter().try_fold(u64::from(seeds), |n, (_, values)| {
+            n.checked_mul(values.len() as u64)
+        });
         count = count.zip(runs).and_then(|(c, r)| c.checked_add(r));
         layered.push((exp_name, table, axes));
     }
@@ -389,7 +501,7 @@ pub fn parse(
                 set_path(&mut t, &key, value.clone()).expect("axis path exists");
                 grid.push((key, value_label(&value)));
             }
-            let run_name = run_name(&exp_name, &grid);
+            let base_name = run_name(&exp_name, &grid);
             let config: RunConfig =
                 serde_path_to_error::deserialize(Value::Table(t)).map_err(|e| {
                     let field = e.path().to_string();
@@ -404,16 +516,40 @@ pub fn parse(
                 })?;
             validate(&config).map_err(|(field, message)| ConfigError::Invalid {
                 path: blame(&field, sets).unwrap_or_else(|| origin.to_string()),
-                run: run_name.clone(),
+                run: base_name.clone(),
                 field,
                 message,
             })?;
-            runs.push(RunSpec {
-                experiment: exp_name.clone(),
-                name: run_name,
-                grid,
-                config,
-            });
+            if seeds == 1 {
+                runs.push(RunSpec {
+                    experiment: exp_name.clone(),
+                    name: base_name,
+                    grid,
+                    config,
+                });
+                continue;
+            }
+            for k in 1..=seeds {
+                let seed = repeat_seed(config.seed, k).ok_or_else(|| ConfigError::Invalid {
+                    path: origin.to_string(),
+                    run: base_name.clone(),
+                    field: "seeds".into(),
+                    message: format!(
+                        "seed {} + {} repeats does not fit in 64 bits; expected a smaller seed",
+                        config.seed,
+                        seeds - 1
+                    ),
+                })?;
+                runs.push(RunSpec {
+                    experiment: exp_name.clone(),
+                    name: format!("{base_name}_seed={k}"),
+                    grid: grid.clone(),
+                    config: RunConfig {
+                        seed,
+                        ..config.clone()
+                    },
+                });
+            }
         }
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -422,10 +558,27 @@ pub fn parse(
             return Err(parse_err(format!("two runs are both named `{}`", r.name)));
         }
     }
+    if let Some(r) = &reference {
+        let known: Vec<String> = runs.iter().fold(Vec::new(), |mut v, run| {
+            let c = configuration_name(&run.experiment, &run.grid);
+            if !v.contains(&c) {
+                v.push(c);
+            }
+            v
+        });
+        if !known.contains(r) {
+            return Err(parse_err(format!(
+                "field `reference`: expected one of the plan's configurations ({}), got {r:?}",
+                known.join(", ")
+            )));
+        }
+    }
     Ok(Plan {
         name,
         origin: origin.to_string(),
         runs,
+        seeds,
+        reference,
     })
 }
 
@@ -1075,6 +1228,136 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("t.toml") && e.contains("reg.l2"), "{e}");
+    }
+
+    /// `seeds = N`: every run repeated with seeds `seed + k - 1`, named `_seed=k`, in
+    /// plan order (a combination's repeats together); `N = 1` is the plan without it.
+    #[test]
+    fn seeds_repeat_every_run_with_derived_seeds() {
+        let text = r#"
+            seed = 100
+            seeds = 3
+            [experiments.baseline]
+            [experiments.l2]
+            reg.l2 = [1e-4, 1e-5]
+            [experiments.other]
+            seed = 7
+        "#;
+        let p = plan(text).unwrap();
+        assert_eq!(p.seeds, 3);
+        let runs: Vec<(&str, u64)> = p
+            .runs
+            .iter()
+            .map(|r| (r.name.as_str(), r.config.seed))
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                ("baseline_seed=1", 100),
+                ("baseline_seed=2", 101),
+                ("baseline_seed=3", 102),
+                ("l2_l2=1e-4_seed=1", 100),
+                ("l2_l2=1e-4_seed=2", 101),
+                ("l2_l2=1e-4_seed=3", 102),
+                ("l2_l2=1e-5_seed=1", 100),
+                ("l2_l2=1e-5_seed=2", 101),
+                ("l2_l2=1e-5_seed=3", 102),
+                ("other_seed=1", 7),
+                ("other_seed=2", 8),
+                ("other_seed=3", 9),
+            ]
+        );
+        // repeats differ in the seed only; the grid is the combination's
+        let (a, b) = (&p.runs[3], &p.runs[4]);
+        assert_eq!(a.grid, b.grid);
+        assert_eq!(
+            RunConfig {
+                seed: 0,
+                ..a.config.clone()
+            },
+            RunConfig {
+                seed: 0,
+                ..b.config.clone()
+            }
+        );
+        assert_eq!(configuration_name(&a.experiment, &a.grid), "l2_l2=1e-4");
+        assert_eq!(grid_keys(&p), ["reg.l2"]);
+        // seeds = 1 (or absent) is exactly the plan without the key
+        let once = plan(&text.replace("seeds = 3", "seeds = 1")).unwrap();
+        let without = plan(&text.replace("seeds = 3", "")).unwrap();
+        assert_eq!(once.runs, without.runs);
+        assert_eq!(once.runs[0].name, "baseline");
+        assert_eq!(once.runs.len(), 4);
+        // --set seeds=N overrides the file
+        let sets = vec![parse_set("seeds=2").unwrap()];
+        let p = parse(text, "t.toml", "t", &sets).unwrap();
+        assert_eq!(p.runs.len(), 8);
+        assert_eq!(repeat_seed(u64::MAX, 1), Some(u64::MAX));
+        assert_eq!(repeat_seed(u64::MAX, 2), None);
+        assert_eq!(repeat_seed(5, 0), None);
+    }
+
+    /// A grid over `seed` is aggregated per configuration too (its runs share one
+    /// configuration name); combined with `seeds > 1` it is an error.
+    #[test]
+    fn seed_grids_and_bad_seed_keys() {
+        let p = plan("[experiments.a]\nseed = [1, 2]\nreg.l2 = [1e-4, 1e-5]").unwrap();
+        let configs: Vec<String> = p
+            .runs
+            .iter()
+            .map(|r| configuration_name(&r.experiment, &r.grid))
+            .collect();
+        assert_eq!(p.runs[1].name, "a_seed=1_l2=1e-5");
+        assert_eq!(
+            configs,
+            ["a_l2=1e-4", "a_l2=1e-5", "a_l2=1e-4", "a_l2=1e-5"]
+        );
+        let e = err("seeds = 2\n[experiments.a]\nseed = [1, 2]");
+        assert!(e.contains("field `seed`") && e.contains("seeds = 2"), "{e}");
+        for (text, needle) in [
+            ("seeds = 0", "field `seeds`"),
+            ("seeds = 1001", "from 1 to 1000"),
+            ("seeds = \"3\"", "field `seeds`"),
+            ("seeds = 2.5", "field `seeds`"),
+            ("[experiments.a]\nseeds = 2", "field `experiments.a.seeds`"),
+            (
+                "[experiments.a]\nreference = \"a\"",
+                "field `experiments.a.reference`",
+            ),
+            ("reference = 3", "field `reference`"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+        // seeds count against the plan's run limit
+        let e = err(
+            "seeds = 1000\nreg.l2 = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11]",
+        );
+        assert!(e.contains("11000 runs"), "{e}");
+        let sets = vec![parse_set("seeds=0").unwrap()];
+        let e = parse("", "t.toml", "t", &sets).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--set seeds=0") && e.contains("field `seeds`"),
+            "{e}"
+        );
+    }
+
+    /// `reference` names a configuration of the plan; anything else is an error listing
+    /// them.
+    #[test]
+    fn reference_names_a_configuration() {
+        let text = "seeds = 2\n[experiments.baseline]\n[experiments.l2]\nreg.l2 = [1e-4, 1e-5]";
+        assert_eq!(plan(text).unwrap().reference, None);
+        let p = plan(&format!("reference = \"l2_l2=1e-5\"\n{text}")).unwrap();
+        assert_eq!(p.reference.as_deref(), Some("l2_l2=1e-5"));
+        let e = err(&format!("reference = \"l2\"\n{text}"));
+        assert!(
+            e.contains("field `reference`") && e.contains("baseline, l2_l2=1e-4, l2_l2=1e-5"),
+            "{e}"
+        );
+        let sets = vec![parse_set("reference=baseline").unwrap()];
+        let p = parse(text, "t.toml", "t", &sets).unwrap();
+        assert_eq!(p.reference.as_deref(), Some("baseline"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 /// Atomic file output: the model crate's, shared with its model files.
 pub use regulab_model::atomic;
+pub mod aggregate;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

@@ -5,10 +5,10 @@
 //!   (names, experiments, each resolved config's SHA-256), written before training.
 //!   `regulab plot` and `regulab verify` read the runs it lists, never whatever
 //!   subdirectories happen to be there; `--resume` continues only the same plan.
-//! * regulab's own files ([`survey`]): `summary.csv`, `report.html`, `plan.json`, the
-//!   figures in `plots/`, run directories (subdirectories holding any of
-//!   [`RUN_FILES`]) and the temporary files of interrupted atomic writes. Anything else
-//!   is the user's and is never removed.
+//! * regulab's own files ([`survey`]): `summary.csv`, `aggregate.csv`, `report.html`,
+//!   `plan.json`, the figures in `plots/`, run directories (subdirectories holding any
+//!   of [`RUN_FILES`]) and the temporary files of interrupted atomic writes. Anything
+//!   else is the user's and is never removed.
 //! * A directory holding results is refused unless the command says `--resume` or
 //!   `--overwrite` ([`remove_results`]: regulab's files only, listed as removed).
 //!
@@ -27,6 +27,8 @@ use crate::config::Plan;
 pub const PLAN_FILE: &str = "plan.json";
 /// One row per run, written when every run has finished.
 pub const SUMMARY_FILE: &str = "summary.csv";
+/// One row per configuration (statistics over its seeds), written with the summary.
+pub const AGGREGATE_FILE: &str = "aggregate.csv";
 /// The HTML report.
 pub const REPORT_FILE: &str = "report.html";
 /// The figures.
@@ -114,6 +116,10 @@ pub struct PlanFile {
     /// grid varies anything, and in files written before regulab recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid_keys: Option<Vec<String>>,
+    /// The configuration `aggregate.csv` compares with, when the config's `reference`
+    /// key names one (absent otherwise: the default, `baseline` when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 impl PlanFile {
@@ -132,6 +138,7 @@ impl PlanFile {
                 })
                 .collect(),
             grid_keys: Some(crate::config::grid_keys(plan)).filter(|k| !k.is_empty()),
+            reference: plan.reference.clone(),
         }
     }
 
@@ -284,7 +291,8 @@ fn is_run_dir(dir: &Path) -> bool {
 pub fn survey(dir: &Path) -> Result<Survey> {
     let mut s = Survey::default();
     for (name, t) in entries(dir)? {
-        let own_file = [SUMMARY_FILE, REPORT_FILE, PLAN_FILE].contains(&name.as_str())
+        let own_file = [SUMMARY_FILE, AGGREGATE_FILE, REPORT_FILE, PLAN_FILE]
+            .contains(&name.as_str())
             || RUN_FILES.contains(&name.as_str());
         if t.is_file() && own_file {
             s.files.push(name);

@@ -30,17 +30,20 @@
 //! keep_hidden = 1.0          # ... of every hidden layer
 //! keep_layers = []           # ... per hidden layer (overrides keep_hidden)
 //! max_norm = 0.0             # 0 = off
+//! convention = "mean"        # mean | lab2015: how l1, l2 enter a step (PenaltyConvention)
 //! ```
 //!
 //! The field order is the serialisation order, which the harness's manifests and
-//! config digests record: do not reorder fields.
+//! config digests record: do not reorder fields. `reg.convention` came last and is
+//! left out when it is `mean` (the default), so the records of every config without it
+//! are the bytes they were before it existed.
 
 use crate::arch::{Architecture, Init, InitKind, Output};
 use crate::bounds;
 use crate::error::{ModelError, Result};
 use crate::keep::FixedKeep;
 use crate::network::Mlp;
-use crate::penalty::Penalty;
+use crate::penalty::{Penalty, PenaltyConvention};
 use crate::schedule::{LrSchedule, NewBob, ScheduleKind};
 use regulab_kernels::activation::Activation;
 use serde::{Deserialize, Serialize};
@@ -209,6 +212,21 @@ pub struct RegConfig {
     pub keep_layers: Vec<f32>,
     /// Max-norm bound on each unit's incoming weight vector (0 = off).
     pub max_norm: f32,
+    /// How `l1` and `l2` enter an SGD step on a batch of `B` examples with summed data
+    /// gradient `G` (`g` for the biases):
+    ///
+    /// ```text
+    /// mean     W <- W - lr (G/B + l2 W + l1 sgn(W))
+    ///          b <- b - lr (g/B [+ l2 b + l1 sgn(b)  if penalize_biases])
+    /// lab2015  W <- W - lr (G + l2 W + l1 sgn(W)) / B
+    ///          b <- b - lr (g + l2 b + l1 sgn(b)) / B        (biases always)
+    /// ```
+    ///
+    /// (with momentum, the bracket is the gradient the velocity accumulates). `lab2015`
+    /// is the 2015 lab's code; its `l1 = 1e-4` at batch 10 is `mean`'s `l1 = 1e-5` with
+    /// `penalize_biases`. See [`PenaltyConvention`] for the reported cost and rounding.
+    #[serde(default, skip_serializing_if = "PenaltyConvention::is_mean")]
+    pub convention: PenaltyConvention,
 }
 
 impl Default for RegConfig {
@@ -222,6 +240,7 @@ impl Default for RegConfig {
             keep_hidden: 1.0,
             keep_layers: Vec::new(),
             max_norm: 0.0,
+            convention: PenaltyConvention::Mean,
         }
     }
 }
@@ -250,12 +269,21 @@ impl RegConfig {
         Ok(())
     }
 
-    /// The L1/L2 penalty.
+    /// The L1/L2 penalty as configured (its coefficients enter a step by
+    /// [`RegConfig::convention`]: give both to the trainer's `TrainConfig`).
     pub fn penalty(&self) -> Penalty {
         Penalty {
             penalize_biases: self.penalize_biases,
             ..Penalty::new(self.l1, self.l2)
         }
+    }
+
+    /// The penalty a step on a batch of `batch_size` examples applies, in the `mean`
+    /// convention ([`PenaltyConvention::per_example`]): the penalty part of the cost to
+    /// report, whose gradient the step follows. [`RegConfig::penalty`] itself under
+    /// `mean`; under `lab2015`, `l1 / B`, `l2 / B` with the biases penalised.
+    pub fn reported_penalty(&self, batch_size: usize) -> Penalty {
+        self.convention.per_example(self.penalty(), batch_size)
     }
 
     /// The max-norm bound, `None` when `max_norm = 0` (off).
@@ -382,5 +410,40 @@ mod tests {
         assert_eq!((k.keep_of(0), k.keep_of(1), k.keep_of(2)), (0.8, 0.5, 0.9));
         assert_eq!(r.max_norm(), Some(3.0));
         assert!(r.drops_out());
+        assert_eq!(r.reported_penalty(10), r.penalty());
+    }
+
+    /// `convention` defaults to `mean`, is left out when `mean` (so older records keep
+    /// their bytes) and reads `lab2015`, whose reported penalty is over the batch size.
+    #[test]
+    fn convention_spelling_default_and_reported_penalty() {
+        let mean = serde_json::to_string(&RegConfig::default()).unwrap();
+        assert!(!mean.contains("convention"), "{mean}");
+        let back: RegConfig = serde_json::from_str(&mean).unwrap();
+        assert_eq!(back.convention, PenaltyConvention::Mean);
+        let lab = RegConfig {
+            l1: 1e-4,
+            l2: 2e-4,
+            convention: PenaltyConvention::Lab2015,
+            ..RegConfig::default()
+        };
+        let json = serde_json::to_string(&lab).unwrap();
+        assert!(json.ends_with(r#""convention":"lab2015"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<RegConfig>(&json).unwrap(), lab);
+        let p = lab.reported_penalty(10);
+        assert_eq!(
+            (p.l1, p.l2, p.penalize_biases),
+            (1e-4f32 / 10.0, 2e-4f32 / 10.0, true)
+        );
+        assert!(
+            !lab.penalty().penalize_biases,
+            "the configured penalty is unchanged"
+        );
+        assert!(
+            serde_json::from_str::<PenaltyConvention>(r#""lab""#)
+                .unwrap_err()
+                .to_string()
+                .contains("expected `mean` or `lab2015`")
+        );
     }
 }

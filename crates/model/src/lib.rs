@@ -11,7 +11,9 @@
 //! z    = x~_{L-1} W_{L-1} + b_{L-1}          output: softmax + cross-entropy, or linear + squared error
 //! C    = (1/B) sum_n loss_n + l1 sum|w| + l2/2 sum w^2
 //! ```
-//! and one SGD step `W <- W - lr (G/B + l2 W + l1 sgn W)` (see [`trainer`]).
+//! and one SGD step `W <- W - lr (G/B + l2 W + l1 sgn W)` (see [`trainer`]). With the
+//! 2015 lab's convention ([`PenaltyConvention::Lab2015`]) the step is
+//! `W <- W - lr (G + l2 W + l1 sgn W) / B`, biases included.
 //!
 //! # Typical use (what the harness does)
 //!
@@ -63,7 +65,7 @@ pub use error::{ModelError, Result};
 pub use eval::{EvalStats, Evaluator, evaluate};
 pub use keep::{FixedKeep, KeepSchedule, LinearRamp};
 pub use network::{Layer, Mlp, MlpBuilder};
-pub use penalty::Penalty;
+pub use penalty::{Penalty, PenaltyConvention};
 pub use regulab_kernels::activation::Activation;
 pub use schedule::{LrSchedule, NewBob, ScheduleKind};
 pub use trainer::{Gradients, StepStats, TrainConfig, Trainer, TrainerState, UpdatePath};

@@ -14,7 +14,11 @@
 //! max-norm:   W[:, j] <- W[:, j] * c / ||W[:, j]||  where ||W[:, j]|| > c
 //! ```
 //! which is gradient descent on the cost
-//! `C = (1/B) sum_n loss_n + l1 * sum |w| + l2/2 * sum w^2`.
+//! `C = (1/B) sum_n loss_n + l1 * sum |w| + l2/2 * sum w^2`. That is the default
+//! penalty convention, [`PenaltyConvention::Mean`]; under
+//! [`PenaltyConvention::Lab2015`] (the 2015 lab's code) the same step runs with `l1 / B`,
+//! `l2 / B` in place of `l1`, `l2` and the biases penalised, i.e.
+//! `d_W = (G_i + l2 * W + l1 * sgn(W)) / B` and likewise `d_b` (see the enum).
 //!
 //! # Update paths
 //!
@@ -34,7 +38,7 @@ use crate::error::{ModelError, Result};
 use crate::keep::{FixedKeep, KeepSchedule};
 use crate::network::Mlp;
 use crate::pass::{self, DropoutPlan, Sink};
-use crate::penalty::{Penalty, max_norm};
+use crate::penalty::{Penalty, PenaltyConvention, max_norm};
 use crate::workspace::Workspace;
 use regulab_kernels::dropout::Keep;
 use regulab_kernels::update::{Step, sgn};
@@ -77,6 +81,10 @@ pub struct TrainConfig {
     /// L1 / L2 penalties.
     #[serde(default)]
     pub penalty: Penalty,
+    /// How `penalty`'s coefficients enter a step: `mean` (default) or the 2015 lab's
+    /// `lab2015` (see [`PenaltyConvention`]).
+    #[serde(default, skip_serializing_if = "PenaltyConvention::is_mean")]
+    pub convention: PenaltyConvention,
     /// Momentum `mu` in [0, 1); 0 = plain SGD (no velocity buffers).
     #[serde(default)]
     pub momentum: f32,
@@ -95,6 +103,7 @@ impl Default for TrainConfig {
     fn default() -> TrainConfig {
         TrainConfig {
             penalty: Penalty::none(),
+            convention: PenaltyConvention::Mean,
             momentum: 0.0,
             max_norm: None,
             seed: 0,
@@ -113,6 +122,13 @@ impl TrainConfig {
             bounds::positive("max_norm", c)?;
         }
         Ok(())
+    }
+
+    /// The penalty in the `mean` convention that this config's steps apply on a batch
+    /// of `batch` examples ([`PenaltyConvention::per_example`]); with the configured
+    /// batch size, the penalty part of the cost to report (e.g. to [`crate::evaluate`]).
+    pub fn per_example_penalty(&self, batch: usize) -> Penalty {
+        self.convention.per_example(self.penalty, batch)
     }
 }
 
@@ -261,7 +277,8 @@ impl Trainer {
         bounds::non_negative("learning_rate", lr)?;
         let rows = pass::check_batch(&self.net, &mut self.ws, x, labels)?;
         let (nll_sum, correct) = self.forward_loss(x, labels, rows);
-        let p = self.cfg.penalty;
+        // lab2015: the coefficients over this batch's rows, biases penalised
+        let p = self.cfg.per_example_penalty(rows);
         let grad_scale = 1.0 / rows as f32;
         let w_step = Step {
             lr,
@@ -319,7 +336,10 @@ impl Trainer {
     /// masks training would use at the current step (the step is not advanced; the
     /// masks are readable afterwards through [`Trainer::workspace`]). Computed by the
     /// same forward/backward code as [`Trainer::train_batch`]:
-    /// `dC/dW = G / B + l2 W + l1 sgn(W)` (in this order, f32, as the update kernel).
+    /// `dC/dW = G / B + l2 W + l1 sgn(W)` (in this order, f32, as the update kernel),
+    /// with `l1`, `l2` and the bias terms of [`TrainConfig::per_example_penalty`] for the
+    /// batch's `B` rows (so under `lab2015`, `(G + l2 W + l1 sgn W) / B` up to rounding);
+    /// `penalty` is that penalty's value.
     pub fn gradients(&mut self, x: &[f32], labels: &[u32]) -> Result<Gradients> {
         let rows = pass::check_batch(&self.net, &mut self.ws, x, labels)?;
         for (g, l) in self.gw.iter_mut().zip(self.net.layers()) {
@@ -335,7 +355,7 @@ impl Trainer {
                 gb: &mut self.gb,
             },
         );
-        let p = self.cfg.penalty;
+        let p = self.cfg.per_example_penalty(rows);
         let scale = 1.0 / rows as f32;
         let full = |g: &[f32], w: &[f32], l1: f32, l2: f32| -> Vec<f32> {
             g.iter()

@@ -100,6 +100,7 @@ fn no_allocation_per_minibatch_after_the_first() {
                 max_norm: Some(3.0),
                 update_path: path,
                 seed: 1,
+                ..TrainConfig::default()
             };
             let mut t = Trainer::new(net, cfg, b)
                 .unwrap()

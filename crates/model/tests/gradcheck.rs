@@ -14,11 +14,20 @@
 //! Kinks are avoided: ReLU nets are only checked when every hidden pre-activation is at
 //! least 1e-3 away from 0 (h moves a pre-activation by at most ~1e-6), and no weight lies
 //! within 1e-3 of 0 (the L1 kink; such weights are moved to +-1e-3 before the check).
+//!
+//! Both penalty conventions are checked. Under `mean` the reference cost is
+//! `(1/B) sum_n loss_n + l1 sum|w| + l2/2 sum w^2`; under `lab2015` it is the objective
+//! whose gradient the 2015 lab's step follows, written from its definition (the penalty
+//! gradient added to the summed batch gradient, then divided by `B`, biases included):
+//! `(1/B) (sum_n loss_n + l1 sum|θ| + l2/2 sum θ^2)` over weights and biases, in f64
+//! with the coefficients as given (never the model's f32 quotients `l1 / B`).
 
 mod common;
 
 use common::{RefMask, RefNet, ref_cost, uniform};
-use regulab_model::{Activation, FixedKeep, Init, Mlp, Output, Penalty, TrainConfig, Trainer};
+use regulab_model::{
+    Activation, FixedKeep, Init, Mlp, Output, Penalty, PenaltyConvention, TrainConfig, Trainer,
+};
 
 const H: f64 = 1e-6;
 const RTOL: f64 = 1e-4;
@@ -36,7 +45,27 @@ struct Case {
     output: Output,
     hidden_layers: usize,
     penalty: Penalty,
+    convention: PenaltyConvention,
     dropout: Option<(f32, f32)>,
+}
+
+/// The reference cost of `case` at `r`: data cost and penalty (see the module docs for
+/// the two conventions).
+fn reference(case: &Case, r: &RefNet, x: &[f32], y: &[u32], masks: &[RefMask]) -> common::RefCost {
+    match case.convention {
+        PenaltyConvention::Mean => ref_cost(r, x, y, masks, &case.penalty),
+        PenaltyConvention::Lab2015 => {
+            let all = Penalty {
+                penalize_biases: true,
+                ..case.penalty
+            };
+            let c = ref_cost(r, x, y, masks, &all);
+            common::RefCost {
+                penalty: c.penalty / y.len() as f64,
+                ..c
+            }
+        }
+    }
 }
 
 /// Worst errors of one check.
@@ -88,6 +117,7 @@ fn check(case: &Case) -> Worst {
         let y = common::labels(seed, rows, 3);
         let cfg = TrainConfig {
             penalty: case.penalty,
+            convention: case.convention,
             seed: seed + 7,
             ..TrainConfig::default()
         };
@@ -111,7 +141,7 @@ fn check(case: &Case) -> Worst {
             assert!(m0.0.iter().any(|&k| k) && m0.0.iter().any(|&k| !k));
         }
         let mut r = RefNet::of(&net);
-        let base = ref_cost(&r, &x, &y, &masks, &case.penalty);
+        let base = reference(case, &r, &x, &y, &masks);
         if case.act == Activation::Relu && base.min_abs_hidden < 1e-3 {
             continue;
         }
@@ -128,7 +158,7 @@ fn check(case: &Case) -> Worst {
         );
         let mut worst = Worst::default();
         let total = |r: &RefNet| {
-            let c = ref_cost(r, &x, &y, &masks, &case.penalty);
+            let c = reference(case, r, &x, &y, &masks);
             c.nll + c.penalty
         };
         for i in 0..net.n_layers() {
@@ -159,11 +189,12 @@ fn check(case: &Case) -> Worst {
                     worst.params += 1;
                     assert!(
                         ratio <= 1.0,
-                        "{:?}/{:?}/{} hidden/{:?}/dropout {:?}: layer {i} {} {k}: model {a} fd {fd}",
+                        "{:?}/{:?}/{} hidden/{:?} {:?}/dropout {:?}: layer {i} {} {k}: model {a} fd {fd}",
                         case.act,
                         case.output,
                         case.hidden_layers,
                         case.penalty,
+                        case.convention,
                         case.dropout,
                         if is_bias { "bias" } else { "weight" },
                     );
@@ -195,6 +226,7 @@ fn run_grid(output: Output) {
                     output,
                     hidden_layers,
                     penalty,
+                    convention: PenaltyConvention::Mean,
                     dropout: None,
                 });
                 all.abs = all.abs.max(w.abs);
@@ -235,6 +267,7 @@ fn gradients_with_penalised_biases() {
                     l2: 0.1,
                     penalize_biases: true,
                 },
+                convention: PenaltyConvention::Mean,
                 dropout: None,
             });
         }
@@ -253,6 +286,7 @@ fn gradients_with_fixed_dropout_masks() {
                     output,
                     hidden_layers,
                     penalty: Penalty::new(0.01, 0.05),
+                    convention: PenaltyConvention::Mean,
                     dropout: Some((0.8, 0.6)),
                 });
                 worst.abs = worst.abs.max(w.abs);
@@ -265,4 +299,92 @@ fn gradients_with_fixed_dropout_masks() {
         "dropout: max |err| {:.3e}, max rel err {:.3e}, max err/tol {:.3}",
         worst.abs, worst.rel, worst.ratio
     );
+}
+
+/// The 2015 lab's convention: the gradient of `(1/B) (sum_n loss_n + l1 sum|θ| +
+/// l2/2 sum θ^2)`, biases included whatever `penalize_biases` says, with and without
+/// dropout. The coefficients are large enough that reading them under the `mean`
+/// convention (4 times stronger at B = 4, biases unpenalised) would fail the check by
+/// orders of magnitude: `(1 - 1/4) * 0.04 = 0.03` against a tolerance of ~1e-6.
+#[test]
+fn gradients_lab2015_convention() {
+    let mut worst = Worst::default();
+    let mut n = 0;
+    for act in ACTS {
+        for output in [Output::Softmax, Output::Linear] {
+            for hidden_layers in 1..=2 {
+                for (penalty, dropout) in [
+                    (Penalty::new(0.04, 0.0), None),
+                    (Penalty::new(0.0, 0.2), None),
+                    (Penalty::new(0.04, 0.2), None),
+                    (Penalty::new(0.04, 0.2), Some((0.8, 0.6))),
+                ] {
+                    let w = check(&Case {
+                        act,
+                        output,
+                        hidden_layers,
+                        penalty,
+                        convention: PenaltyConvention::Lab2015,
+                        dropout,
+                    });
+                    worst.abs = worst.abs.max(w.abs);
+                    worst.rel = worst.rel.max(w.rel);
+                    worst.ratio = worst.ratio.max(w.ratio);
+                    worst.params += w.params;
+                    n += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(n, 64);
+    println!(
+        "lab2015: {n} nets, {} parameters checked; max |err| {:.3e}, max rel err {:.3e}, max err/tol {:.3}",
+        worst.params, worst.abs, worst.rel, worst.ratio
+    );
+}
+
+/// The check can tell the conventions apart: the lab2015 gradient of a net is not the
+/// mean-convention gradient of the same coefficients (so a trainer ignoring the
+/// convention fails `gradients_lab2015_convention`).
+#[test]
+fn lab2015_gradient_differs_from_mean_gradient() {
+    let case = |convention| Case {
+        act: Activation::Sigmoid,
+        output: Output::Softmax,
+        hidden_layers: 1,
+        penalty: Penalty::new(0.04, 0.2),
+        convention,
+        dropout: None,
+    };
+    let grads = |c: &Case| {
+        let net = net_for(c, 1);
+        let x = uniform(1001, 4 * 5, 0.0, 1.0);
+        let y = common::labels(1, 4, 3);
+        let cfg = TrainConfig {
+            penalty: c.penalty,
+            convention: c.convention,
+            seed: 8,
+            ..TrainConfig::default()
+        };
+        Trainer::new(net, cfg, 4)
+            .unwrap()
+            .gradients(&x, &y)
+            .unwrap()
+    };
+    let lab = grads(&case(PenaltyConvention::Lab2015));
+    let mean = grads(&case(PenaltyConvention::Mean));
+    let max_diff = lab.weights[0]
+        .iter()
+        .zip(&mean.weights[0])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(max_diff > 0.02, "{max_diff}");
+    // biases: penalised under lab2015 only
+    assert!(
+        lab.biases[0]
+            .iter()
+            .zip(&mean.biases[0])
+            .any(|(a, b)| a != b)
+    );
+    assert!((lab.penalty - mean.penalty).abs() > 0.01 * mean.penalty);
 }

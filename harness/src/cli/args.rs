@@ -54,8 +54,9 @@ pub enum Command {
         #[arg(long)]
         resume: bool,
         /// Replace the results in the output directory: first remove regulab's files
-        /// there (summary.csv, report.html, plan.json, the figures in plots/, the files
-        /// of its run directories), nothing else, and say what was removed.
+        /// there (summary.csv, aggregate.csv, report.html, plan.json, the figures in
+        /// plots/, the files of its run directories), nothing else, and say what was
+        /// removed.
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
         /// Train only the runs whose index in the plan is I modulo N (0 <= I < N), into

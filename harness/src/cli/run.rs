@@ -1,5 +1,6 @@
 //! `regulab run`: owns the output directory, loads (or downloads) the data, trains every
-//! run of the plan, prints the comparison table and draws the figures.
+//! run of the plan, prints the comparison table (and, with several seeds, the table of
+//! configurations with their intervals and verdicts) and draws the figures.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -205,6 +206,12 @@ fn write_outputs(
     };
     let outputs = run::write_outputs(out, plot.then_some(&opts))?;
     println!("summary: {}", outputs.summary.display());
+    // over seeds: the configurations with their intervals and verdicts
+    if outputs.aggregate.rows.iter().any(|r| r.seeds.len() > 1) {
+        println!();
+        print!("{}", regulab::aggregate::text_table(&outputs.aggregate));
+        println!("aggregate: {}", outputs.aggregate_file.display());
+    }
     let Some(figures) = outputs.figures else {
         return Ok(None);
     };

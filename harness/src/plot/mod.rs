@@ -286,9 +286,33 @@ pub fn figures(
     let mut figs = Vec::new();
     let experiments = study.experiments();
     let all: Vec<&RunData> = study.runs.iter().collect();
+    // with several seeds per configuration, the accuracy curves are the configurations'
+    // means over their seeds with a min-to-max band
+    let seeded = curves::by_configuration(&all)
+        .iter()
+        .any(|(_, g)| g.len() > 1);
+    let accuracy = |runs: &[&RunData], title: &str| {
+        if seeded {
+            curves::accuracy_mean_svg(&curves::by_configuration(runs), title)
+        } else {
+            curves::accuracy_svg(runs, title)
+        }
+    };
+    let band = if seeded {
+        ": the mean over its seeds, shaded from the lowest to the highest"
+    } else {
+        ""
+    };
     if experiments.len() > 1
         && let Some(svg) = skippable(
-            curves::accuracy_svg(&all, "all runs"),
+            accuracy(
+                &all,
+                if seeded {
+                    "all configurations"
+                } else {
+                    "all runs"
+                },
+            ),
             &diverged(&all),
             notes,
         )?
@@ -296,7 +320,11 @@ pub fn figures(
         figs.push(Figure {
             stem: "valid_acc".into(),
             section: Section::Accuracy,
-            caption: "Every run of the study.".into(),
+            caption: if seeded {
+                format!("Every configuration of the study{band}.")
+            } else {
+                "Every run of the study.".into()
+            },
             svg,
         });
     }
@@ -306,12 +334,12 @@ pub fn figures(
             .copied()
             .filter(|r| r.experiment == *exp)
             .collect();
-        let drawn = curves::accuracy_svg(&runs, &format!("experiment {exp}"));
+        let drawn = accuracy(&runs, &format!("experiment {exp}"));
         if let Some(svg) = skippable(drawn, &diverged(&runs), notes)? {
             figs.push(Figure {
                 stem: format!("valid_acc_{exp}"),
                 section: Section::Accuracy,
-                caption: format!("Experiment {exp}: {} run(s).", runs.len()),
+                caption: format!("Experiment {exp}: {} run(s){band}.", runs.len()),
                 svg,
             });
         }
@@ -509,7 +537,9 @@ pub fn plot_dir(dir: &Path, opts: &PlotOptions<'_>) -> Result<PlotOutput, PlotEr
         .and_then(Path::file_name)
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "runs".into());
-    let html = report::html(&name, &study, &stats, &figs, &notes);
+    // over seeds: only for a whole plan whose runs have all finished
+    let aggregate = crate::run::outputs::aggregate_of_dir(dir).ok().flatten();
+    let html = report::html(&name, &study, &stats, &figs, &notes, aggregate.as_ref());
     let report = dir.join("report.html");
     crate::atomic::write(&report, html.as_bytes()).map_err(|source| PlotError::Io {
         path: report.clone(),

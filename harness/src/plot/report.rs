@@ -8,6 +8,7 @@ use std::fmt::Write;
 use super::labels;
 use super::rundir::Study;
 use super::{Figure, Section};
+use crate::aggregate::{self, Aggregate};
 use crate::plot::style::pct;
 
 /// Per-run weight statistics for the table (`None` when the model could not be read).
@@ -52,13 +53,67 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// The page. `name` titles it; `stats[i]` belongs to `study.runs[i]`.
+/// The seeds of the study's runs in words: `seed 7`, or `3 seeds (7, 8, 9)`, or
+/// `12 seeds (1 to 12)`.
+fn seeds_words(study: &Study) -> String {
+    let mut seeds: Vec<u64> = study.runs.iter().map(|r| r.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    match seeds.as_slice() {
+        [one] => format!("seed {one}"),
+        s if s.len() <= 5 => format!(
+            "{} seeds ({})",
+            s.len(),
+            s.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        ),
+        s => format!("{} seeds ({} to {})", s.len(), s[0], s[s.len() - 1]),
+    }
+}
+
+/// The section on the configurations over their seeds: the aggregate's table
+/// ([`aggregate::display_rows`]) and its verdicts in words. Empty when no
+/// configuration has more than one seed.
+fn seeds_section(agg: &Aggregate) -> String {
+    if !agg.rows.iter().any(|r| r.seeds.len() > 1) {
+        return String::new();
+    }
+    let mut h = String::from(
+        "<h2>Over seeds: does a regulariser help?</h2>\n<p>Each configuration over its seeds \
+         (<code>aggregate.csv</code>): the mean and sample standard deviation, the 95 % \
+         Student t interval of the mean, and the difference from the reference paired by \
+         seed (same initial weights, training pool, shuffles and masks) with its 95 % \
+         interval; <em>better</em> or <em>worse</em> when that interval excludes 0.</p>\n\
+         <table>\n<thead><tr>",
+    );
+    for c in aggregate::display_header(agg) {
+        let _ = write!(h, "<th>{}</th>", escape(&c));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for row in aggregate::display_rows(agg) {
+        h.push_str("<tr>");
+        for (i, c) in row.iter().enumerate() {
+            let class = if i == 0 || i == 6 { "" } else { " class=\"n\"" };
+            let _ = write!(h, "<td{class}>{}</td>", escape(c));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table>\n");
+    let words = aggregate::verdict_sentence(agg);
+    if !words.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", escape(&words));
+    }
+    h
+}
+
+/// The page. `name` titles it; `stats[i]` belongs to `study.runs[i]`; `aggregate`, when
+/// the study is a whole plan, adds the section over seeds ([`seeds_section`]).
 pub fn html(
     name: &str,
     study: &Study,
     stats: &[Option<WeightStats>],
     figures: &[Figure],
     notes: &[String],
+    aggregate: Option<&Aggregate>,
 ) -> String {
     let mut h = String::new();
     let _ = write!(
@@ -78,12 +133,12 @@ pub fn html(
         .unwrap_or("?");
     let _ = writeln!(
         h,
-        "<p class=\"meta\">{} run(s) in {} experiment(s) ({}); dataset {}; seed {}.</p>",
+        "<p class=\"meta\">{} run(s) in {} experiment(s) ({}); dataset {}; {}.</p>",
         study.runs.len(),
         experiments.len(),
         escape(&experiments.join(", ")),
         escape(dataset),
-        first.seed
+        seeds_words(study)
     );
     h.push_str("<h2>Summary</h2>\n<table>\n<thead><tr><th>run</th><th>hyperparameters</th><th>epochs</th><th>train acc (%)</th><th>valid acc (%)</th><th>best valid acc (%) [epoch]</th><th>test acc (%)</th><th>|w| &lt; 1e-3 (%)</th><th>weight L2 norm</th><th>status</th></tr></thead>\n<tbody>\n");
     for (r, st) in study.runs.iter().zip(stats) {
@@ -113,6 +168,9 @@ pub fn html(
         );
     }
     h.push_str("</tbody>\n</table>\n");
+    if let Some(agg) = aggregate {
+        h.push_str(&seeds_section(agg));
+    }
     for section in Section::ALL {
         let figs: Vec<&Figure> = figures.iter().filter(|f| f.section == section).collect();
         if figs.is_empty() {

@@ -123,17 +123,20 @@ pub fn histogram_svg(run: &RunData, w: &Weights, m: f32) -> Result<String, PlotE
     let top = shares.iter().copied().fold(0.0, f64::max).max(1e-9) * 1.15;
     let m = f64::from(m.max(f32::MIN_POSITIVE));
     let width = 2.0 * m / BINS as f64;
+    // the title wraps rather than being clipped (long run names)
+    let (title, title_h) = super::chart::title_layout(&format!(
+        "Final weights: {} ({})",
+        run.name,
+        labels::describe(run)
+    ));
     let mut svg = String::new();
     {
-        let root =
-            SVGBackend::with_string(&mut svg, (style::WIDTH, style::HEIGHT)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (style::WIDTH, style::HEIGHT + title_h - 40))
+            .into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| PlotError::Draw(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("Final weights: {} ({})", run.name, labels::describe(run)),
-                style::bold(style::TITLE_SIZE),
-            )
+        let body = super::chart::draw_title(&root, &title, title_h)?;
+        let mut chart = ChartBuilder::on(&body)
             .margin(12)
             .x_label_area_size(56)
             .y_label_area_size(72)

@@ -90,6 +90,8 @@ impl Selection {
             name: plan.name.clone(),
             origin: plan.origin.clone(),
             runs: self.runs(plan).into_iter().cloned().collect(),
+            seeds: plan.seeds,
+            reference: plan.reference.clone(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The outputs of a plan beyond its run directories: `summary.csv` (one row per run),
-//! the figures and `report.html`, and the comparison table printed at the end of
-//! `regulab run`.
+//! `aggregate.csv` (one row per configuration: statistics over its seeds and the
+//! paired comparison with the reference, [`crate::aggregate`]), the figures and
+//! `report.html`, and the comparison table printed at the end of `regulab run`.
 //!
 //! Why a module, and why from the directories: [`write_outputs`] builds everything
 //! from `plan.json` and the run directories only, never from training's memory, so the
@@ -14,8 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use regulab_model::{Architecture, Mlp};
 
-use crate::config::{RunSpec, flatten};
-use crate::outdir::{PlanFile, SUMMARY_FILE};
+use crate::aggregate::{self, Aggregate, SeedRun};
+use crate::config::{RunSpec, configuration_name, flatten};
+use crate::outdir::{AGGREGATE_FILE, PlanFile, SUMMARY_FILE};
 use crate::plot::{PlotError, PlotOptions, PlotOutput};
 
 use super::digest::{WeightStats, digest};
@@ -143,19 +145,30 @@ const SUMMARY_RESULTS: &[&str] = &[
 pub const SUMMARY_TIMING_COLUMN: &str = "seconds";
 
 /// The columns of `summary.csv` for a plan whose grids vary `grid_keys` (in the plan's
-/// axis order): run, experiment, the hyperparameters (`SUMMARY_PARAMS` and any other
-/// grid key), the results.
+/// axis order): run, experiment, seed (the run's resolved seed: runs of two
+/// configurations with the same seed are paired), the hyperparameters
+/// (`SUMMARY_PARAMS` and any other grid key but `seed`), the results.
 pub fn summary_header(grid_keys: &[String]) -> Vec<String> {
     let mut params: Vec<String> = SUMMARY_PARAMS.iter().map(|s| s.to_string()).collect();
     for k in grid_keys {
-        if !params.contains(k) {
+        if !params.contains(k) && k != "seed" {
             params.push(k.clone());
         }
     }
-    let mut header: Vec<String> = vec!["run".into(), "experiment".into()];
+    let mut header: Vec<String> = vec!["run".into(), "experiment".into(), "seed".into()];
     header.extend(params);
     header.extend(SUMMARY_RESULTS.iter().map(|s| s.to_string()));
     header
+}
+
+/// The best validation accuracy of `rows` and its (first) epoch.
+fn best_valid(rows: &[EpochRow]) -> Option<(f64, u32)> {
+    rows.iter()
+        .filter_map(|r| r.valid_acc.map(|a| (a, r.epoch)))
+        .fold(None, |best: Option<(f64, u32)>, (a, e)| match best {
+            Some((b, _)) if b >= a => best,
+            _ => Some((a, e)),
+        })
 }
 
 /// The row of `o` in a `summary.csv` with columns `header` (a column that is neither a
@@ -163,20 +176,14 @@ pub fn summary_header(grid_keys: &[String]) -> Vec<String> {
 pub fn summary_row(o: &RunSummary, header: &[String]) -> Vec<String> {
     let flat = flatten(&o.spec.config);
     let last = o.rows.last().expect("epoch 0 always exists");
-    let best = o
-        .rows
-        .iter()
-        .filter_map(|r| r.valid_acc.map(|a| (a, r.epoch)))
-        .fold(None, |best: Option<(f64, u32)>, (a, e)| match best {
-            Some((b, _)) if b >= a => best,
-            _ => Some((a, e)),
-        });
+    let best = best_valid(&o.rows);
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     header
         .iter()
         .map(|col| match col.as_str() {
             "run" => o.spec.name.clone(),
             "experiment" => o.spec.experiment.clone(),
+            "seed" => o.spec.config.seed.to_string(),
             "final_train_acc" => last.train_acc.to_string(),
             "final_train_cost" => last.train_cost.to_string(),
             "final_valid_acc" => opt(last.valid_acc),
@@ -207,41 +214,75 @@ pub fn summary_csv(grid_keys: &[String], runs: &[RunSummary]) -> Result<Vec<u8>>
     w.into_inner().map_err(|e| anyhow!("{e}"))
 }
 
-/// What [`write_outputs`] wrote.
-#[derive(Debug)]
-pub struct Outputs {
-    /// `summary.csv`.
-    pub summary: PathBuf,
-    /// Every run of the plan, in plan order.
-    pub runs: Vec<RunSummary>,
-    /// The figures and report, when asked for: drawing them is allowed to fail (the
-    /// caller reports it) without losing the summary.
-    pub figures: Option<Result<PlotOutput, PlotError>>,
+/// The hyperparameter columns of `aggregate.csv` for a plan whose grids vary
+/// `grid_keys`: those keys but `seed` (the values that tell its configurations apart).
+pub fn aggregate_params(grid_keys: &[String]) -> Vec<String> {
+    grid_keys.iter().filter(|k| *k != "seed").cloned().collect()
 }
 
-/// Build the outputs of output directory `out` from its `plan.json` and run
-/// directories only: `summary.csv` (every run of the plan, in plan order; each must
-/// have finished, with the config the plan records), then, with `plot`, the figures
-/// and `report.html` ([`crate::plot::plot_dir`]). The caller owns `out`.
-pub fn write_outputs(out: &Path, plot: Option<&PlotOptions<'_>>) -> Result<Outputs> {
-    write_outputs_of(out, plot, &|_| true)
+/// `o` as the aggregate sees it: its configuration (named with its grid values in the
+/// plan's axis order `grid_keys`, as its run name is: the manifest keeps them sorted by
+/// key), seed, the values of [`aggregate::METRICS`] (the `summary.csv` columns of the
+/// same names) and the values of `params` (config keys).
+pub fn seed_run(o: &RunSummary, grid_keys: &[String], params: &[String]) -> SeedRun {
+    let flat = flatten(&o.spec.config);
+    let last = o.rows.last().expect("epoch 0 always exists");
+    let mut grid = o.spec.grid.clone();
+    grid.sort_by_key(|(k, _)| grid_keys.iter().position(|g| g == k).unwrap_or(usize::MAX));
+    SeedRun {
+        config: configuration_name(&o.spec.experiment, &grid),
+        experiment: o.spec.experiment.clone(),
+        seed: o.spec.config.seed,
+        diverged: o.status == Status::Diverged,
+        values: [
+            Some(last.train_acc),
+            last.valid_acc,
+            o.test_accuracy,
+            best_valid(&o.rows).map(|b| b.0),
+        ],
+        params: params
+            .iter()
+            .map(|p| flat.get(p).cloned().unwrap_or_default())
+            .collect(),
+    }
 }
 
-/// [`write_outputs`] of the planned runs whose names `include` accepts only (the
-/// finished runs of a partial merge, `regulab merge --partial`); the figures leave out
-/// the runs without results ([`crate::plot::plot_dir`]).
-pub fn write_outputs_of(
+/// The aggregate of `runs` (every run of a plan whose grids vary `grid_keys`), compared
+/// with `reference` (else `baseline` when present).
+pub fn aggregate_runs(
+    grid_keys: &[String],
+    runs: &[RunSummary],
+    reference: Option<&str>,
+) -> Aggregate {
+    let params = aggregate_params(grid_keys);
+    let seed_runs: Vec<SeedRun> = runs
+        .iter()
+        .map(|o| seed_run(o, grid_keys, &params))
+        .collect();
+    aggregate::aggregate(&seed_runs, &params, reference)
+}
+
+/// The aggregate of output directory `dir` (as [`write_outputs`] computes it), when
+/// `dir` has a `plan.json`; an error when a run of the plan has not finished.
+pub fn aggregate_of_dir(dir: &Path) -> Result<Option<Aggregate>> {
+    let Some(plan) = PlanFile::read(dir)? else {
+        return Ok(None);
+    };
+    let (grid_keys, runs) = read_planned_runs(dir, &plan, &|_| true)?;
+    Ok(Some(aggregate_runs(
+        &grid_keys,
+        &runs,
+        plan.reference.as_deref(),
+    )))
+}
+
+/// Every run of `plan` from its directory under `out` (finished, with the planned
+/// name and config) whose name `include` accepts, and the plan's grid keys.
+fn read_planned_runs(
     out: &Path,
-    plot: Option<&PlotOptions<'_>>,
+    plan: &PlanFile,
     include: &dyn Fn(&str) -> bool,
-) -> Result<Outputs> {
-    let plan = PlanFile::read(out)?.ok_or_else(|| {
-        anyhow!(
-            "{}: no {} (not an output directory of `regulab run`)",
-            out.display(),
-            crate::outdir::PLAN_FILE
-        )
-    })?;
+) -> Result<(Vec<String>, Vec<RunSummary>)> {
     let mut runs = Vec::with_capacity(plan.runs.len());
     for planned in plan.runs.iter().filter(|p| include(&p.name)) {
         let dir = out.join(&planned.name);
@@ -269,12 +310,63 @@ pub fn write_outputs_of(
         }
         keys
     });
+    Ok((grid_keys, runs))
+}
+
+/// What [`write_outputs`] wrote.
+#[derive(Debug)]
+pub struct Outputs {
+    /// `summary.csv`.
+    pub summary: PathBuf,
+    /// `aggregate.csv`.
+    pub aggregate_file: PathBuf,
+    /// What it holds.
+    pub aggregate: Aggregate,
+    /// Every run of the plan, in plan order.
+    pub runs: Vec<RunSummary>,
+    /// The figures and report, when asked for: drawing them is allowed to fail (the
+    /// caller reports it) without losing the summary.
+    pub figures: Option<Result<PlotOutput, PlotError>>,
+}
+
+/// Build the outputs of output directory `out` from its `plan.json` and run
+/// directories only: `summary.csv` (every run of the plan, in plan order; each must
+/// have finished, with the config the plan records), `aggregate.csv` (its
+/// configurations, compared with the plan's `reference`), then, with `plot`, the
+/// figures and `report.html` ([`crate::plot::plot_dir`]). The caller owns `out`.
+pub fn write_outputs(out: &Path, plot: Option<&PlotOptions<'_>>) -> Result<Outputs> {
+    write_outputs_of(out, plot, &|_| true)
+}
+
+/// [`write_outputs`] of the planned runs whose names `include` accepts only (the
+/// finished runs of a partial merge, `regulab merge --partial`); the aggregate is over
+/// those runs, and the figures leave out the runs without results
+/// ([`crate::plot::plot_dir`]).
+pub fn write_outputs_of(
+    out: &Path,
+    plot: Option<&PlotOptions<'_>>,
+    include: &dyn Fn(&str) -> bool,
+) -> Result<Outputs> {
+    let plan = PlanFile::read(out)?.ok_or_else(|| {
+        anyhow!(
+            "{}: no {} (not an output directory of `regulab run`)",
+            out.display(),
+            crate::outdir::PLAN_FILE
+        )
+    })?;
+    let (grid_keys, runs) = read_planned_runs(out, &plan, include)?;
     let summary = out.join(SUMMARY_FILE);
     crate::atomic::write(&summary, &summary_csv(&grid_keys, &runs)?)
         .with_context(|| format!("writing {}", summary.display()))?;
+    let aggregate = aggregate_runs(&grid_keys, &runs, plan.reference.as_deref());
+    let aggregate_file = out.join(AGGREGATE_FILE);
+    crate::atomic::write(&aggregate_file, &aggregate::aggregate_csv(&aggregate)?)
+        .with_context(|| format!("writing {}", aggregate_file.display()))?;
     let figures = plot.map(|opts| crate::plot::plot_dir(out, opts));
     Ok(Outputs {
         summary,
+        aggregate_file,
+        aggregate,
         runs,
         figures,
     })

@@ -263,7 +263,7 @@ pub(crate) fn finished_outcome(
         &mut ws,
         dataset,
         c.data.eval_batch,
-        &c.reg.penalty(),
+        &c.reg.reported_penalty(c.batch_size),
         &mut bufs,
     )?;
     let WeightStats {

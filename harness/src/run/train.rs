@@ -162,9 +162,12 @@ fn train_run(
         resume.is_some(),
         true,
     )?;
-    let penalty = c.reg.penalty();
+    // the cost reported per epoch is the one whose gradient the steps follow (under
+    // reg.convention = "lab2015", the coefficients over the batch size, biases included)
+    let penalty = c.reg.reported_penalty(c.batch_size);
     let tc = TrainConfig {
-        penalty,
+        penalty: c.reg.penalty(),
+        convention: c.reg.convention,
         momentum: c.optim.momentum,
         max_norm: c.reg.max_norm(),
         seed: c.seed,

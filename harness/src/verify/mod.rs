@@ -430,6 +430,7 @@ pub fn verify_path(path: &Path, opts: &VerifyOptions) -> Result<Verification> {
         }
     }
     check_summary(path, &expected, &outcomes, &mut v)?;
+    check_aggregate(path, &expected, &outcomes, &mut v)?;
     Ok(v)
 }
 
@@ -488,6 +489,61 @@ fn check_summary(
             spath.display(),
             outcomes.len(),
             rows.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Compare `aggregate.csv` (when the sweep has one) with the aggregate of the reruns
+/// (`outcomes`), byte for byte: it has no timing column. Only when every run of the
+/// plan (`expected`) was rerun and `plan.json` says how its runs group.
+fn check_aggregate(
+    path: &Path,
+    expected: &[String],
+    outcomes: &[run::RunSummary],
+    v: &mut Verification,
+) -> Result<()> {
+    let apath = path.join(crate::outdir::AGGREGATE_FILE);
+    if !apath.is_file() {
+        return Ok(());
+    }
+    let Some(plan) = crate::outdir::PlanFile::read(path)? else {
+        return Ok(());
+    };
+    if outcomes.len() != expected.len() {
+        v.sweep_problems.push(format!(
+            "{}: not checked: {} of the plan's {} run(s) could be rerun",
+            apath.display(),
+            outcomes.len(),
+            expected.len()
+        ));
+        return Ok(());
+    }
+    let grid_keys = plan.grid_keys.clone().unwrap_or_default();
+    let agg = run::outputs::aggregate_runs(&grid_keys, outcomes, plan.reference.as_deref());
+    let rerun = crate::aggregate::aggregate_csv(&agg)?;
+    let original = std::fs::read(&apath).with_context(|| format!("reading {}", apath.display()))?;
+    if original == rerun {
+        v.sweep_checks.push(format!(
+            "{}: every row is what the reruns give",
+            apath.display()
+        ));
+    } else {
+        let (o, r) = (
+            String::from_utf8_lossy(&original),
+            String::from_utf8_lossy(&rerun),
+        );
+        let line = o
+            .lines()
+            .zip(r.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| o.lines().count().min(r.lines().count()));
+        v.sweep_problems.push(format!(
+            "{}: differs from what the reruns give, first at line {}: original {}, rerun {}",
+            apath.display(),
+            line + 1,
+            show(o.lines().nth(line).unwrap_or("")),
+            show(r.lines().nth(line).unwrap_or(""))
         ));
     }
     Ok(())
