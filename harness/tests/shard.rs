@@ -5,31 +5,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{FASHION, without_timing};
-
-/// Six runs: 784-64-10 on 500 Fashion-MNIST examples, 3 epochs.
-const SIX: &str = r#"
-name = "six"
-seed = 5
-epochs = 3
-batch_size = 10
-[data]
-dataset = "fashion-mnist"
-train_examples = 500
-validation = 1000
-eval_batch = 500
-[model]
-hidden = [64]
-[experiments.base]
-[experiments.l2]
-reg.l2 = [1e-3, 1e-4, 1e-5]
-[experiments.dropout]
-reg.keep_input = 0.8
-reg.keep_hidden = [0.5, 0.8]
-"#;
+use common::{FASHION, SIX, text, without_timing, write_six};
 
 fn command(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_regulab"));
@@ -46,23 +25,8 @@ fn regulab(args: &[&str]) -> Output {
     command(args).output().expect("regulab runs")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write_config(dir: &Path) -> PathBuf {
-    let p = dir.join("six.toml");
-    std::fs::write(&p, SIX).unwrap();
-    p
 }
 
 /// `regulab run CONFIG --out OUT --data-dir FASHION --quiet` and `extra`.
@@ -177,7 +141,7 @@ fn listed<'a>(o: &Output, names: &'a [String]) -> Vec<&'a str> {
 #[test]
 fn shards_trained_at_once_and_merged_give_the_bytes_of_one_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path());
+    let config = write_six(tmp.path(), SIX);
     // the same directory name everywhere: the report's title is the directory's name
     let single = tmp.path().join("single/six");
     let sharded = tmp.path().join("sharded/six");
@@ -291,7 +255,7 @@ fn edit_manifest(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 #[test]
 fn merge_refuses_missing_unfinished_and_foreign_runs_and_notes_kernel_classes() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path());
+    let config = write_six(tmp.path(), SIX);
     let out = tmp.path().join("six");
     // task 0 of a 3-task array: plan indices 0 and 3
     let o = command(&run_args(&config, &out, &["--shard", "slurm/3"]))
@@ -367,7 +331,7 @@ fn merge_refuses_missing_unfinished_and_foreign_runs_and_notes_kernel_classes() 
 #[test]
 fn shard_arguments_and_directories_are_checked() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path());
+    let config = write_six(tmp.path(), SIX);
     let out = tmp.path().join("six");
     for (shard, says) in [
         ("3/3", "expected 0 <= I < N"),
@@ -454,7 +418,7 @@ fn shard_arguments_and_directories_are_checked() {
 #[test]
 fn merge_names_the_slurm_task_of_each_missing_run_and_its_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path());
+    let config = write_six(tmp.path(), SIX);
     let out = tmp.path().join("six");
     let o = regulab(&[
         "slurm",

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{FASHION, without_timing};
+use common::{FASHION, SIX, text, without_timing, write_six};
 
 fn regulab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_regulab"))
@@ -20,42 +20,6 @@ fn regulab(args: &[&str]) -> Output {
         .env_remove("REGULAB_DATA")
         .output()
         .expect("regulab runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Six runs: 784-64-10 on 500 Fashion-MNIST examples, 3 epochs.
-const SIX: &str = r#"
-name = "six"
-seed = 5
-epochs = 3
-batch_size = 10
-[data]
-dataset = "fashion-mnist"
-train_examples = 500
-validation = 1000
-eval_batch = 500
-[model]
-hidden = [64]
-[experiments.base]
-[experiments.l2]
-reg.l2 = [1e-3, 1e-4, 1e-5]
-[experiments.dropout]
-reg.keep_input = 0.8
-reg.keep_hidden = [0.5, 0.8]
-"#;
-
-fn write_config(dir: &Path, text: &str) -> PathBuf {
-    let p = dir.join("six.toml");
-    std::fs::write(&p, text).unwrap();
-    p
 }
 
 /// A script with this machine's paths replaced by placeholders.
@@ -69,7 +33,7 @@ fn normalise(script: &str, tmp: &Path) -> String {
 #[test]
 fn scripts_are_written_with_every_option_and_match_the_snapshot() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path(), SIX);
+    let config = write_six(tmp.path(), SIX);
     let out = tmp.path().join("out");
     let o = regulab(&[
         "slurm",
@@ -126,7 +90,7 @@ fn scripts_are_written_with_every_option_and_match_the_snapshot() {
 #[test]
 fn a_directory_with_the_sweep_already_is_refused_without_resume() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path(), SIX);
+    let config = write_six(tmp.path(), SIX);
     let out = tmp.path().join("out");
     let args = |extra: &[&'static str]| {
         let mut a = vec![
@@ -163,7 +127,7 @@ fn a_directory_with_the_sweep_already_is_refused_without_resume() {
 #[test]
 fn bad_slurm_values_are_refused_before_anything_is_written() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path(), SIX);
+    let config = write_six(tmp.path(), SIX);
     let out = tmp.path().join("out");
     for (flag, value, says) in [
         ("--time", "2 hours", "expected a Slurm time"),
@@ -461,7 +425,7 @@ fn a_sweep_through_slurm_gives_the_bits_of_one_machine_and_a_merged_report() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path(), &SIX.replace("\"six\"", "\"slurm-six\""));
+    let config = write_six(tmp.path(), &SIX.replace("\"six\"", "\"slurm-six\""));
     // the same directory name on both sides: the report's title is the directory's name
     let out = tmp.path().join("cluster/slurm-six");
     let local = tmp.path().join("local/slurm-six");
@@ -673,7 +637,7 @@ fn a_task_that_fails_for_good_is_named_by_merge_with_its_log() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(
+    let config = write_six(
         tmp.path(),
         r#"
 name = "slurm-fail"

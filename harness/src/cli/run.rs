@@ -60,19 +60,7 @@ pub fn execute(o: RunOptions) -> Result<ExitCode> {
         .flatten();
     // Training reads only the runs' pools and validation splits.
     let data = run::release_unused(&plan, data);
-    let progress = match o.progress {
-        ProgressStyle::Quiet => Progress::Quiet,
-        ProgressStyle::Lines => Progress::Report(Arc::new(Lines)),
-        ProgressStyle::Bars => Progress::Report(Arc::new(Bars::default())),
-    };
-    let opts = run::RunOptions {
-        out: out.clone(),
-        threads,
-        jobs,
-        progress,
-        resume: o.resume(),
-        halt_after_epoch: None,
-    };
+    let opts = library_options(&o, &out, jobs, threads);
     // every run against its data and the memory available, before a new output
     // directory is created (execute checks it again, as a library)
     run::check_plan(&plan, &data, &opts)?;
@@ -150,6 +138,23 @@ pub fn execute(o: RunOptions) -> Result<ExitCode> {
 
 /// Load the plan's datasets (reporting their warnings); when one is not found, download
 /// the missing MNIST / Fashion-MNIST first if allowed ([`missing_downloads`]).
+/// The library's options of a `regulab run` into `out` (a whole plan or a shard).
+fn library_options(o: &RunOptions, out: &Path, jobs: usize, threads: usize) -> run::RunOptions {
+    let progress = match o.progress {
+        ProgressStyle::Quiet => Progress::Quiet,
+        ProgressStyle::Lines => Progress::Report(Arc::new(Lines)),
+        ProgressStyle::Bars => Progress::Report(Arc::new(Bars::default())),
+    };
+    run::RunOptions {
+        out: out.to_path_buf(),
+        threads,
+        jobs,
+        progress,
+        resume: o.resume(),
+        halt_after_epoch: None,
+    }
+}
+
 fn load_or_fetch(plan: &Plan, data_dir: Option<&Path>, fetch: bool) -> Result<DataSets> {
     let loaded = match run::load_datasets(plan, data_dir) {
         // only a dataset not found is worth a download (not a bad file or range)
@@ -296,19 +301,7 @@ fn execute_shard(o: RunOptions, plan: Plan, shard: Shard) -> Result<ExitCode> {
     let data = load_or_fetch(&mine, o.data_dir.as_deref(), o.fetch)?;
     run::check_recordable(&data)?;
     let data = run::release_unused(&mine, data);
-    let progress = match o.progress {
-        ProgressStyle::Quiet => Progress::Quiet,
-        ProgressStyle::Lines => Progress::Report(Arc::new(Lines)),
-        ProgressStyle::Bars => Progress::Report(Arc::new(Bars::default())),
-    };
-    let opts = run::RunOptions {
-        out: out.clone(),
-        threads,
-        jobs,
-        progress,
-        resume: o.resume(),
-        halt_after_epoch: None,
-    };
+    let opts = library_options(&o, &out, jobs, threads);
     run::check_plan(&mine, &data, &opts)?;
     let owner = match owner {
         Some(owner) => owner,

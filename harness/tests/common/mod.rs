@@ -1,6 +1,7 @@
-//! Shared by the snapshot test binaries (`snapshots.rs`, `snapshots_lab.rs`): train the
-//! runs of a config under several job/thread settings, check that every output agrees,
-//! and build the text each snapshot records. The `insta` assertions stay in the binaries
+//! Shared by the test binaries: for the snapshot tests (`snapshots.rs`,
+//! `snapshots_lab.rs`), train the runs of a config under several job/thread settings,
+//! check that every output agrees, and build the text each snapshot records; for the
+//! sweep tests (`shard.rs`, `slurm.rs`), their six-run config and output helpers. The `insta` assertions stay in the binaries
 //! themselves (a snapshot's file name comes from the module that asserts it).
 #![allow(dead_code)]
 
@@ -12,6 +13,44 @@ use regulab::verify::compare_run_dirs;
 
 /// Debian's Fashion-MNIST (`dataset-fashion-mnist`, installed by `.ci/run`).
 pub const FASHION: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Six runs: 784-64-10 on 500 Fashion-MNIST examples, 3 epochs.
+pub const SIX: &str = r#"
+name = "six"
+seed = 5
+epochs = 3
+batch_size = 10
+[data]
+dataset = "fashion-mnist"
+train_examples = 500
+validation = 1000
+eval_batch = 500
+[model]
+hidden = [64]
+[experiments.base]
+[experiments.l2]
+reg.l2 = [1e-3, 1e-4, 1e-5]
+[experiments.dropout]
+reg.keep_input = 0.8
+reg.keep_hidden = [0.5, 0.8]
+"#;
+
+/// Write `text` as `dir/six.toml` (the sweep tests' config file); its path.
+pub fn write_six(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("six.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A command's exit status, stdout and stderr, for assertion messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
 
 /// (jobs, threads per run) settings; the first is repeated at the end.
 pub const SETTINGS: &[(usize, usize)] = &[(1, 1), (1, 2), (1, 4), (3, 1), (3, 2), (1, 1)];
