@@ -1,6 +1,8 @@
 //! The kernel switches change speed, not numbers, end to end: the same small study is
 //! run by the `regulab` binary by default and under `REGULAB_ZERO_SKIP=off`,
-//! `REGULAB_SIMD=scalar` and `REGULAB_SIMD=avx2`, and every output (epochs.csv outside
+//! `REGULAB_SIMD=scalar`, `REGULAB_SIMD=avx2`, `REGULAB_KERNEL_CHOICE=rotate` (every
+//! product takes the next eligible kernel, call after call) and
+//! `REGULAB_KERNEL_CHOICE=fixed` (the shape thresholds instead of timings), and every output (epochs.csv outside
 //! the timing columns, both model files, the manifest outside timing and kernels) must
 //! be the same bits as the default run's.
 //!
@@ -11,7 +13,7 @@
 //! kernel path counters (`REGULAB_TRACE=1`), and the test asserts that each switch did
 //! what it says: zero-skipping ran by default and not with `REGULAB_ZERO_SKIP=off`;
 //! the manifest records the SIMD level asked for; scalar turns the direct and
-//! zero-skipping kernels off, AVX2 keeps them.
+//! zero-skipping kernels off, AVX2 keeps them; rotation runs all three kernels.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +57,7 @@ fn run(dir: &Path, cfg: &Path, label: &'static str, env: &[(&str, &str)]) -> Swi
         .env_remove("REGULAB_DATA")
         .env_remove("REGULAB_SIMD")
         .env_remove("REGULAB_ZERO_SKIP")
+        .env_remove("REGULAB_KERNEL_CHOICE")
         .env("REGULAB_TRACE", "1");
     for (k, v) in env {
         cmd.env(k, v);
@@ -120,6 +123,18 @@ reg.keep_hidden = 0.5
             &[("REGULAB_ZERO_SKIP", "off")],
         ),
         run(dir.path(), &cfg, "scalar", &[("REGULAB_SIMD", "scalar")]),
+        run(
+            dir.path(),
+            &cfg,
+            "rotate",
+            &[("REGULAB_KERNEL_CHOICE", "rotate")],
+        ),
+        run(
+            dir.path(),
+            &cfg,
+            "fixed",
+            &[("REGULAB_KERNEL_CHOICE", "fixed")],
+        ),
     ];
     if best >= Level::Avx2 {
         others.push(run(dir.path(), &cfg, "avx2", &[("REGULAB_SIMD", "avx2")]));
@@ -148,7 +163,14 @@ reg.keep_hidden = 0.5
             c(&others[1], "gemm_sparse") + c(&others[1], "gemm_direct"),
             0
         );
-        assert!(c(&others[2], "gemm_sparse") > 0 && c(&others[2], "gemm_direct") > 0);
+        let rotate = &others[2];
+        for kernel in ["gemm_sparse", "gemm_direct", "gemm_sgemm"] {
+            assert!(c(rotate, kernel) > 0, "rotate: {kernel}: {}", rotate.stderr);
+        }
+        assert!(c(&others[3], "gemm_sparse") > 0 && c(&others[3], "gemm_direct") > 0);
+        if let Some(avx2) = others.get(4) {
+            assert!(c(avx2, "gemm_sparse") > 0 && c(avx2, "gemm_direct") > 0);
+        }
     } else {
         eprintln!(
             "SKIPPED the direct/zero-skipping counter checks: no FMA sgemm kernel or no \
@@ -157,7 +179,7 @@ reg.keep_hidden = 0.5
     }
     for run in ["sigmoid_b10", "relu_b100"] {
         assert_eq!(elementwise(&others[1].out, run), "scalar");
-        if let Some(avx2) = others.get(2) {
+        if let Some(avx2) = others.get(4) {
             assert_eq!(elementwise(&avx2.out, run), "avx2");
         }
         assert_eq!(elementwise(&default.out, run), best.as_str());

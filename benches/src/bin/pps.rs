@@ -5,7 +5,8 @@
 //! (equal for every thread count). With `REGULAB_ZERO_SKIP=off` the dense GEMM only.
 //! `benches/compare/compare.py` runs this beside PyTorch and prints the table.
 //!
-//! Usage: `pps [EPOCHS]` (default 5).
+//! Usage: `pps [EPOCHS] [CONFIGS] [THREADS]`: default 5 epochs, every config (`0,1,2`) on
+//! 1 and 2 threads; e.g. `pps 5 1 2` times config (ii) on 2 threads only (for profiling).
 
 use std::time::Instant;
 
@@ -16,9 +17,21 @@ fn main() {
         .nth(1)
         .map(|s| s.parse().expect("EPOCHS must be a number"))
         .unwrap_or(5);
+    let list = |n: usize, default: &str| -> Vec<usize> {
+        std::env::args()
+            .nth(n)
+            .unwrap_or_else(|| default.to_string())
+            .split(',')
+            .map(|s| s.trim().parse().expect("a comma-separated list of numbers"))
+            .collect()
+    };
+    let (configs, thread_counts) = (list(2, "0,1,2"), list(3, "1,2"));
     let data = dataset();
     for (i, c) in CFGS.iter().enumerate() {
-        for threads in [1usize, 2] {
+        if !configs.contains(&i) {
+            continue;
+        }
+        for &threads in &thread_counts {
             let p = pool(threads);
             let (pps, digest) = p.install(|| {
                 let mut e = Epoch::new(c.batch);

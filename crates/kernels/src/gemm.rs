@@ -60,6 +60,9 @@ mod dispatch;
 mod operands;
 mod partition;
 mod sparse;
+mod tune;
+
+use std::time::Instant;
 
 use rayon::prelude::*;
 
@@ -78,6 +81,7 @@ internal!(
 pub use partition::{
     MAX_PARTS, SERIAL_MAX_FLOPS, TARGET_BLOCK_FLOPS, TILE, WRITE_BOUND_MAX_K, kernel_flops,
 };
+pub use tune::{Choice, Decision, Kernel, Key, ROUNDS, choice, decisions, set_choice};
 
 /// Whether an operand is used as stored or transposed (through strides, never copied).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,8 +113,10 @@ impl Accumulate {
 
 /// Parallel `C (+)= op(A) op(B)` in the current rayon pool; bits independent of the pool size.
 ///
-/// Blocks of `C` follow `Partition::for_shape(m, n, k)` (or the zero-skipping
-/// kernels' own split); the bits equal those of [`gemm_serial`].
+/// The kernel is the fastest measured on this CPU for this signature (module `tune`:
+/// matrixmultiply's `sgemm` or the direct kernels over the blocks of
+/// `Partition::for_shape(m, n, k)`, or the zero-skipping kernels with their own split);
+/// whichever runs, the bits equal those of [`gemm_serial`].
 ///
 /// # Panics
 /// If a slice length does not match `m`, `n`, `k`.
@@ -127,12 +133,48 @@ pub fn gemm(
     acc: Accumulate,
 ) {
     let p = Product::new((m, n, k), (a, op_a), (b, op_b), c, acc);
-    if let Some((level, flavor)) = dispatch::sparse_level(m, n, k, op_b)
-        && let Some(nnz) = dispatch::sparse_nonzeros(a, m, k)
-    {
-        return sparse_par(level, flavor, &p, c, nnz);
+    let policy = tune::choice();
+    if policy == Choice::Fixed {
+        let kernel = if dispatch::sparse_level(m, n, k, op_b).is_some() {
+            Kernel::Sparse
+        } else {
+            Kernel::Sgemm // `run` takes the fixed dense rule
+        };
+        return run(kernel, &p, c, dispatch::direct_level(m, n, k, op_a, op_b));
     }
-    blocked(&p, c, Partition::for_shape(m, n, k));
+    let direct = dispatch::direct_machine().filter(|_| (op_a, op_b) != (Op::T, Op::T));
+    let sparse = dispatch::sparse_level(m, n, k, op_b).is_some();
+    let candidates = tune::Candidates::new(direct.is_some(), sparse);
+    let (kernel, ticket) = tune::pick(
+        tune::Key::new(m, n, k, (op_a, op_b), acc),
+        candidates,
+        policy,
+    );
+    let t0 = ticket.map(|_| Instant::now());
+    let dense = match kernel {
+        Kernel::Direct => direct,
+        Kernel::Sgemm => None,
+        Kernel::Sparse => dispatch::direct_level(m, n, k, op_a, op_b),
+    };
+    run(kernel, &p, c, dense);
+    if let (Some(ticket), Some(t0)) = (ticket, t0) {
+        tune::record(ticket, t0.elapsed());
+    }
+}
+
+/// Runs `kernel` on the product: `Sparse` when `op(A)` is sparse enough
+/// ([`dispatch::sparse_nonzeros`]) and `B` all finite (a skipped `0 * inf` would be NaN
+/// in the dense product), else the dense kernel `dense` (the direct kernel at that
+/// level and flavor, or `sgemm` for `None`) over the shape's partition.
+fn run(kernel: Kernel, p: &Product<'_>, c: &mut [f32], dense: Option<(Level, Flavor)>) {
+    if kernel == Kernel::Sparse
+        && let Some((level, flavor)) = dispatch::sparse_level(p.m, p.n, p.k, p.b.op)
+        && let Some(nnz) = dispatch::sparse_nonzeros(p.a.data, p.m, p.k)
+        && dispatch::all_finite(level, p.b.data)
+    {
+        return sparse_par(level, flavor, p, c, nnz);
+    }
+    blocked(p, c, Partition::for_shape(p.m, p.n, p.k), dense);
 }
 
 /// Single-threaded `C (+)= op(A) op(B)`: one `sgemm` call (the baseline of the benches).
@@ -190,7 +232,8 @@ internal!(
             partition.m,
             partition.n
         );
-        blocked(&p, c, partition);
+        let direct = dispatch::direct_level(m, n, k, op_a, op_b);
+        blocked(&p, c, partition, direct);
     }
 );
 
@@ -300,14 +343,13 @@ fn whole(level: Level, p: &Product<'_>, c: &mut [f32], kernel: impl FnOnce(&dire
     }
 }
 
-/// The dense product over `partition`: one direct kernel call per block when
-/// [`direct_path`] says so, else one `sgemm` per block.
-fn blocked(p: &Product<'_>, c: &mut [f32], partition: Partition) {
+/// The dense product over `partition`: one direct kernel call per block at `direct`'s
+/// level and flavor, or one `sgemm` per block for `None`.
+fn blocked(p: &Product<'_>, c: &mut [f32], partition: Partition, direct: Option<(Level, Flavor)>) {
     if p.handle_degenerate(c) {
         return;
     }
     let base = SharedC(c.as_mut_ptr());
-    let direct = dispatch::direct_level(p.m, p.n, p.k, p.a.op, p.b.op);
     trace::gemm(GemmPath::dense(direct.is_some()), partition.len());
     let one = |idx: usize| {
         let (rows, cols) = partition.block(idx);

@@ -107,6 +107,15 @@ pub fn execute(o: RunOptions) -> Result<ExitCode> {
             "regulab: kernel paths: {:?}",
             regulab_kernels::trace::counts()
         );
+        // and which kernel each product signature settled on, with the measured costs
+        let mut choices: Vec<String> = regulab_kernels::gemm::decisions()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        choices.sort();
+        for c in choices {
+            eprintln!("regulab: kernel choice: {c}");
+        }
     }
     print!("{}", run::comparison_table(&outcomes));
     if let Some(stop) = write_outputs(&out, o.plot, o.data_dir.as_deref(), preview.as_ref())? {

@@ -45,7 +45,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::Op;
 use super::direct::Flavor;
 use super::sparse;
-use crate::simd::{self, Level};
+use crate::simd::{self, Level, leveled};
 
 /// Thresholds deciding which products [`super::gemm`] sends to the direct kernels of
 /// one instruction set (measured; see the module doc). A product is `C (m x n) (+)= op(A)
@@ -109,6 +109,34 @@ pub(super) fn mm_fma_flavor() -> Option<Flavor> {
             "fma-avx2" => Some(Flavor::FmaAvx2),
             _ => None,
         }
+    })
+}
+
+/// The level and flavor the direct kernels run at on this machine, whatever the shape
+/// (for the measured choice of module `tune`): `None` where matrixmultiply selects no
+/// FMA kernel or the SIMD level is scalar.
+pub(super) fn direct_machine() -> Option<(Level, Flavor)> {
+    Some((vector_level()?, mm_fma_flavor()?))
+}
+
+/// Whether every value of `x` is finite (no infinity, no NaN), in one pass at `level`:
+/// the zero-skipping kernels skip `0 * B_pj`, which is exact only for finite `B_pj`.
+pub(super) fn all_finite(level: Level, x: &[f32]) -> bool {
+    leveled!(
+        fn at(x: &[f32]) -> bool => all_finite_at
+    );
+    at(level, x)
+}
+
+/// [`all_finite`] on one token's instruction set: an or-reduction of "not finite" over
+/// blocks (no early exit inside a block, so it vectorises), stopping at the first bad
+/// block.
+#[inline(always)]
+fn all_finite_at<S>(_: S, x: &[f32]) -> bool {
+    x.chunks(1024).all(|block| {
+        block.iter().fold(0u32, |bad, v| {
+            bad | u32::from(v.to_bits() & 0x7f80_0000 == 0x7f80_0000)
+        }) == 0
     })
 }
 

@@ -1,0 +1,394 @@
+//! Which kernel computes a product, decided by timing them on the running CPU.
+//!
+//! Why: the kernels give the same bits (the parent module says why), so the fastest one
+//! may be chosen freely, and which one is fastest depends on the CPU. Thresholds measured
+//! on one machine were wrong on the next: on an AMD EPYC the direct kernel won the weight
+//! gradient at batch 100 and zero-skipping won on Fashion-MNIST's inputs; on the Intel
+//! Xeon that replaced it matrixmultiply's packed kernel wins the first and zero-skipping
+//! loses the second. So [`super::gemm`] measures instead of assuming.
+//!
+//! How: every distinct product signature ([`Key`]: the shape, the transposes, overwrite
+//! or add, and the size of the rayon pool it runs in) starts in exploration. Its calls
+//! take the eligible kernels ([`Kernel`]: matrixmultiply's `sgemm`, the direct kernels,
+//! the zero-skipping kernels) in turn, [`ROUNDS`] rounds; the first round warms caches
+//! and is not counted, and each kernel's cost is the minimum of its other rounds' wall
+//! times (the minimum, because interruptions only ever add time). Then the cheapest
+//! kernel is fixed for that signature for the rest of the process. A training run calls
+//! each of its few signatures thousands of times, so exploring costs a few calls each.
+//!
+//! The choice never changes a bit, so it may depend on timing: the zero-skipping path
+//! checks that `B` is all finite before it skips anything (a skipped `0 * inf` would be
+//! NaN in the dense product), and the other two are the same FMA chains. What a choice
+//! changes is only which kernel's path counters ([`crate::trace`]) move.
+//!
+//! `REGULAB_KERNEL_CHOICE` (read once) selects the policy: `measured` (the default),
+//! `fixed` (the shape thresholds of module `dispatch`, the rule before this module:
+//! for before/after timings) or `rotate` (every call takes the next eligible kernel,
+//! for ever: for tests that every kernel gives the same bits inside one run).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use super::{Accumulate, Op};
+
+/// Rounds of exploration per signature: one warm-up round, then `ROUNDS - 1` timed.
+pub const ROUNDS: usize = 4;
+
+/// A kernel [`super::gemm`] can run a product on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// matrixmultiply's packed `sgemm`, one call per block of the partition.
+    Sgemm,
+    /// The direct (no-packing) kernels, one call per block of the partition.
+    Direct,
+    /// The zero-skipping kernels (when `op(A)` is sparse enough and `B` finite; else
+    /// the dense rule of `dispatch`).
+    Sparse,
+}
+
+impl Kernel {
+    /// A short name, as in the trace and the benches.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kernel::Sgemm => "sgemm",
+            Kernel::Direct => "direct",
+            Kernel::Sparse => "sparse",
+        }
+    }
+}
+
+/// How [`super::gemm`] picks a kernel (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Time the eligible kernels at first use of each signature, keep the fastest.
+    Measured,
+    /// The fixed shape thresholds of module `dispatch` (no timing).
+    Fixed,
+    /// Every call the next eligible kernel (tests).
+    Rotate,
+}
+
+impl Choice {
+    /// Parses `measured`, `fixed` or `rotate`.
+    pub fn parse(s: &str) -> Option<Choice> {
+        match s.trim() {
+            "measured" => Some(Choice::Measured),
+            "fixed" => Some(Choice::Fixed),
+            "rotate" => Some(Choice::Rotate),
+            _ => None,
+        }
+    }
+}
+
+/// 0: follow `REGULAB_KERNEL_CHOICE`; 1 + the policy's index otherwise ([`set_choice`]).
+static CHOICE_OVERRIDE: AtomicU8 = AtomicU8::new(0);
+
+/// The policy in force: [`set_choice`]'s, else `REGULAB_KERNEL_CHOICE` when first asked
+/// (an unknown value panics, naming the variable and what it accepts), else measured.
+pub fn choice() -> Choice {
+    static ENV: OnceLock<Choice> = OnceLock::new();
+    match CHOICE_OVERRIDE.load(Ordering::Relaxed) {
+        1 => Choice::Measured,
+        2 => Choice::Fixed,
+        3 => Choice::Rotate,
+        _ => *ENV.get_or_init(|| match std::env::var("REGULAB_KERNEL_CHOICE") {
+            Ok(v) => Choice::parse(&v).unwrap_or_else(|| {
+                panic!("REGULAB_KERNEL_CHOICE={v:?}: expected measured, fixed or rotate")
+            }),
+            Err(_) => Choice::Measured,
+        }),
+    }
+}
+
+/// Sets the policy for this whole process from now on (benchmarks that time several
+/// policies in one run, tests). Never changes a result.
+pub fn set_choice(c: Choice) {
+    let v = match c {
+        Choice::Measured => 1,
+        Choice::Fixed => 2,
+        Choice::Rotate => 3,
+    };
+    CHOICE_OVERRIDE.store(v, Ordering::Relaxed);
+}
+
+/// A product signature: what the timing of a kernel depends on, besides the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// Rows of `C`.
+    pub m: usize,
+    /// Columns of `C`.
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Whether `A` is transposed.
+    pub trans_a: bool,
+    /// Whether `B` is transposed.
+    pub trans_b: bool,
+    /// Whether `C` is added to.
+    pub add: bool,
+    /// Threads of the rayon pool the product runs in.
+    pub threads: usize,
+}
+
+impl Key {
+    pub(super) fn new(m: usize, n: usize, k: usize, ops: (Op, Op), acc: Accumulate) -> Key {
+        Key {
+            m,
+            n,
+            k,
+            trans_a: ops.0 == Op::T,
+            trans_b: ops.1 == Op::T,
+            add: acc == Accumulate::Add,
+            threads: rayon::current_num_threads(),
+        }
+    }
+}
+
+/// The eligible kernels of one signature, in the order exploration takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Candidates {
+    list: [Kernel; 3],
+    len: usize,
+}
+
+impl Candidates {
+    pub(super) fn new(direct: bool, sparse: bool) -> Candidates {
+        let mut list = [Kernel::Sgemm; 3];
+        let mut len = 1;
+        for (ok, k) in [(direct, Kernel::Direct), (sparse, Kernel::Sparse)] {
+            if ok {
+                list[len] = k;
+                len += 1;
+            }
+        }
+        Candidates { list, len }
+    }
+
+    fn get(&self, i: usize) -> Kernel {
+        self.list[i % self.len]
+    }
+}
+
+/// What is known of one signature.
+#[derive(Clone, Debug)]
+struct Entry {
+    candidates: Candidates,
+    /// Calls handed out so far (exploration takes candidate `calls % len`).
+    calls: usize,
+    /// Per candidate: timed rounds recorded, and the least time seen.
+    timed: [(usize, Duration); 3],
+    /// The winner, once every candidate has `ROUNDS - 1` timed rounds.
+    chosen: Option<Kernel>,
+}
+
+fn table() -> &'static Mutex<HashMap<Key, Entry>> {
+    static T: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
+    T.get_or_init(Mutex::default)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, HashMap<Key, Entry>> {
+    // A panic while the table is held cannot leave an entry half-updated in a way that
+    // matters (any kernel gives the same bits), so a poisoned table is used as is.
+    table().lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A kernel handed out for one call during exploration, to be timed ([`record`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Ticket {
+    key: Key,
+    slot: usize,
+    round: usize,
+}
+
+/// The kernel for one call of signature `key` under policy `choice` (`Fixed` is
+/// decided by the caller and never comes here), and a ticket when the call is to be
+/// timed.
+pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Kernel, Option<Ticket>) {
+    if candidates.len == 1 {
+        return (candidates.list[0], None);
+    }
+    let mut t = lock();
+    let e = t.entry(key).or_insert_with(|| Entry {
+        candidates,
+        calls: 0,
+        timed: [(0, Duration::MAX); 3],
+        chosen: None,
+    });
+    let call = e.calls;
+    e.calls = e.calls.wrapping_add(1);
+    if choice == Choice::Rotate {
+        return (e.candidates.get(call), None);
+    }
+    if let Some(k) = e.chosen {
+        return (k, None);
+    }
+    let slot = call % e.candidates.len;
+    let ticket = Ticket {
+        key,
+        slot,
+        round: call / e.candidates.len,
+    };
+    (e.candidates.get(slot), Some(ticket))
+}
+
+/// Records the wall time of a timed call; fixes the signature's kernel once every
+/// candidate has its timed rounds (the least cost wins; ties go to the earlier
+/// candidate, `sgemm` first).
+pub(super) fn record(ticket: Ticket, elapsed: Duration) {
+    if ticket.round == 0 {
+        return; // warm-up
+    }
+    let mut t = lock();
+    let Some(e) = t.get_mut(&ticket.key) else {
+        return;
+    };
+    if e.chosen.is_some() {
+        return;
+    }
+    let (n, best) = &mut e.timed[ticket.slot];
+    *n += 1;
+    *best = (*best).min(elapsed);
+    let len = e.candidates.len;
+    if e.timed[..len].iter().all(|(n, _)| *n >= ROUNDS - 1) {
+        let winner = (0..len)
+            .min_by_key(|&i| e.timed[i].1)
+            .expect("at least one candidate");
+        e.chosen = Some(e.candidates.get(winner));
+    }
+}
+
+/// One signature's state, for reports and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The signature.
+    pub key: Key,
+    /// The eligible kernels and their least timed cost so far (`None`: not yet timed).
+    pub costs: Vec<(Kernel, Option<Duration>)>,
+    /// The kernel fixed for the rest of the process, once exploration is over.
+    pub chosen: Option<Kernel>,
+}
+
+impl std::fmt::Display for Decision {
+    /// E.g. `100x800x784 NN overwrite, 2 threads: direct (sgemm 812us, direct 790us)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let k = &self.key;
+        let op = |t: bool| if t { 'T' } else { 'N' };
+        write!(
+            f,
+            "{}x{}x{} {}{} {}, {} thread{}: {}",
+            k.m,
+            k.n,
+            k.k,
+            op(k.trans_a),
+            op(k.trans_b),
+            if k.add { "add" } else { "overwrite" },
+            k.threads,
+            if k.threads == 1 { "" } else { "s" },
+            self.chosen.map_or("exploring", Kernel::as_str)
+        )?;
+        let costs: Vec<String> = self
+            .costs
+            .iter()
+            .map(|(kernel, d)| match d {
+                Some(d) => format!("{} {:?}", kernel.as_str(), d),
+                None => format!("{} untimed", kernel.as_str()),
+            })
+            .collect();
+        write!(f, " ({})", costs.join(", "))
+    }
+}
+
+/// Every signature seen so far in this process, in no particular order.
+pub fn decisions() -> Vec<Decision> {
+    lock()
+        .iter()
+        .map(|(key, e)| Decision {
+            key: *key,
+            costs: (0..e.candidates.len)
+                .map(|i| {
+                    let (n, d) = e.timed[i];
+                    (e.candidates.get(i), (n > 0).then_some(d))
+                })
+                .collect(),
+            chosen: e.chosen,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(m: usize) -> Key {
+        Key {
+            m,
+            n: 7,
+            k: 5,
+            trans_a: false,
+            trans_b: true,
+            add: false,
+            threads: 1,
+        }
+    }
+
+    /// Exploration hands the candidates out in turn, ignores the warm-up round, and
+    /// fixes the cheapest once each has its timed rounds; later calls get it untimed.
+    #[test]
+    fn exploration_picks_the_least_cost_after_the_timed_rounds() {
+        let k = key(1_000_003);
+        let cands = Candidates::new(true, true);
+        let cost = |kernel: Kernel, round: usize| match (kernel, round) {
+            (_, 0) => Duration::from_micros(1), // warm-up: would win if counted
+            (Kernel::Sgemm, _) => Duration::from_micros(30),
+            (Kernel::Direct, 2) => Duration::from_micros(10), // one fast round
+            (Kernel::Direct, _) => Duration::from_micros(40),
+            (Kernel::Sparse, _) => Duration::from_micros(20),
+        };
+        let mut seen = Vec::new();
+        for call in 0..ROUNDS * 3 {
+            let (kernel, ticket) = pick(k, cands, Choice::Measured);
+            let ticket = ticket.expect("exploring calls are timed");
+            assert_eq!(ticket.round, call / 3);
+            seen.push(kernel);
+            record(ticket, cost(kernel, ticket.round));
+        }
+        assert_eq!(&seen[..3], &[Kernel::Sgemm, Kernel::Direct, Kernel::Sparse]);
+        let d = decisions().into_iter().find(|d| d.key == k).unwrap();
+        assert_eq!(d.chosen, Some(Kernel::Direct), "{d:?}");
+        assert_eq!(
+            d.costs[1],
+            (Kernel::Direct, Some(Duration::from_micros(10)))
+        );
+        for _ in 0..5 {
+            let (kernel, ticket) = pick(k, cands, Choice::Measured);
+            assert_eq!((kernel, ticket.is_none()), (Kernel::Direct, true));
+        }
+    }
+
+    /// A signature with one eligible kernel is never timed; rotation cycles for ever.
+    #[test]
+    fn single_candidates_are_not_timed_and_rotation_cycles() {
+        let (kernel, ticket) = pick(
+            key(1_000_004),
+            Candidates::new(false, false),
+            Choice::Measured,
+        );
+        assert_eq!((kernel, ticket.is_none()), (Kernel::Sgemm, true));
+        let cands = Candidates::new(false, true);
+        let got: Vec<Kernel> = (0..5)
+            .map(|_| pick(key(1_000_005), cands, Choice::Rotate).0)
+            .collect();
+        use Kernel::{Sgemm as G, Sparse as S};
+        assert_eq!(got, [G, S, G, S, G]);
+    }
+
+    #[test]
+    fn choice_names_parse() {
+        assert_eq!(Choice::parse(" rotate"), Some(Choice::Rotate));
+        assert_eq!(Choice::parse("fixed"), Some(Choice::Fixed));
+        assert_eq!(Choice::parse("measured"), Some(Choice::Measured));
+        assert_eq!(Choice::parse("fast"), None);
+    }
+}
