@@ -23,7 +23,8 @@ with the same sizes but its own random numbers:
   the validation set (cost with the penalty, accuracy), after the last epoch the test
   set, all in batches of 1000 under torch.no_grad().
 
-Prints one JSON line at the end: wall seconds (data loading included), runs, epochs
+Prints one JSON line at the end: wall seconds (from after the imports; data loading
+included), runs, epochs
 trained in total, torch version, threads, and per run its final validation and test
 accuracy (a sanity check that it learns)."""
 import argparse, gzip, json, os, sys, time
