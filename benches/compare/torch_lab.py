@@ -24,9 +24,8 @@ with the same sizes but its own random numbers:
   set, all in batches of 1000 under torch.no_grad().
 
 Prints one JSON line at the end: wall seconds (from after the imports; data loading
-included), runs, epochs
-trained in total, torch version, threads, and per run its final validation and test
-accuracy (a sanity check that it learns)."""
+included), runs, epochs trained in total, torch version, threads, and per run its final
+training, validation and test accuracy (a sanity check that it learns)."""
 import argparse, gzip, json, os, sys, time
 
 import torch
