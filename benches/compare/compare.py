@@ -78,9 +78,10 @@ def throughput(a):
 
 
 def timed(cmd):
-    """Wall-clock seconds of `cmd` run from the repository root, and its stdout."""
+    """Wall-clock seconds of `cmd` run from the repository root, and its stdout (its
+    stderr passes through, so a failure says why)."""
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
     return time.perf_counter() - t0, out
 
 
