@@ -64,4 +64,9 @@ fn main() {
             );
         }
     }
+    if std::env::var_os("REGULAB_TRACE").is_some() {
+        for d in regulab_kernels::gemm::decisions() {
+            eprintln!("kernel choice: {d}");
+        }
+    }
 }

@@ -10,9 +10,57 @@
 //! snapshot tests run under both in CI), so a manifest also records the
 //! [`KernelReport::bits_class`]: `x86-fma` for both, the sgemm class otherwise.
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 
-use crate::simd;
+use crate::simd::{self, Fma, Level, leveled};
+
+/// Independent FMA chains of [`fma_peak`]: enough to cover the FMA latency (4 cycles)
+/// times the FMA units (2 per core on these Xeons), with room to spare.
+pub const PEAK_CHAINS: usize = 12;
+
+/// One measurement of this core's f32 FMA peak at `level` (AVX2 or AVX-512), in GFLOP/s:
+/// [`PEAK_CHAINS`] independent chains `acc = fma(acc, x, y)` of full vectors for `iters`
+/// steps, on the calling thread; `None` at the scalar level or when the CPU lacks it.
+/// The reference of the GEMM benchmarks' "share of the peak" (taken as the best of
+/// several measurements, in the same run).
+pub fn fma_peak(level: Level, iters: usize) -> Option<f64> {
+    if level == Level::Scalar || !simd::available(level) {
+        return None;
+    }
+    leveled!(
+        vector unsafe fn chains(iters: usize, out: *mut f32) => chains_at
+    );
+    let mut out = [0.0f32; 16];
+    let t0 = Instant::now();
+    // SAFETY: `out` holds 16 floats, a full vector at either level; the level is a
+    // SIMD level this CPU runs (checked above).
+    unsafe { chains(level, iters, out.as_mut_ptr()) };
+    let dt = t0.elapsed().max(Duration::from_nanos(1));
+    std::hint::black_box(out);
+    let lanes = if level == Level::Avx512 { 16 } else { 8 };
+    let flops = 2.0 * (PEAK_CHAINS * lanes) as f64 * iters as f64;
+    Some(flops / dt.as_secs_f64() / 1e9)
+}
+
+/// The chains of [`fma_peak`], their sum stored at `out` (so none is optimised away).
+///
+/// # Safety
+/// `out` writable for one vector.
+#[inline(always)]
+unsafe fn chains_at<S: Fma>(s: S, iters: usize, out: *mut f32) {
+    let (x, y) = (s.splat(0.999_999), s.splat(1e-7));
+    let mut acc = [s.splat(1.0); PEAK_CHAINS];
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = s.fma(*a, x, y);
+        }
+    }
+    let sum = acc.iter().fold(s.zero(), |t, a| s.add(t, *a));
+    // SAFETY: as the caller vouches.
+    unsafe { s.store_ptr(out, sum) };
+}
 
 /// The matrixmultiply version this crate is built against (pinned with `=` in the
 /// workspace `Cargo.toml`; a unit test checks they agree).
