@@ -65,14 +65,70 @@ fn main() {
     };
     use Accumulate::{Add, Overwrite};
     let shapes = [
-        s("eval: X W, 1000x784 . 784x800", 1000, 800, 784, Op::N, Op::N, Overwrite, true),
-        s("eval: H W, 1000x800 . 800x800", 1000, 800, 800, Op::N, Op::N, Overwrite, false),
-        s("train: X W, 100x784 . 784x800", 100, 800, 784, Op::N, Op::N, Overwrite, true),
-        s("train: W += X^T D, 784x100 . 100x800", 784, 800, 100, Op::T, Op::N, Add, true),
-        s("train: H W, 100x800 . 800x800", 100, 800, 800, Op::N, Op::N, Overwrite, false),
-        s("train: D W^T, 100x800 . 800x800", 100, 800, 800, Op::N, Op::T, Overwrite, false),
+        s(
+            "eval: X W, 1000x784 . 784x800",
+            1000,
+            800,
+            784,
+            Op::N,
+            Op::N,
+            Overwrite,
+            true,
+        ),
+        s(
+            "eval: H W, 1000x800 . 800x800",
+            1000,
+            800,
+            800,
+            Op::N,
+            Op::N,
+            Overwrite,
+            false,
+        ),
+        s(
+            "train: X W, 100x784 . 784x800",
+            100,
+            800,
+            784,
+            Op::N,
+            Op::N,
+            Overwrite,
+            true,
+        ),
+        s(
+            "train: W += X^T D, 784x100 . 100x800",
+            784,
+            800,
+            100,
+            Op::T,
+            Op::N,
+            Add,
+            true,
+        ),
+        s(
+            "train: H W, 100x800 . 800x800",
+            100,
+            800,
+            800,
+            Op::N,
+            Op::N,
+            Overwrite,
+            false,
+        ),
+        s(
+            "train: D W^T, 100x800 . 800x800",
+            100,
+            800,
+            800,
+            Op::N,
+            Op::T,
+            Overwrite,
+            false,
+        ),
     ];
-    println!("| product | sgemm 1t | ours 1t | kernel | share of 1-core peak | ours 2t | kernel | 2t / 1t |");
+    println!(
+        "| product | sgemm 1t | ours 1t | kernel | share of 1-core peak | ours 2t | kernel | 2t / 1t |"
+    );
     println!("|---|---:|---:|---|---:|---:|---|---:|");
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     for sh in &shapes {
@@ -85,7 +141,9 @@ fn main() {
             data.gather(&idx, &mut x, &mut y).unwrap();
             x
         } else {
-            (0..sh.m * sh.k).map(|_| rng.random_range(0.0f32..1.0)).collect()
+            (0..sh.m * sh.k)
+                .map(|_| rng.random_range(0.0f32..1.0))
+                .collect()
         };
         let b: Vec<f32> = (0..sh.k * sh.n)
             .map(|_| rng.random_range(-0.1f32..0.1))
@@ -111,7 +169,9 @@ fn main() {
         let mut ours = Vec::new();
         for p in &pools {
             let d = p.install(|| {
-                time(&mut c, &|c| gemm(sh.m, sh.n, sh.k, &a, sh.op_a, &b, sh.op_b, c, sh.acc))
+                time(&mut c, &|c| {
+                    gemm(sh.m, sh.n, sh.k, &a, sh.op_a, &b, sh.op_b, c, sh.acc)
+                })
             });
             let threads = p.current_num_threads();
             let kernel = gemm::decisions()
@@ -122,7 +182,7 @@ fn main() {
                         && d.key.trans_b == (sh.op_b == Op::T)
                 })
                 .and_then(|d| d.chosen)
-                .map_or("sgemm (only)", |k| k.as_str());
+                .map_or_else(|| "sgemm (only)".to_string(), |p| p.to_string());
             ours.push((rate(d), kernel));
         }
         println!(

@@ -81,7 +81,7 @@ internal!(
 pub use partition::{
     MAX_PARTS, SERIAL_MAX_FLOPS, TARGET_BLOCK_FLOPS, TILE, WRITE_BOUND_MAX_K, kernel_flops,
 };
-pub use tune::{Choice, Decision, Kernel, Key, ROUNDS, choice, decisions, set_choice};
+pub use tune::{Choice, Decision, Kernel, Key, Plan, ROUNDS, choice, decisions, set_choice};
 
 /// Whether an operand is used as stored or transposed (through strides, never copied).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,41 +140,49 @@ pub fn gemm(
         } else {
             Kernel::Sgemm // `run` takes the fixed dense rule
         };
-        return run(kernel, &p, c, dispatch::direct_level(m, n, k, op_a, op_b));
+        let plan = Plan {
+            kernel,
+            split: true,
+        };
+        return run(plan, &p, c, dispatch::direct_level(m, n, k, op_a, op_b));
     }
     let direct = dispatch::direct_machine().filter(|_| (op_a, op_b) != (Op::T, Op::T));
     let sparse = dispatch::sparse_level(m, n, k, op_b).is_some();
-    let candidates = tune::Candidates::new(direct.is_some(), sparse);
-    let (kernel, ticket) = tune::pick(
-        tune::Key::new(m, n, k, (op_a, op_b), acc),
-        candidates,
-        policy,
-    );
+    let splits = Partition::for_shape(m, n, k).len() > 1;
+    let candidates = tune::Candidates::new(direct.is_some(), sparse, splits);
+    let key = tune::Key::new(m, n, k, (op_a, op_b), acc);
+    let (plan, ticket) = tune::pick(key, candidates, policy);
     let t0 = ticket.map(|_| Instant::now());
-    let dense = match kernel {
+    let dense = match plan.kernel {
         Kernel::Direct => direct,
         Kernel::Sgemm => None,
         Kernel::Sparse => dispatch::direct_level(m, n, k, op_a, op_b),
     };
-    run(kernel, &p, c, dense);
+    run(plan, &p, c, dense);
     if let (Some(ticket), Some(t0)) = (ticket, t0) {
         tune::record(ticket, t0.elapsed());
     }
 }
 
-/// Runs `kernel` on the product: `Sparse` when `op(A)` is sparse enough
+/// Runs `plan` on the product: the zero-skipping kernel when `op(A)` is sparse enough
 /// ([`dispatch::sparse_nonzeros`]) and `B` all finite (a skipped `0 * inf` would be NaN
 /// in the dense product), else the dense kernel `dense` (the direct kernel at that
-/// level and flavor, or `sgemm` for `None`) over the shape's partition.
-fn run(kernel: Kernel, p: &Product<'_>, c: &mut [f32], dense: Option<(Level, Flavor)>) {
-    if kernel == Kernel::Sparse
+/// level and flavor, or `sgemm` for `None`) over the shape's partition; with
+/// `plan.split` false, as one block on this thread.
+fn run(plan: Plan, p: &Product<'_>, c: &mut [f32], dense: Option<(Level, Flavor)>) {
+    if plan.kernel == Kernel::Sparse
         && let Some((level, flavor)) = dispatch::sparse_level(p.m, p.n, p.k, p.b.op)
         && let Some(nnz) = dispatch::sparse_nonzeros(p.a.data, p.m, p.k)
         && dispatch::all_finite(level, p.b.data)
     {
-        return sparse_par(level, flavor, p, c, nnz);
+        return sparse_par(level, flavor, p, c, nnz, plan.split);
     }
-    blocked(p, c, Partition::for_shape(p.m, p.n, p.k), dense);
+    let partition = if plan.split {
+        Partition::for_shape(p.m, p.n, p.k)
+    } else {
+        Partition::grid(p.m, p.n, 1, 1)
+    };
+    blocked(p, c, partition, dense);
 }
 
 /// Single-threaded `C (+)= op(A) op(B)`: one `sgemm` call (the baseline of the benches).
@@ -377,10 +385,17 @@ fn blocked(p: &Product<'_>, c: &mut [f32], partition: Partition, direct: Option<
 /// The zero-skipping product in the current rayon pool: NN products split by columns
 /// (each block reads its slice of `B`; the pattern of `A`'s rows is built once, here),
 /// TN products by rows (each block builds the pattern of its rows of `A^T`); 4 blocks,
-/// or 1 below [`SERIAL_MAX_FLOPS`] of useful work (`2 nnz n`).
-fn sparse_par(level: Level, flavor: Flavor, p: &Product<'_>, c: &mut [f32], nnz: usize) {
+/// or 1 below [`SERIAL_MAX_FLOPS`] of useful work (`2 nnz n`) or when not `split`.
+fn sparse_par(
+    level: Level,
+    flavor: Flavor,
+    p: &Product<'_>,
+    c: &mut [f32],
+    nnz: usize,
+    split: bool,
+) {
     let (m, n) = (p.m, p.n);
-    let parts = if nnz.saturating_mul(2 * n) < SERIAL_MAX_FLOPS {
+    let parts = if !split || nnz.saturating_mul(2 * n) < SERIAL_MAX_FLOPS {
         1
     } else {
         4

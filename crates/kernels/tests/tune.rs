@@ -110,8 +110,8 @@ fn every_kernel_choice_gives_the_bits_of_one_sgemm_call() {
         for acc in [Accumulate::Overwrite, Accumulate::Add] {
             let want = bits(&case.run(acc, with_serial));
             for pool in &pools {
-                // three calls: every eligible kernel at least once
-                for call in 0..3 {
+                // six calls: every eligible plan at least once
+                for call in 0..6 {
                     let got = pool.install(|| bits(&case.run(acc, with_gemm)));
                     assert!(got == want, "case {ci} {acc:?} call {call}: bits differ");
                 }
@@ -128,18 +128,18 @@ fn every_kernel_choice_gives_the_bits_of_one_sgemm_call() {
 
     // measured: exploration, then one kernel per signature, same bits throughout
     set_choice(Choice::Measured);
-    let case = Case::new(64, 256, 128, (Op::N, Op::N), 0.8, 11);
+    let case = Case::new(64, 256, 1024, (Op::N, Op::N), 0.8, 11); // several blocks
     let want = bits(&case.run(Accumulate::Overwrite, with_serial));
-    for _ in 0..ROUNDS * 3 + 2 {
+    for _ in 0..ROUNDS * 6 + 2 {
         let got = pools[0].install(|| bits(&case.run(Accumulate::Overwrite, with_gemm)));
         assert!(got == want);
     }
     let d = gemm::decisions()
         .into_iter()
-        .find(|d| (d.key.m, d.key.n, d.key.k, d.key.threads) == (64, 256, 128, 1));
+        .find(|d| (d.key.m, d.key.n, d.key.k, d.key.threads) == (64, 256, 1024, 1));
     if fma && vector {
         let d = d.expect("the signature was recorded");
-        assert_eq!(d.costs.len(), 3, "{d}");
+        assert_eq!(d.costs.len(), 3 * 2, "three kernels, split or not: {d}");
         let chosen = d.chosen.expect("settled after its rounds");
         let least = d
             .costs
@@ -149,8 +149,12 @@ fn every_kernel_choice_gives_the_bits_of_one_sgemm_call() {
             .0;
         assert_eq!(chosen, least, "{d}");
         assert!(
+            d.costs.iter().any(|(p, _)| !p.split),
+            "one-block plans: {d}"
+        );
+        assert!(
             d.to_string()
-                .starts_with("64x256x128 NN overwrite, 1 thread: "),
+                .starts_with("64x256x1024 NN overwrite, 1 thread: "),
             "{d}"
         );
     } else {

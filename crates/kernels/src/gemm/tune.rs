@@ -59,6 +59,28 @@ impl Kernel {
     }
 }
 
+/// A kernel and how the product is split: over the blocks of `Partition::for_shape` in
+/// the rayon pool (`split`), or as one block on the calling thread (a product too small
+/// to repay waking another thread; on these virtual machines a wake-up costs tens of
+/// microseconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Plan {
+    /// The kernel.
+    pub kernel: Kernel,
+    /// Whether the shape's blocks run in parallel (else one block, this thread).
+    pub split: bool,
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kernel.as_str())?;
+        if !self.split {
+            f.write_str(" (one block)")?;
+        }
+        Ok(())
+    }
+}
+
 /// How [`super::gemm`] picks a kernel (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Choice {
@@ -146,27 +168,42 @@ impl Key {
     }
 }
 
-/// The eligible kernels of one signature, in the order exploration takes them.
+/// Most plans one signature can have: three kernels, split or not.
+const MAX_PLANS: usize = 6;
+
+/// The eligible plans of one signature, in the order exploration takes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Candidates {
-    list: [Kernel; 3],
+    list: [Plan; MAX_PLANS],
     len: usize,
 }
 
 impl Candidates {
-    pub(super) fn new(direct: bool, sparse: bool) -> Candidates {
-        let mut list = [Kernel::Sgemm; 3];
-        let mut len = 1;
-        for (ok, k) in [(direct, Kernel::Direct), (sparse, Kernel::Sparse)] {
-            if ok {
-                list[len] = k;
-                len += 1;
+    /// `sgemm` always, the direct and zero-skipping kernels where eligible; each split
+    /// over the partition's blocks and, when the partition has several (`splits`), also
+    /// as one block.
+    pub(super) fn new(direct: bool, sparse: bool, splits: bool) -> Candidates {
+        let mut list = [Plan {
+            kernel: Kernel::Sgemm,
+            split: true,
+        }; MAX_PLANS];
+        let mut len = 0;
+        for (ok, kernel) in [
+            (true, Kernel::Sgemm),
+            (direct, Kernel::Direct),
+            (sparse, Kernel::Sparse),
+        ] {
+            for split in [true, false] {
+                if ok && (split || splits) {
+                    list[len] = Plan { kernel, split };
+                    len += 1;
+                }
             }
         }
         Candidates { list, len }
     }
 
-    fn get(&self, i: usize) -> Kernel {
+    fn get(&self, i: usize) -> Plan {
         self.list[i % self.len]
     }
 }
@@ -177,10 +214,19 @@ struct Entry {
     candidates: Candidates,
     /// Calls handed out so far (exploration takes candidate `calls % len`).
     calls: usize,
-    /// Per candidate: timed rounds recorded, and the least time seen.
-    timed: [(usize, Duration); 3],
+    /// Per candidate: its timed rounds so far.
+    timed: [Vec<Duration>; MAX_PLANS],
     /// The winner, once every candidate has `ROUNDS - 1` timed rounds.
-    chosen: Option<Kernel>,
+    chosen: Option<Plan>,
+}
+
+/// The cost of a candidate: the median of its timed rounds (upper median). Not the
+/// minimum: a split product's best round is one where no wake-up was slow, and the
+/// typical round is what training pays.
+fn cost(rounds: &[Duration]) -> Option<Duration> {
+    let mut v = rounds.to_vec();
+    v.sort();
+    v.get(v.len() / 2).copied()
 }
 
 fn table() -> &'static Mutex<HashMap<Key, Entry>> {
@@ -205,7 +251,7 @@ pub(super) struct Ticket {
 /// The kernel for one call of signature `key` under policy `choice` (`Fixed` is
 /// decided by the caller and never comes here), and a ticket when the call is to be
 /// timed.
-pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Kernel, Option<Ticket>) {
+pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, Option<Ticket>) {
     if candidates.len == 1 {
         return (candidates.list[0], None);
     }
@@ -213,7 +259,7 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Kernel,
     let e = t.entry(key).or_insert_with(|| Entry {
         candidates,
         calls: 0,
-        timed: [(0, Duration::MAX); 3],
+        timed: Default::default(),
         chosen: None,
     });
     let call = e.calls;
@@ -233,9 +279,9 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Kernel,
     (e.candidates.get(slot), Some(ticket))
 }
 
-/// Records the wall time of a timed call; fixes the signature's kernel once every
-/// candidate has its timed rounds (the least cost wins; ties go to the earlier
-/// candidate, `sgemm` first).
+/// Records the wall time of a timed call; fixes the signature's plan once every
+/// candidate has its timed rounds (the least cost, [`cost`], wins; ties go to the
+/// earlier candidate, `sgemm` first).
 pub(super) fn record(ticket: Ticket, elapsed: Duration) {
     if ticket.round == 0 {
         return; // warm-up
@@ -247,13 +293,11 @@ pub(super) fn record(ticket: Ticket, elapsed: Duration) {
     if e.chosen.is_some() {
         return;
     }
-    let (n, best) = &mut e.timed[ticket.slot];
-    *n += 1;
-    *best = (*best).min(elapsed);
+    e.timed[ticket.slot].push(elapsed);
     let len = e.candidates.len;
-    if e.timed[..len].iter().all(|(n, _)| *n >= ROUNDS - 1) {
+    if e.timed[..len].iter().all(|t| t.len() >= ROUNDS - 1) {
         let winner = (0..len)
-            .min_by_key(|&i| e.timed[i].1)
+            .min_by_key(|&i| cost(&e.timed[i]))
             .expect("at least one candidate");
         e.chosen = Some(e.candidates.get(winner));
     }
@@ -264,10 +308,11 @@ pub(super) fn record(ticket: Ticket, elapsed: Duration) {
 pub struct Decision {
     /// The signature.
     pub key: Key,
-    /// The eligible kernels and their least timed cost so far (`None`: not yet timed).
-    pub costs: Vec<(Kernel, Option<Duration>)>,
-    /// The kernel fixed for the rest of the process, once exploration is over.
-    pub chosen: Option<Kernel>,
+    /// The eligible plans and their cost so far (the median of the timed rounds;
+    /// `None`: not yet timed).
+    pub costs: Vec<(Plan, Option<Duration>)>,
+    /// The plan fixed for the rest of the process, once exploration is over.
+    pub chosen: Option<Plan>,
 }
 
 impl std::fmt::Display for Decision {
@@ -286,14 +331,15 @@ impl std::fmt::Display for Decision {
             if k.add { "add" } else { "overwrite" },
             k.threads,
             if k.threads == 1 { "" } else { "s" },
-            self.chosen.map_or("exploring", Kernel::as_str)
+            self.chosen
+                .map_or_else(|| "exploring".to_string(), |p| p.to_string())
         )?;
         let costs: Vec<String> = self
             .costs
             .iter()
-            .map(|(kernel, d)| match d {
-                Some(d) => format!("{} {:?}", kernel.as_str(), d),
-                None => format!("{} untimed", kernel.as_str()),
+            .map(|(plan, d)| match d {
+                Some(d) => format!("{plan} {d:?}"),
+                None => format!("{plan} untimed"),
             })
             .collect();
         write!(f, " ({})", costs.join(", "))
@@ -307,10 +353,7 @@ pub fn decisions() -> Vec<Decision> {
         .map(|(key, e)| Decision {
             key: *key,
             costs: (0..e.candidates.len)
-                .map(|i| {
-                    let (n, d) = e.timed[i];
-                    (e.candidates.get(i), (n > 0).then_some(d))
-                })
+                .map(|i| (e.candidates.get(i), cost(&e.timed[i])))
                 .collect(),
             chosen: e.chosen,
         })
@@ -334,54 +377,76 @@ mod tests {
     }
 
     /// Exploration hands the candidates out in turn, ignores the warm-up round, and
-    /// fixes the cheapest once each has its timed rounds; later calls get it untimed.
+    /// fixes the one of least median cost once each has its timed rounds; later calls
+    /// get it untimed.
     #[test]
-    fn exploration_picks_the_least_cost_after_the_timed_rounds() {
+    fn exploration_picks_the_least_median_cost_after_the_timed_rounds() {
         let k = key(1_000_003);
-        let cands = Candidates::new(true, true);
+        let cands = Candidates::new(true, true, false);
+        let us = Duration::from_micros;
         let cost = |kernel: Kernel, round: usize| match (kernel, round) {
-            (_, 0) => Duration::from_micros(1), // warm-up: would win if counted
-            (Kernel::Sgemm, _) => Duration::from_micros(30),
-            (Kernel::Direct, 2) => Duration::from_micros(10), // one fast round
-            (Kernel::Direct, _) => Duration::from_micros(40),
-            (Kernel::Sparse, _) => Duration::from_micros(20),
+            (_, 0) => us(1), // warm-up: would win if counted
+            (Kernel::Sgemm, _) => us(30),
+            (Kernel::Direct, 2) => us(5), // one lucky round: not its median
+            (Kernel::Direct, _) => us(40),
+            (Kernel::Sparse, 3) => us(90), // one slow round: not its median
+            (Kernel::Sparse, _) => us(20),
         };
         let mut seen = Vec::new();
         for call in 0..ROUNDS * 3 {
-            let (kernel, ticket) = pick(k, cands, Choice::Measured);
+            let (plan, ticket) = pick(k, cands, Choice::Measured);
             let ticket = ticket.expect("exploring calls are timed");
             assert_eq!(ticket.round, call / 3);
-            seen.push(kernel);
-            record(ticket, cost(kernel, ticket.round));
+            assert!(plan.split);
+            seen.push(plan.kernel);
+            record(ticket, cost(plan.kernel, ticket.round));
         }
         assert_eq!(&seen[..3], &[Kernel::Sgemm, Kernel::Direct, Kernel::Sparse]);
         let d = decisions().into_iter().find(|d| d.key == k).unwrap();
-        assert_eq!(d.chosen, Some(Kernel::Direct), "{d:?}");
-        assert_eq!(
-            d.costs[1],
-            (Kernel::Direct, Some(Duration::from_micros(10)))
-        );
+        let sparse = Plan {
+            kernel: Kernel::Sparse,
+            split: true,
+        };
+        assert_eq!(d.chosen, Some(sparse), "{d:?}");
+        assert_eq!(d.costs[1].1, Some(us(40)));
         for _ in 0..5 {
-            let (kernel, ticket) = pick(k, cands, Choice::Measured);
-            assert_eq!((kernel, ticket.is_none()), (Kernel::Direct, true));
+            let (plan, ticket) = pick(k, cands, Choice::Measured);
+            assert_eq!((plan, ticket.is_none()), (sparse, true));
         }
     }
 
-    /// A signature with one eligible kernel is never timed; rotation cycles for ever.
+    /// A signature with one eligible plan is never timed; rotation cycles for ever;
+    /// products with several blocks also try one block.
     #[test]
     fn single_candidates_are_not_timed_and_rotation_cycles() {
-        let (kernel, ticket) = pick(
+        let (plan, ticket) = pick(
             key(1_000_004),
-            Candidates::new(false, false),
+            Candidates::new(false, false, false),
             Choice::Measured,
         );
-        assert_eq!((kernel, ticket.is_none()), (Kernel::Sgemm, true));
-        let cands = Candidates::new(false, true);
+        assert_eq!(
+            (plan.kernel, plan.split, ticket.is_none()),
+            (Kernel::Sgemm, true, true)
+        );
+        let cands = Candidates::new(false, true, false);
         let got: Vec<Kernel> = (0..5)
-            .map(|_| pick(key(1_000_005), cands, Choice::Rotate).0)
+            .map(|_| pick(key(1_000_005), cands, Choice::Rotate).0.kernel)
             .collect();
         use Kernel::{Sgemm as G, Sparse as S};
         assert_eq!(got, [G, S, G, S, G]);
+        let all = Candidates::new(true, true, true);
+        let plans: Vec<String> = (0..all.len).map(|i| all.get(i).to_string()).collect();
+        assert_eq!(
+            plans,
+            [
+                "sgemm",
+                "sgemm (one block)",
+                "direct",
+                "direct (one block)",
+                "sparse",
+                "sparse (one block)"
+            ]
+        );
     }
 
     #[test]
