@@ -152,7 +152,7 @@ fn main() {
         let flops = 2.0 * (sh.m * sh.n * sh.k) as f64;
         let rate = |d: Duration| flops / d.as_secs_f64() / 1e9;
         let time = |c: &mut [f32], f: &dyn Fn(&mut [f32])| {
-            for _ in 0..ROUNDS * 3 + 3 {
+            for _ in 0..ROUNDS * 6 + 3 {
                 f(c);
             }
             let mut t = Vec::new();

@@ -15,15 +15,17 @@
 //! products, and a seeded run must give the same bits on one thread or many, at batch
 //! 10 or 1000. So [`gemm`] runs one of three kernels that compute every element by the
 //! same FMA chain (matrixmultiply's packed `sgemm`; the direct, no-packing kernels of
-//! module `direct` for small batches; the zero-skipping kernels of module `sparse` for
-//! operands with many zeros), over blocks of `C` whose bounds depend on the shape only.
+//! module `direct`; the zero-skipping kernels of module `sparse` for operands with many
+//! zeros), over blocks of `C` whose bounds depend on the shape only, and picks the
+//! kernel by timing them on the running CPU (module `tune`).
 //!
 //! | file            | what                                                           |
 //! |-----------------|----------------------------------------------------------------|
 //! | `gemm.rs`       | the API and the parallel loops over the blocks of `C`          |
 //! | `operands.rs`   | the operand descriptor `MatRef`, the validated `Product`       |
 //! | `partition.rs`  | the partition policy: which blocks of `C` (`Partition`)        |
-//! | `dispatch.rs`   | which kernel: thresholds, FMA flavour, zero-skipping switch    |
+//! | `dispatch.rs`   | which kernels may run: FMA flavour, fixed thresholds, switches |
+//! | `tune.rs`       | which kernel does run: timed at first use of each signature    |
 //! | `direct.rs`     | the direct kernels (register tiles, `B` read in place)         |
 //! | `sparse.rs`     | the zero-skipping kernels (`op(A)`'s nonzeros listed per row)  |
 //!

@@ -422,7 +422,12 @@ unsafe fn block<S: Tiles>(s: S, blk: &Block) {
     if !blk.trans_b {
         // LOOP 5 for NN/TN: column panels whose slice of B stays in L2 (one panel when it
         // all fits). Every element is still one tile's chain over all of k.
-        let width = (PANEL_FLOATS / blk.k.max(1) / PANEL * PANEL).max(PANEL);
+        // (one row group sweeps B once: no panels then)
+        let width = if blk.rows <= S::RMAX {
+            blk.cols
+        } else {
+            (PANEL_FLOATS / blk.k.max(1) / PANEL * PANEL).max(PANEL)
+        };
         let mut j = 0;
         while j < blk.cols {
             let w = width.min(blk.cols - j);

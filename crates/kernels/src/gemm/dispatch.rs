@@ -1,8 +1,14 @@
-//! The dispatch: which kernel computes a product. Three kernels give the same bits
-//! (the parent module says why): matrixmultiply's packed `sgemm`, the direct
-//! (no-packing) kernels of module `direct`, and the zero-skipping kernels of module
-//! `sparse`. The choice is a function of the shape, the zeros of `op(A)` and the
-//! machine, never of the thread count, so it may be tuned freely.
+//! The dispatch rules: which kernels a machine and a shape allow, and the fixed shape
+//! thresholds. Three kernels give the same bits (the parent module says why):
+//! matrixmultiply's packed `sgemm`, the direct (no-packing) kernels of module `direct`,
+//! and the zero-skipping kernels of module `sparse`.
+//!
+//! Since issue 16, [`super::gemm`] chooses among the kernels a machine allows
+//! ([`direct_machine`], [`sparse_level`]) by timing them (module `tune`). The shape
+//! thresholds below are what it did before, measured on an AMD EPYC; they remain the
+//! `REGULAB_KERNEL_CHOICE=fixed` policy (for before/after timings), the dense kernel of
+//! a zero-skipping plan whose operand turns out dense, and what [`direct_path`] and
+//! [`sparse_path`] report. The rest of this doc describes them as measured then.
 //!
 //! # Direct kernels for small batches
 //!

@@ -9,12 +9,14 @@
 //!
 //! How: every distinct product signature ([`Key`]: the shape, the transposes, overwrite
 //! or add, and the size of the rayon pool it runs in) starts in exploration. Its calls
-//! take the eligible kernels ([`Kernel`]: matrixmultiply's `sgemm`, the direct kernels,
-//! the zero-skipping kernels) in turn, [`ROUNDS`] rounds; the first round warms caches
-//! and is not counted, and each kernel's cost is the minimum of its other rounds' wall
-//! times (the minimum, because interruptions only ever add time). Then the cheapest
-//! kernel is fixed for that signature for the rest of the process. A training run calls
-//! each of its few signatures thousands of times, so exploring costs a few calls each.
+//! take the eligible plans ([`Plan`]: a [`Kernel`], matrixmultiply's `sgemm`, the direct
+//! kernels or the zero-skipping kernels, split over the shape's blocks or as one block)
+//! in turn, [`ROUNDS`] rounds in rotated orders; the first round warms caches and is not
+//! counted, and each plan's cost is the median of its other rounds' wall times (not the
+//! minimum: a split product's typical round includes waking the other thread, and
+//! that is what training pays). Then the cheapest plan is fixed for that signature for
+//! the rest of the process. A training run calls each of its few signatures thousands
+//! of times, so exploring costs a few dozen calls each.
 //!
 //! The choice never changes a bit, so it may depend on timing: the zero-skipping path
 //! checks that `B` is all finite before it skips anything (a skipped `0 * inf` would be
@@ -34,7 +36,9 @@ use std::time::Duration;
 use super::{Accumulate, Op};
 
 /// Rounds of exploration per signature: one warm-up round, then `ROUNDS - 1` timed.
-pub const ROUNDS: usize = 4;
+/// Each round takes the candidates in a different order (rotated by the round), so a
+/// periodic stall of the machine does not always fall on the same candidate.
+pub const ROUNDS: usize = 6;
 
 /// A kernel [`super::gemm`] can run a product on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -270,12 +274,9 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
     if let Some(k) = e.chosen {
         return (k, None);
     }
-    let slot = call % e.candidates.len;
-    let ticket = Ticket {
-        key,
-        slot,
-        round: call / e.candidates.len,
-    };
+    let round = call / e.candidates.len;
+    let slot = (call + round) % e.candidates.len;
+    let ticket = Ticket { key, slot, round };
     (e.candidates.get(slot), Some(ticket))
 }
 
@@ -402,6 +403,11 @@ mod tests {
             record(ticket, cost(plan.kernel, ticket.round));
         }
         assert_eq!(&seen[..3], &[Kernel::Sgemm, Kernel::Direct, Kernel::Sparse]);
+        // the next round starts one further on
+        assert_eq!(
+            &seen[3..6],
+            &[Kernel::Direct, Kernel::Sparse, Kernel::Sgemm]
+        );
         let d = decisions().into_iter().find(|d| d.key == k).unwrap();
         let sparse = Plan {
             kernel: Kernel::Sparse,
