@@ -50,7 +50,10 @@ def cpu_model():
 
 
 def throughput(a):
-    ours = lines([os.path.join(ROOT, "target", "release", "pps"), str(a.epochs)])
+    pps = os.path.join(ROOT, "target", "release", "pps")
+    ours = lines([pps, str(a.epochs)])
+    # (iii) again with the zero-skipping kernels off: the dense work alone (same bits)
+    dense = lines(["env", "REGULAB_ZERO_SKIP=off", pps, str(a.epochs), "2"])
     try:
         theirs = lines([a.python, os.path.join(ROOT, "benches", "compare", "torch_pps.py"),
                         str(a.epochs)])
@@ -68,6 +71,12 @@ def throughput(a):
             ratio = f"{ro['pps'] / to['pps']:.2f}x" if to else "-"
             tp = f"{to['pps']:,}" if to else "-"
             print(f"| {name} | {th} | {ro['pps']:,.0f} | {tp} | {ratio} |")
+    for d in dense:
+        to = t.get((2, d["threads"]))
+        ratio = f"{d['pps'] / to['pps']:.2f}x" if to else "-"
+        tp = f"{to['pps']:,}" if to else "-"
+        print(f"| (iii) with zero-skipping off (REGULAB_ZERO_SKIP=off) | {d['threads']} | "
+              f"{d['pps']:,.0f} | {tp} | {ratio} |")
     print()
     for side, d in (("regulab", r), ("PyTorch", t)):
         if not d:
