@@ -218,24 +218,47 @@ struct Entry {
     candidates: Candidates,
     /// Calls handed out so far (exploration takes candidate `calls % len`).
     calls: usize,
-    /// Per candidate: its timed rounds so far.
-    timed: [Vec<Duration>; MAX_PLANS],
+    /// Per candidate: its timed rounds so far (fixed arrays: recording a round never
+    /// allocates, so training steps after the first allocate nothing).
+    timed: [Rounds; MAX_PLANS],
     /// The winner, once every candidate has `ROUNDS - 1` timed rounds.
     chosen: Option<Plan>,
+}
+
+/// The timed rounds of one candidate.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rounds {
+    len: usize,
+    times: [Duration; ROUNDS - 1],
+}
+
+impl Rounds {
+    fn push(&mut self, d: Duration) {
+        if self.len < self.times.len() {
+            self.times[self.len] = d;
+            self.len += 1;
+        }
+    }
 }
 
 /// The cost of a candidate: the median of its timed rounds (upper median). Not the
 /// minimum: a split product's best round is one where no wake-up was slow, and the
 /// typical round is what training pays.
-fn cost(rounds: &[Duration]) -> Option<Duration> {
-    let mut v = rounds.to_vec();
+fn cost(rounds: &Rounds) -> Option<Duration> {
+    let mut v = rounds.times;
+    let v = &mut v[..rounds.len];
     v.sort();
     v.get(v.len() / 2).copied()
 }
 
+/// Signatures the table holds before it first grows (a run has a handful; evaluation
+/// adds one per distinct last-batch size), so that a new signature after the first
+/// minibatch does not allocate either.
+const TABLE_CAPACITY: usize = 256;
+
 fn table() -> &'static Mutex<HashMap<Key, Entry>> {
     static T: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
-    T.get_or_init(Mutex::default)
+    T.get_or_init(|| Mutex::new(HashMap::with_capacity(TABLE_CAPACITY)))
 }
 
 fn lock() -> std::sync::MutexGuard<'static, HashMap<Key, Entry>> {
@@ -296,7 +319,7 @@ pub(super) fn record(ticket: Ticket, elapsed: Duration) {
     }
     e.timed[ticket.slot].push(elapsed);
     let len = e.candidates.len;
-    if e.timed[..len].iter().all(|t| t.len() >= ROUNDS - 1) {
+    if e.timed[..len].iter().all(|t| t.len >= ROUNDS - 1) {
         let winner = (0..len)
             .min_by_key(|&i| cost(&e.timed[i]))
             .expect("at least one candidate");
