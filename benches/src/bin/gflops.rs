@@ -53,7 +53,18 @@ fn main() {
         p2 / p1
     );
     let data = dataset();
-    let s = |name, m, n, k, op_a, op_b, acc, real_a| Shape {
+    use Accumulate::{Add, Overwrite};
+    // (name, m, n, k, op(A), op(B), accumulate, A from real images)
+    #[rustfmt::skip]
+    let table = [
+        ("eval: X W, 1000x784 . 784x800", 1000, 800, 784, Op::N, Op::N, Overwrite, true),
+        ("eval: H W, 1000x800 . 800x800", 1000, 800, 800, Op::N, Op::N, Overwrite, false),
+        ("train: X W, 100x784 . 784x800", 100, 800, 784, Op::N, Op::N, Overwrite, true),
+        ("train: W += X^T D, 784x100 . 100x800", 784, 800, 100, Op::T, Op::N, Add, true),
+        ("train: H W, 100x800 . 800x800", 100, 800, 800, Op::N, Op::N, Overwrite, false),
+        ("train: D W^T, 100x800 . 800x800", 100, 800, 800, Op::N, Op::T, Overwrite, false),
+    ];
+    let shapes = table.map(|(name, m, n, k, op_a, op_b, acc, real_a)| Shape {
         name,
         m,
         n,
@@ -62,70 +73,7 @@ fn main() {
         op_b,
         acc,
         real_a,
-    };
-    use Accumulate::{Add, Overwrite};
-    let shapes = [
-        s(
-            "eval: X W, 1000x784 . 784x800",
-            1000,
-            800,
-            784,
-            Op::N,
-            Op::N,
-            Overwrite,
-            true,
-        ),
-        s(
-            "eval: H W, 1000x800 . 800x800",
-            1000,
-            800,
-            800,
-            Op::N,
-            Op::N,
-            Overwrite,
-            false,
-        ),
-        s(
-            "train: X W, 100x784 . 784x800",
-            100,
-            800,
-            784,
-            Op::N,
-            Op::N,
-            Overwrite,
-            true,
-        ),
-        s(
-            "train: W += X^T D, 784x100 . 100x800",
-            784,
-            800,
-            100,
-            Op::T,
-            Op::N,
-            Add,
-            true,
-        ),
-        s(
-            "train: H W, 100x800 . 800x800",
-            100,
-            800,
-            800,
-            Op::N,
-            Op::N,
-            Overwrite,
-            false,
-        ),
-        s(
-            "train: D W^T, 100x800 . 800x800",
-            100,
-            800,
-            800,
-            Op::N,
-            Op::T,
-            Overwrite,
-            false,
-        ),
-    ];
+    });
     println!(
         "| product | sgemm 1t | ours 1t | kernel | share of 1-core peak | ours 2t | kernel | 2t / 1t |"
     );

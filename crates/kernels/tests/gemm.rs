@@ -318,15 +318,7 @@ fn determinism_shapes() -> Vec<(usize, usize, usize)> {
 
 #[test]
 fn gemm_bits_identical_in_pools_of_1_2_3_8_threads_and_to_gemm_serial() {
-    let pools: Vec<rayon::ThreadPool> = [1, 2, 3, 8]
-        .into_iter()
-        .map(|t| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let pools = common::pools(&[1, 2, 3, 8]);
     for (s, &(m, k, n)) in determinism_shapes().iter().enumerate() {
         let prob = Problem::new(m, k, n, 100 + s as u64);
         for acc in ACCS {
@@ -631,15 +623,7 @@ fn lab_training_products_take_the_direct_path_on_fma_machines() {
 fn direct_kernels_are_identical_in_pools_of_1_2_3_8_threads() {
     // gemm's parallel blocks around the thresholds, where the direct kernels run
     // (on FMA machines), against one sgemm call.
-    let pools: Vec<rayon::ThreadPool> = [1, 2, 3, 8]
-        .into_iter()
-        .map(|t| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let pools = common::pools(&[1, 2, 3, 8]);
     let t = DIRECT_AVX512;
     for (s, &(m, k, n, op_a)) in [
         (t.nn_max_m, 784, 800, Op::N),

@@ -248,15 +248,7 @@ fn gemm_takes_the_zero_skipping_path_by_density_and_shape_only() {
 
 #[test]
 fn zero_skipping_gemm_is_identical_in_pools_of_1_2_3_8_threads() {
-    let pools: Vec<rayon::ThreadPool> = [1, 2, 3, 8]
-        .into_iter()
-        .map(|t| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let pools = common::pools(&[1, 2, 3, 8]);
     for (s, &(m, k, n, op_a, density)) in [
         (10, 784, 800, Op::N, 0.19),
         (100, 800, 800, Op::N, 0.25),

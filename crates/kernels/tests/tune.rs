@@ -6,6 +6,8 @@
 //! timed rounds. The policy is process-global, so this file is its own test binary and
 //! one test function.
 
+mod common;
+
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use regulab_kernels::gemm::{self, Accumulate, Choice, Op, ROUNDS, gemm, gemm_serial, set_choice};
@@ -94,15 +96,7 @@ fn every_kernel_choice_gives_the_bits_of_one_sgemm_call() {
         }
     }
     cases.push(inf);
-    let pools: Vec<rayon::ThreadPool> = [1, 2]
-        .into_iter()
-        .map(|t| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let pools = common::pools(&[1, 2]);
 
     set_choice(Choice::Rotate);
     let before = trace::counts();

@@ -69,3 +69,16 @@ pub fn fma_sgemm(test: &str) -> bool {
     }
     fma
 }
+
+/// One rayon pool per size in `sizes`, for tests that compare results across pools.
+pub fn pools(sizes: &[usize]) -> Vec<rayon::ThreadPool> {
+    sizes
+        .iter()
+        .map(|&t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+        })
+        .collect()
+}
