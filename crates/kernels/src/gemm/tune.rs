@@ -223,7 +223,12 @@ struct Entry {
     timed: [Rounds; MAX_PLANS],
     /// The winner, once every candidate has `ROUNDS - 1` timed rounds.
     chosen: Option<Plan>,
+    /// Calls of the winner since, and their total time (reported: the steady cost).
+    steady: (u32, Duration),
 }
+
+/// The `round` of a ticket for a call after the choice (timed for the report only).
+const STEADY: usize = usize::MAX;
 
 /// The timed rounds of one candidate.
 #[derive(Clone, Copy, Debug, Default)]
@@ -288,6 +293,7 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
         calls: 0,
         timed: Default::default(),
         chosen: None,
+        steady: (0, Duration::ZERO),
     });
     let call = e.calls;
     e.calls = e.calls.wrapping_add(1);
@@ -295,7 +301,12 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
         return (e.candidates.get(call), None);
     }
     if let Some(k) = e.chosen {
-        return (k, None);
+        let steady = Ticket {
+            key,
+            slot: 0,
+            round: STEADY,
+        };
+        return (k, Some(steady));
     }
     let round = call / e.candidates.len;
     let slot = (call + round) % e.candidates.len;
@@ -314,6 +325,11 @@ pub(super) fn record(ticket: Ticket, elapsed: Duration) {
     let Some(e) = t.get_mut(&ticket.key) else {
         return;
     };
+    if ticket.round == STEADY {
+        e.steady.0 = e.steady.0.saturating_add(1);
+        e.steady.1 = e.steady.1.saturating_add(elapsed);
+        return;
+    }
     if e.chosen.is_some() {
         return;
     }
@@ -337,6 +353,8 @@ pub struct Decision {
     pub costs: Vec<(Plan, Option<Duration>)>,
     /// The plan fixed for the rest of the process, once exploration is over.
     pub chosen: Option<Plan>,
+    /// The mean time of the chosen plan's calls since, and how many (`None`: none yet).
+    pub steady: Option<(Duration, u32)>,
 }
 
 impl std::fmt::Display for Decision {
@@ -366,7 +384,11 @@ impl std::fmt::Display for Decision {
                 None => format!("{plan} untimed"),
             })
             .collect();
-        write!(f, " ({})", costs.join(", "))
+        write!(f, " ({})", costs.join(", "))?;
+        if let Some((mean, n)) = self.steady {
+            write!(f, "; since: {mean:?} mean over {n} calls")?;
+        }
+        Ok(())
     }
 }
 
@@ -380,6 +402,7 @@ pub fn decisions() -> Vec<Decision> {
                 .map(|i| (e.candidates.get(i), cost(&e.timed[i])))
                 .collect(),
             chosen: e.chosen,
+            steady: (e.steady.0 > 0).then(|| (e.steady.1 / e.steady.0, e.steady.0)),
         })
         .collect()
 }
@@ -440,7 +463,8 @@ mod tests {
         assert_eq!(d.costs[1].1, Some(us(40)));
         for _ in 0..5 {
             let (plan, ticket) = pick(k, cands, Choice::Measured);
-            assert_eq!((plan, ticket.is_none()), (sparse, true));
+            // timed only for the report of the steady cost
+            assert_eq!((plan, ticket.map(|t| t.round)), (sparse, Some(STEADY)));
         }
     }
 
