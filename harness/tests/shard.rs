@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{FASHION, SIX, text, without_timing, write_six};
+use common::{
+    FASHION, SIX, read, run_names, summary_without_timing, text, without_timing, write_six,
+};
 
 fn command(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_regulab"));
@@ -42,22 +44,6 @@ fn run_args<'a>(config: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a s
     ];
     a.extend_from_slice(extra);
     a
-}
-
-/// The runs of a sweep directory, in plan order (its plan.json).
-fn run_names(out: &Path) -> Vec<String> {
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
-    plan["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// The files of `dir/plots`, sorted.
@@ -197,8 +183,8 @@ fn shards_trained_at_once_and_merged_give_the_bytes_of_one_run() {
     );
     // the same results as one run; only the seconds of training differ
     assert_eq!(
-        without_timing_summary(&sharded.join("summary.csv")),
-        without_timing_summary(&single.join("summary.csv"))
+        summary_without_timing(&sharded.join("summary.csv")),
+        summary_without_timing(&single.join("summary.csv"))
     );
     let drawn = figures(&sharded);
     assert_eq!(drawn, figures(&single));
@@ -225,23 +211,6 @@ fn shards_trained_at_once_and_merged_give_the_bytes_of_one_run() {
     let o = regulab(&["merge", copy.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert_same_outputs(&copy, &single);
-}
-
-/// summary.csv without its `seconds` column.
-fn without_timing_summary(path: &Path) -> String {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let header = r.headers().unwrap().clone();
-    let keep: Vec<usize> = (0..header.len())
-        .filter(|&i| &header[i] != regulab::run::SUMMARY_TIMING_COLUMN)
-        .collect();
-    assert!(keep.len() < header.len(), "no timing column in {header:?}");
-    let mut out = String::new();
-    for rec in std::iter::once(Ok(header.clone())).chain(r.records()) {
-        let rec = rec.unwrap();
-        out.push_str(&keep.iter().map(|&i| &rec[i]).collect::<Vec<_>>().join(","));
-        out.push('\n');
-    }
-    out
 }
 
 /// Edit `dir/manifest.json` as JSON.

@@ -12,7 +12,9 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{FASHION, SIX, text, without_timing, write_six};
+use common::{
+    FASHION, SIX, read, run_names, summary_without_timing, text, without_timing, write_six,
+};
 
 fn regulab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_regulab"))
@@ -244,10 +246,20 @@ impl Drop for Jobs {
 }
 
 impl Jobs {
-    /// `regulab slurm CONFIG --submit` with `args`: the array's and the merge job's ids.
-    fn submit(conf: &Path, args: &[&str]) -> Jobs {
-        let mut all = vec!["slurm"];
-        all.extend_from_slice(args);
+    /// `regulab slurm CONFIG --out OUT --data-dir FASHION --time 10 EXTRA --submit`: the
+    /// array's and the merge job's ids.
+    fn submit(conf: &Path, config: &Path, out: &Path, extra: &[&str]) -> Jobs {
+        let mut all = vec![
+            "slurm",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--data-dir",
+            FASHION,
+            "--time",
+            "10",
+        ];
+        all.extend_from_slice(extra);
         all.push("--submit");
         let o = Command::new(env!("CARGO_BIN_EXE_regulab"))
             .args(&all)
@@ -363,39 +375,6 @@ fn run_locally(config: &Path, out: &Path, extra: &[&str]) -> Duration {
     start.elapsed()
 }
 
-/// The runs of a sweep directory, in plan order (its plan.json).
-fn run_names(out: &Path) -> Vec<String> {
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
-    plan["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// summary.csv without its `seconds` column.
-fn summary_without_timing(path: &Path) -> String {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let header = r.headers().unwrap().clone();
-    let keep: Vec<usize> = (0..header.len())
-        .filter(|&i| &header[i] != regulab::run::SUMMARY_TIMING_COLUMN)
-        .collect();
-    assert!(keep.len() < header.len(), "no timing column in {header:?}");
-    let mut out = String::new();
-    for rec in std::iter::once(Ok(header.clone())).chain(r.records()) {
-        let rec = rec.unwrap();
-        out.push_str(&keep.iter().map(|&i| &rec[i]).collect::<Vec<_>>().join(","));
-        out.push('\n');
-    }
-    out
-}
-
 /// Every run of `a` has the bits of the same run of `b` (epochs.csv without timing,
 /// the initial and final models), and so do the summaries (without timing).
 fn assert_same_bits(a: &Path, b: &Path) {
@@ -431,20 +410,7 @@ fn a_sweep_through_slurm_gives_the_bits_of_one_machine_and_a_merged_report() {
     let local = tmp.path().join("local/slurm-six");
 
     let submitted = Instant::now();
-    let jobs = Jobs::submit(
-        &conf,
-        &[
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--data-dir",
-            FASHION,
-            "--max-parallel",
-            "2",
-            "--time",
-            "10",
-        ],
-    );
+    let jobs = Jobs::submit(&conf, &config, &out, &["--max-parallel", "2"]);
     jobs.wait(Duration::from_secs(300), &out);
     let through_slurm = submitted.elapsed();
     let on_one_machine = run_locally(&config, &local, &["--jobs", "2"]);
@@ -549,18 +515,7 @@ fn tasks_requeued_while_they_train_resume_and_give_the_same_bits() {
     std::fs::write(&config, SLOW).unwrap();
     let out = tmp.path().join("cluster/slurm-requeue");
     let local = tmp.path().join("local/slurm-requeue");
-    let jobs = Jobs::submit(
-        &conf,
-        &[
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--data-dir",
-            FASHION,
-            "--time",
-            "10",
-        ],
-    );
+    let jobs = Jobs::submit(&conf, &config, &out, &[]);
     let names = run_names(&out);
     // Task 1 is requeued by `scontrol requeue` (what preemption does: SIGTERM, then
     // the job queued again); task 0 gets the time-limit warning its script asks for
@@ -657,18 +612,7 @@ data.dataset = "/nonexistent/regulab-test-data"
 "#,
     );
     let out = tmp.path().join("slurm-fail");
-    let jobs = Jobs::submit(
-        &conf,
-        &[
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--data-dir",
-            FASHION,
-            "--time",
-            "10",
-        ],
-    );
+    let jobs = Jobs::submit(&conf, &config, &out, &[]);
     jobs.wait(Duration::from_secs(300), &out);
     // the good run's task is not affected by the other's data
     assert_eq!(jobs.task(0).0, "COMPLETED", "{}", logs(&out));

@@ -221,3 +221,37 @@ pub fn check_required_simd() {
         simd::level()
     );
 }
+
+/// The runs of a sweep directory, in plan order (its plan.json).
+pub fn run_names(out: &Path) -> Vec<String> {
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
+    plan["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The bytes of `p` (a panic names the file).
+pub fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// summary.csv without its `seconds` column.
+pub fn summary_without_timing(path: &Path) -> String {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header = r.headers().unwrap().clone();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| &header[i] != regulab::run::SUMMARY_TIMING_COLUMN)
+        .collect();
+    assert!(keep.len() < header.len(), "no timing column in {header:?}");
+    let mut out = String::new();
+    for rec in std::iter::once(Ok(header.clone())).chain(r.records()) {
+        let rec = rec.unwrap();
+        out.push_str(&keep.iter().map(|&i| &rec[i]).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}
