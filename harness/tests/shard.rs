@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{
-    FASHION, SIX, read, run_names, summary_without_timing, text, without_timing, write_six,
+    FASHION, SIX, assert_same_runs, read, run_names, summary_without_timing, text, write_six,
 };
 
 fn command(args: &[&str]) -> Command {
@@ -75,24 +75,6 @@ fn assert_same_outputs(a: &Path, b: &Path) {
             read(&a.join("plots").join(n)) == read(&b.join("plots").join(n)),
             "plots/{n} differs"
         );
-    }
-}
-
-/// Every run of `a` has the bits of the same run of `b`: `epochs.csv` without its
-/// timing columns, the initial and final models byte for byte.
-fn assert_same_runs(a: &Path, b: &Path) {
-    let names = run_names(a);
-    assert_eq!(names, run_names(b));
-    for name in &names {
-        let (ra, rb) = (a.join(name), b.join(name));
-        assert_eq!(
-            without_timing(&ra.join("epochs.csv")),
-            without_timing(&rb.join("epochs.csv")),
-            "{name}: epochs.csv"
-        );
-        for f in ["init.safetensors", "model.safetensors"] {
-            assert!(read(&ra.join(f)) == read(&rb.join(f)), "{name}/{f} differs");
-        }
     }
 }
 

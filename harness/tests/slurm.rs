@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{
-    FASHION, SIX, read, run_names, summary_without_timing, text, without_timing, write_six,
+    FASHION, SIX, assert_same_runs, read, run_names, summary_without_timing, text, write_six,
 };
 
 fn regulab(args: &[&str]) -> Output {
@@ -378,19 +378,7 @@ fn run_locally(config: &Path, out: &Path, extra: &[&str]) -> Duration {
 /// Every run of `a` has the bits of the same run of `b` (epochs.csv without timing,
 /// the initial and final models), and so do the summaries (without timing).
 fn assert_same_bits(a: &Path, b: &Path) {
-    let names = run_names(a);
-    assert_eq!(names, run_names(b));
-    for name in &names {
-        let (ra, rb) = (a.join(name), b.join(name));
-        assert_eq!(
-            without_timing(&ra.join("epochs.csv")),
-            without_timing(&rb.join("epochs.csv")),
-            "{name}: epochs.csv"
-        );
-        for f in ["init.safetensors", "model.safetensors"] {
-            assert!(read(&ra.join(f)) == read(&rb.join(f)), "{name}/{f} differs");
-        }
-    }
+    assert_same_runs(a, b);
     assert_eq!(
         summary_without_timing(&a.join("summary.csv")),
         summary_without_timing(&b.join("summary.csv"))

@@ -255,3 +255,21 @@ pub fn summary_without_timing(path: &Path) -> String {
     }
     out
 }
+
+/// Every run of `a` has the bits of the same run of `b`: `epochs.csv` without its
+/// timing columns, the initial and final models byte for byte.
+pub fn assert_same_runs(a: &Path, b: &Path) {
+    let names = run_names(a);
+    assert_eq!(names, run_names(b));
+    for name in &names {
+        let (ra, rb) = (a.join(name), b.join(name));
+        assert_eq!(
+            without_timing(&ra.join("epochs.csv")),
+            without_timing(&rb.join("epochs.csv")),
+            "{name}: epochs.csv"
+        );
+        for f in ["init.safetensors", "model.safetensors"] {
+            assert!(read(&ra.join(f)) == read(&rb.join(f)), "{name}/{f} differs");
+        }
+    }
+}
