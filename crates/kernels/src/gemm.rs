@@ -146,11 +146,19 @@ pub fn gemm(
             kernel,
             split: true,
         };
-        return run(plan, &p, c, dispatch::direct_level(m, n, k, op_a, op_b));
+        let partition = Partition::for_shape(m, n, k);
+        return run(
+            plan,
+            &p,
+            c,
+            partition,
+            dispatch::direct_level(m, n, k, op_a, op_b),
+        );
     }
     let direct = dispatch::direct_machine().filter(|_| (op_a, op_b) != (Op::T, Op::T));
     let sparse = dispatch::sparse_level(m, n, k, op_b).is_some();
-    let splits = Partition::for_shape(m, n, k).len() > 1;
+    let partition = Partition::for_shape(m, n, k);
+    let splits = partition.len() > 1;
     let candidates = tune::Candidates::new(direct.is_some(), sparse, splits);
     let key = tune::Key::new(m, n, k, (op_a, op_b), acc);
     let (plan, ticket) = tune::pick(key, candidates, policy);
@@ -160,7 +168,7 @@ pub fn gemm(
         Kernel::Sgemm => None,
         Kernel::Sparse => dispatch::direct_level(m, n, k, op_a, op_b),
     };
-    run(plan, &p, c, dense);
+    run(plan, &p, c, partition, dense);
     if let (Some(ticket), Some(t0)) = (ticket, t0) {
         tune::record(ticket, t0.elapsed());
     }
@@ -169,9 +177,15 @@ pub fn gemm(
 /// Runs `plan` on the product: the zero-skipping kernel when `op(A)` is sparse enough
 /// ([`dispatch::sparse_nonzeros`]) and `B` all finite (a skipped `0 * inf` would be NaN
 /// in the dense product), else the dense kernel `dense` (the direct kernel at that
-/// level and flavor, or `sgemm` for `None`) over the shape's partition; with
+/// level and flavor, or `sgemm` for `None`) over `partition` (the shape's); with
 /// `plan.split` false, as one block on this thread.
-fn run(plan: Plan, p: &Product<'_>, c: &mut [f32], dense: Option<(Level, Flavor)>) {
+fn run(
+    plan: Plan,
+    p: &Product<'_>,
+    c: &mut [f32],
+    partition: Partition,
+    dense: Option<(Level, Flavor)>,
+) {
     if plan.kernel == Kernel::Sparse
         && let Some((level, flavor)) = dispatch::sparse_level(p.m, p.n, p.k, p.b.op)
         && let Some(nnz) = dispatch::sparse_nonzeros(p.a.data, p.m, p.k)
@@ -180,7 +194,7 @@ fn run(plan: Plan, p: &Product<'_>, c: &mut [f32], dense: Option<(Level, Flavor)
         return sparse_par(level, flavor, p, c, nnz, plan.split);
     }
     let partition = if plan.split {
-        Partition::for_shape(p.m, p.n, p.k)
+        partition
     } else {
         Partition::grid(p.m, p.n, 1, 1)
     };
