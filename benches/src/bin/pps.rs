@@ -68,5 +68,6 @@ fn main() {
         for d in regulab_kernels::gemm::decisions() {
             eprintln!("kernel choice: {d}");
         }
+        eprintln!("path counts: {:?}", regulab_kernels::trace::counts());
     }
 }

@@ -68,6 +68,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::pinned;
 use crate::simd::{self, Level};
 use crate::trace::{self, GemmPath};
 use direct::Flavor;
@@ -83,7 +84,9 @@ internal!(
 pub use partition::{
     MAX_PARTS, SERIAL_MAX_FLOPS, TARGET_BLOCK_FLOPS, TILE, WRITE_BOUND_MAX_K, kernel_flops,
 };
-pub use tune::{Choice, Decision, Kernel, Key, Plan, ROUNDS, choice, decisions, set_choice};
+pub use tune::{
+    Choice, Decision, Kernel, Key, Plan, ROUNDS, STREAK, choice, decisions, set_choice,
+};
 
 /// Whether an operand is used as stored or transposed (through strides, never copied).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,14 +154,20 @@ pub fn gemm(
             plan,
             &p,
             c,
-            partition,
+            (partition, Spread::Steal),
             dispatch::direct_level(m, n, k, op_a, op_b),
         );
     }
     let direct = dispatch::direct_machine().filter(|_| (op_a, op_b) != (Op::T, Op::T));
     let sparse = dispatch::sparse_level(m, n, k, op_b).is_some();
-    let partition = Partition::for_shape(m, n, k);
-    let splits = partition.len() > 1;
+    // A split is worth trying where the shape's rule splits; it then runs pinned.
+    let threads = pinned::threads();
+    let splits = Partition::for_shape(m, n, k).len() > 1 && threads > 1;
+    let partition = if splits {
+        Partition::pinned(m, n, threads)
+    } else {
+        Partition::grid(m, n, 1, 1)
+    };
     let candidates = tune::Candidates::new(direct.is_some(), sparse, splits);
     let key = tune::Key::new(m, n, k, (op_a, op_b), acc);
     let (plan, ticket) = tune::pick(key, candidates, policy);
@@ -168,22 +177,31 @@ pub fn gemm(
         Kernel::Sgemm => None,
         Kernel::Sparse => dispatch::direct_level(m, n, k, op_a, op_b),
     };
-    run(plan, &p, c, partition, dense);
+    run(plan, &p, c, (partition, Spread::Pinned), dense);
     if let (Some(ticket), Some(t0)) = (ticket, t0) {
         tune::record(ticket, t0.elapsed());
     }
 }
 
+/// How the blocks of a split product are given to the threads of the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spread {
+    /// Work stealing over the blocks (the fixed policy: the shape's partition).
+    Steal,
+    /// Block `i` on thread `i % threads` (module [`crate::pinned`]).
+    Pinned,
+}
+
 /// Runs `plan` on the product: the zero-skipping kernel when `op(A)` is sparse enough
 /// ([`dispatch::sparse_nonzeros`]) and `B` all finite (a skipped `0 * inf` would be NaN
 /// in the dense product), else the dense kernel `dense` (the direct kernel at that
-/// level and flavor, or `sgemm` for `None`) over `partition` (the shape's); with
-/// `plan.split` false, as one block on this thread.
+/// level and flavor, or `sgemm` for `None`) over `partition`, spread over the pool as
+/// it says; with `plan.split` false, as one block on this thread.
 fn run(
     plan: Plan,
     p: &Product<'_>,
     c: &mut [f32],
-    partition: Partition,
+    (partition, spread): (Partition, Spread),
     dense: Option<(Level, Flavor)>,
 ) {
     if plan.kernel == Kernel::Sparse
@@ -191,14 +209,15 @@ fn run(
         && let Some(nnz) = dispatch::sparse_nonzeros(p.a.data, p.m, p.k)
         && dispatch::all_finite(level, p.b.data)
     {
-        return sparse_par(level, flavor, p, c, nnz, plan.split);
+        let spread = plan.split.then_some(spread);
+        return sparse_par(level, flavor, p, c, nnz, spread);
     }
     let partition = if plan.split {
         partition
     } else {
         Partition::grid(p.m, p.n, 1, 1)
     };
-    blocked(p, c, partition, dense);
+    blocked(p, c, partition, dense, spread);
 }
 
 /// Single-threaded `C (+)= op(A) op(B)`: one `sgemm` call (the baseline of the benches).
@@ -257,7 +276,7 @@ internal!(
             partition.n
         );
         let direct = dispatch::direct_level(m, n, k, op_a, op_b);
-        blocked(&p, c, partition, direct);
+        blocked(&p, c, partition, direct, Spread::Steal);
     }
 );
 
@@ -368,8 +387,15 @@ fn whole(level: Level, p: &Product<'_>, c: &mut [f32], kernel: impl FnOnce(&dire
 }
 
 /// The dense product over `partition`: one direct kernel call per block at `direct`'s
-/// level and flavor, or one `sgemm` per block for `None`.
-fn blocked(p: &Product<'_>, c: &mut [f32], partition: Partition, direct: Option<(Level, Flavor)>) {
+/// level and flavor, or one `sgemm` per block for `None`, the blocks spread over the
+/// pool by `spread`.
+fn blocked(
+    p: &Product<'_>,
+    c: &mut [f32],
+    partition: Partition,
+    direct: Option<(Level, Flavor)>,
+    spread: Spread,
+) {
     if p.handle_degenerate(c) {
         return;
     }
@@ -389,37 +415,45 @@ fn blocked(p: &Product<'_>, c: &mut [f32], partition: Partition, direct: Option<
             }
         }
     };
-    if partition.len() == 1 {
-        one(0);
-    } else {
-        // Same bits for any pool: the blocks depend on the shape only, and every element
-        // is computed by one kernel call, the same whichever block it lies in.
-        (0..partition.len()).into_par_iter().for_each(one);
+    // Same bits for any pool and spread: every element is computed by one kernel call,
+    // the same whichever block it lies in.
+    spread_blocks(partition.len(), spread, one);
+}
+
+/// Runs `one(i)` for every block `i` in `0..parts`: on this thread if there is one,
+/// else over the pool as `spread` says; returns when all have run.
+fn spread_blocks(parts: usize, spread: Spread, one: impl Fn(usize) + Sync + Send) {
+    match spread {
+        _ if parts == 1 => one(0),
+        Spread::Steal => (0..parts).into_par_iter().for_each(one),
+        Spread::Pinned => pinned::run(parts, one),
     }
 }
 
-/// The zero-skipping product in the current rayon pool: NN products split by columns
-/// (each block reads its slice of `B`; the pattern of `A`'s rows is built once, here),
-/// TN products by rows (each block builds the pattern of its rows of `A^T`); 4 blocks,
-/// or 1 below [`SERIAL_MAX_FLOPS`] of useful work (`2 nnz n`) or when not `split`.
+/// The zero-skipping product in the current rayon pool, spread as `spread` says (one
+/// block for `None`, or below [`SERIAL_MAX_FLOPS`] of useful work, `2 nnz n`). Stolen:
+/// 4 blocks, NN products split by columns (each block reads its slice of `B`; the
+/// pattern of `A`'s rows is built once, here), TN products by rows (each block builds
+/// the pattern of its rows of `A^T`). Pinned: the pinned partition, each column block
+/// of a TN product building the pattern of all rows.
 fn sparse_par(
     level: Level,
     flavor: Flavor,
     p: &Product<'_>,
     c: &mut [f32],
     nnz: usize,
-    split: bool,
+    spread: Option<Spread>,
 ) {
     let (m, n) = (p.m, p.n);
-    let parts = if !split || nnz.saturating_mul(2 * n) < SERIAL_MAX_FLOPS {
-        1
-    } else {
-        4
+    let spread = spread.filter(|_| nnz.saturating_mul(2 * n) >= SERIAL_MAX_FLOPS);
+    let partition = match (spread, p.a.op) {
+        (None, _) => Partition::grid(m, n, 1, 1),
+        // columns always: an NN block's shared pattern is of all rows
+        (Some(Spread::Pinned), _) => Partition::grid(m, n, 1, pinned::threads()),
+        (Some(Spread::Steal), Op::N) => Partition::grid(m, n, 1, 4),
+        (Some(Spread::Steal), Op::T) => Partition::grid(m, n, 4, 1),
     };
-    let partition = match p.a.op {
-        Op::N => Partition::grid(m, n, 1, parts),
-        Op::T => Partition::grid(m, n, parts, 1),
-    };
+    let spread = spread.unwrap_or(Spread::Steal);
     let base = SharedC(c.as_mut_ptr());
     let mut shared = (p.a.op == Op::N && partition.len() > 1).then(sparse::take);
     if let Some(pat) = shared.as_mut() {
@@ -436,13 +470,9 @@ fn sparse_par(
         // the shared pattern covers all rows, which every NN block has.
         unsafe { sparse::run_at(level, &p.block(base, rows, cols, flavor), pat) }
     };
-    if partition.len() == 1 {
-        one(0);
-    } else {
-        // Same bits for any pool: the blocks depend on the shape and the zeros of `A`
-        // only, and every element is computed by one kernel call whatever its block.
-        (0..partition.len()).into_par_iter().for_each(one);
-    }
+    // Same bits for any pool: every element is computed by one kernel call whatever
+    // its block.
+    spread_blocks(partition.len(), spread, one);
     if let Some(pat) = shared {
         sparse::put_back(pat);
     }

@@ -52,6 +52,7 @@ pub mod cpu;
 pub mod dropout;
 pub mod error;
 pub mod gemm;
+pub mod pinned;
 pub mod rng;
 pub mod simd;
 pub mod trace;

@@ -283,7 +283,7 @@ pub(crate) fn backward(net: &mut Mlp, ws: &mut Workspace, x: &[f32], mut sink: S
                 }
             },
             Sink::GradientFree { gb, w_step, b_step } => {
-                update::decay(w, w_step.lr, w_step.l1, w_step.l2);
+                update::decay_cols(w, n_out, w_step.lr, w_step.l1, w_step.l2);
                 update::scale(d_i, -(w_step.lr * w_step.grad_scale));
                 gemm(
                     n_in,

@@ -105,6 +105,18 @@ impl Partition {
         Self::grid(m, n, 1, 1)
     }
 
+    /// The pinned partition for a pool of `threads` (module [`crate::pinned`]): the
+    /// columns of `C` cut into `threads` parts at [`crate::pinned::cols`], so that
+    /// thread `t` owns the same columns of a weight matrix in every product and pass
+    /// of a step; the rows instead when there are fewer column tiles than threads.
+    pub fn pinned(m: usize, n: usize, threads: usize) -> Self {
+        if n.div_ceil(TILE) >= threads {
+            Self::grid(m, n, 1, threads)
+        } else {
+            Self::grid(m, n, threads, 1)
+        }
+    }
+
     /// Number of blocks.
     pub fn len(&self) -> usize {
         self.row_parts * self.col_parts
@@ -145,12 +157,10 @@ pub fn kernel_flops(m: usize, n: usize, k: usize) -> usize {
 }
 
 /// Part `j` of `parts` of `0..len`, cut at multiples of [`TILE`]: tiles
-/// `[j T / parts, (j + 1) T / parts)` with `T = ceil(len / TILE)`.
+/// `[j T / parts, (j + 1) T / parts)` with `T = ceil(len / TILE)` (the cut of
+/// [`crate::pinned::cols`], so a pinned partition's blocks are the pinned ranges).
 fn split_tiles(len: usize, parts: usize, j: usize) -> Range<usize> {
-    let tiles = len.div_ceil(TILE);
-    let lo = (j * tiles / parts * TILE).min(len);
-    let hi = ((j + 1) * tiles / parts * TILE).min(len);
-    lo..hi
+    crate::pinned::cols(len, parts, j)
 }
 
 #[cfg(test)]

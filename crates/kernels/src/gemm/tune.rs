@@ -40,6 +40,14 @@ use super::{Accumulate, Op};
 /// periodic stall of the machine does not always fall on the same candidate.
 pub const ROUNDS: usize = 6;
 
+/// Consecutive calls a plan gets in each round of exploration; only the last is timed.
+/// The earlier ones let the caches settle into the plan's own state: a split plan
+/// leaves each core's share of the output in that core's cache, a one-block plan all of
+/// it in one, and the next call (and the next product of the step, exploring in step)
+/// pays for the state the previous plan left. Timing the first call of a visit charged
+/// one plan for another's state and chose plans that were slow in the steady loop.
+pub const STREAK: usize = 3;
+
 /// A kernel [`super::gemm`] can run a product on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
@@ -215,6 +223,8 @@ impl Candidates {
 /// What is known of one signature.
 #[derive(Clone, Debug)]
 struct Entry {
+    /// The pool size of the signature (its key's), for the pool-wide split decision.
+    key_threads: usize,
     candidates: Candidates,
     /// Calls handed out so far (exploration takes candidate `calls % len`).
     calls: usize,
@@ -289,6 +299,7 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
     }
     let mut t = lock();
     let e = t.entry(key).or_insert_with(|| Entry {
+        key_threads: key.threads,
         candidates,
         calls: 0,
         timed: Default::default(),
@@ -308,10 +319,14 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
         };
         return (k, Some(steady));
     }
-    let round = call / e.candidates.len;
-    let slot = (call + round) % e.candidates.len;
-    let ticket = Ticket { key, slot, round };
-    (e.candidates.get(slot), Some(ticket))
+    let visit = call / STREAK;
+    let round = visit / e.candidates.len;
+    let slot = (visit + round) % e.candidates.len;
+    let plan = e.candidates.get(slot);
+    if call % STREAK != STREAK - 1 {
+        return (plan, None); // settling the caches for this plan
+    }
+    (plan, Some(Ticket { key, slot, round }))
 }
 
 /// Records the wall time of a timed call; fixes the signature's plan once every
@@ -334,12 +349,59 @@ pub(super) fn record(ticket: Ticket, elapsed: Duration) {
         return;
     }
     e.timed[ticket.slot].push(elapsed);
+    if !e.explored() {
+        return;
+    }
+    // Split or one block is decided for the pool, not per product: over every
+    // signature of this pool size explored so far that could go either way, the least
+    // split cost against the least one-block cost, summed. A mix loses to both: when
+    // the forward product runs split and the weight gradient on one core, the weights
+    // cross between the cores' caches twice a step (measured at batch 10 on two
+    // threads: 23k examples/s mixed against 31-34k either way).
+    let threads = ticket.key.threads;
+    let (split, one) = t
+        .values()
+        .filter(|o| o.key_threads == threads && o.explored())
+        .filter_map(Entry::class_costs)
+        .fold((Duration::ZERO, Duration::ZERO), |(s, o), (cs, co)| {
+            (s.saturating_add(cs), o.saturating_add(co))
+        });
+    let e = t.get_mut(&ticket.key).expect("the entry recorded above");
+    let split_wins = split <= one;
     let len = e.candidates.len;
-    if e.timed[..len].iter().all(|t| t.len >= ROUNDS - 1) {
-        let winner = (0..len)
-            .min_by_key(|&i| cost(&e.timed[i]))
-            .expect("at least one candidate");
-        e.chosen = Some(e.candidates.get(winner));
+    let winner = (0..len)
+        .filter(|&i| !e.has_both_classes() || e.candidates.get(i).split == split_wins)
+        .min_by_key(|&i| cost(&e.timed[i]))
+        .expect("at least one candidate in each class");
+    e.chosen = Some(e.candidates.get(winner));
+}
+
+impl Entry {
+    /// Whether every candidate has its timed rounds.
+    fn explored(&self) -> bool {
+        self.timed[..self.candidates.len]
+            .iter()
+            .all(|t| t.len >= ROUNDS - 1)
+    }
+
+    /// Whether the candidates include split and one-block plans.
+    fn has_both_classes(&self) -> bool {
+        let plans = || (0..self.candidates.len).map(|i| self.candidates.get(i));
+        plans().any(|p| p.split) && plans().any(|p| !p.split)
+    }
+
+    /// The least cost of a split plan and of a one-block plan (when it has both).
+    fn class_costs(&self) -> Option<(Duration, Duration)> {
+        if !self.has_both_classes() {
+            return None;
+        }
+        let least = |split: bool| {
+            (0..self.candidates.len)
+                .filter(|&i| self.candidates.get(i).split == split)
+                .filter_map(|i| cost(&self.timed[i]))
+                .min()
+        };
+        Some((least(true)?, least(false)?))
     }
 }
 
@@ -423,7 +485,8 @@ mod tests {
         }
     }
 
-    /// Exploration hands the candidates out in turn, ignores the warm-up round, and
+    /// Exploration hands the candidates out in turn, [`STREAK`] calls each with the last
+    /// timed, ignores the warm-up round, and
     /// fixes the one of least median cost once each has its timed rounds; later calls
     /// get it untimed.
     #[test]
@@ -440,13 +503,19 @@ mod tests {
             (Kernel::Sparse, _) => us(20),
         };
         let mut seen = Vec::new();
-        for call in 0..ROUNDS * 3 {
-            let (plan, ticket) = pick(k, cands, Choice::Measured);
-            let ticket = ticket.expect("exploring calls are timed");
-            assert_eq!(ticket.round, call / 3);
-            assert!(plan.split);
-            seen.push(plan.kernel);
-            record(ticket, cost(plan.kernel, ticket.round));
+        for visit in 0..ROUNDS * 3 {
+            for call in 0..STREAK {
+                let (plan, ticket) = pick(k, cands, Choice::Measured);
+                assert!(plan.split);
+                if call + 1 < STREAK {
+                    assert!(ticket.is_none(), "only a visit's last call is timed");
+                    continue;
+                }
+                let ticket = ticket.expect("a visit's last call is timed");
+                assert_eq!(ticket.round, visit / 3);
+                seen.push(plan.kernel);
+                record(ticket, cost(plan.kernel, ticket.round));
+            }
         }
         assert_eq!(&seen[..3], &[Kernel::Sgemm, Kernel::Direct, Kernel::Sparse]);
         // the next round starts one further on
@@ -500,6 +569,51 @@ mod tests {
                 "sparse (one block)"
             ]
         );
+    }
+
+    /// Split or one block is one decision per pool: a product that alone would run
+    /// split follows the pool's sum when another product of the pool loses more by
+    /// splitting (no mixed step).
+    #[test]
+    fn the_split_decision_is_taken_for_the_pool() {
+        let pool_key = |m: usize| Key {
+            threads: 7,
+            ..key(m)
+        };
+        let cands = Candidates::new(true, false, true);
+        let us = Duration::from_micros;
+        // (key, cost of split plans, cost of one-block plans)
+        let sigs = [
+            (pool_key(2_000_001), us(90), us(100)),  // alone: split
+            (pool_key(2_000_002), us(300), us(150)), // one block by far
+        ];
+        for (k, split, one) in sigs {
+            for _ in 0..ROUNDS * STREAK * cands.len {
+                let (plan, ticket) = pick(k, cands, Choice::Measured);
+                if let Some(t) = ticket {
+                    record(t, if plan.split { split } else { one });
+                }
+            }
+        }
+        let chosen = |k: Key| {
+            decisions()
+                .into_iter()
+                .find(|d| d.key == k)
+                .and_then(|d| d.chosen)
+                .expect("settled")
+        };
+        // the first settles alone (split); the second on the sum: 390 us against 250
+        assert!(chosen(sigs[0].0).split);
+        assert!(!chosen(sigs[1].0).split);
+        // a third signature of the pool settles on the sum too, though split wins alone
+        let k = pool_key(2_000_003);
+        for _ in 0..ROUNDS * STREAK * cands.len {
+            let (plan, ticket) = pick(k, cands, Choice::Measured);
+            if let Some(t) = ticket {
+                record(t, if plan.split { us(95) } else { us(100) });
+            }
+        }
+        assert!(!chosen(k).split);
     }
 
     #[test]
