@@ -16,8 +16,9 @@
 //! 10 or 1000. So [`gemm`] runs one of three kernels that compute every element by the
 //! same FMA chain (matrixmultiply's packed `sgemm`; the direct, no-packing kernels of
 //! module `direct`; the zero-skipping kernels of module `sparse` for operands with many
-//! zeros), over blocks of `C` whose bounds depend on the shape only, and picks the
-//! kernel by timing them on the running CPU (module `tune`).
+//! zeros), over blocks of `C` (never over `k`), and picks the kernel by timing them
+//! on the running CPU (module `tune`). A split product gives each thread of the pool
+//! the same columns every time (module [`crate::pinned`]).
 //!
 //! | file            | what                                                           |
 //! |-----------------|----------------------------------------------------------------|
@@ -31,8 +32,8 @@
 //!
 //! # Why the bits do not depend on the thread count
 //!
-//! [`gemm`] cuts `C` into a grid of rectangular blocks (`Partition`) whose bounds depend
-//! only on `(m, n, k)` and runs one kernel call per block; `k` is never split. In
+//! [`gemm`] cuts `C` into a grid of rectangular blocks (`Partition`) and runs one
+//! kernel call per block; `k` is never split. In
 //! matrixmultiply 0.3.11 (pinned), the value of `C_ij` is built as follows, whatever the
 //! block it lies in:
 //! * `k` is cut into chunks of `kc = 256` from `p = 0`, independently of `m` and `n`;
@@ -160,13 +161,15 @@ pub fn gemm(
     }
     let direct = dispatch::direct_machine().filter(|_| (op_a, op_b) != (Op::T, Op::T));
     let sparse = dispatch::sparse_level(m, n, k, op_b).is_some();
-    // A split is worth trying where the shape's rule splits; it then runs pinned.
+    // A split is worth trying where the shape's rule splits. In a pool of several
+    // threads it runs pinned, one column block per thread; in a pool of one the shape's
+    // blocks run in turn (a different traversal of `B` and `C`, sometimes faster).
+    let shape = Partition::for_shape(m, n, k);
+    let splits = shape.len() > 1;
     let threads = pinned::threads();
-    let splits = Partition::for_shape(m, n, k).len() > 1 && threads > 1;
-    let partition = if splits {
-        Partition::pinned(m, n, threads)
-    } else {
-        Partition::grid(m, n, 1, 1)
+    let (partition, spread) = match threads {
+        1 => (shape, Spread::Steal),
+        t => (Partition::pinned(m, n, t), Spread::Pinned),
     };
     let candidates = tune::Candidates::new(direct.is_some(), sparse, splits);
     let key = tune::Key::new(m, n, k, (op_a, op_b), acc);
@@ -177,7 +180,7 @@ pub fn gemm(
         Kernel::Sgemm => None,
         Kernel::Sparse => dispatch::direct_level(m, n, k, op_a, op_b),
     };
-    run(plan, &p, c, (partition, Spread::Pinned), dense);
+    run(plan, &p, c, (partition, spread), dense);
     if let (Some(ticket), Some(t0)) = (ticket, t0) {
         tune::record(ticket, t0.elapsed());
     }

@@ -15,6 +15,14 @@
 //!
 //! The measurements behind the rule (every grid against one `sgemm` call, on the lab's
 //! products) are in `benches/README.md`, section "Kernels: GEMM partition".
+//!
+//! Since the kernel choice is measured (module `tune`), this shape rule has two uses
+//! left: it is the partition of the `fixed` policy, and it says which products are
+//! worth splitting at all (those it cuts into several blocks). Under the measured
+//! policy a split product runs on [`Partition::pinned`]: one column block per thread
+//! of the pool, the same columns on the same thread in every product (module
+//! [`crate::pinned`]). That partition depends on the pool size; the bits do not (an
+//! element's value does not depend on its block, as above).
 
 use std::ops::Range;
 

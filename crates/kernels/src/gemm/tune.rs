@@ -11,12 +11,17 @@
 //! or add, and the size of the rayon pool it runs in) starts in exploration. Its calls
 //! take the eligible plans ([`Plan`]: a [`Kernel`], matrixmultiply's `sgemm`, the direct
 //! kernels or the zero-skipping kernels, split over the shape's blocks or as one block)
-//! in turn, [`ROUNDS`] rounds in rotated orders; the first round warms caches and is not
-//! counted, and each plan's cost is the median of its other rounds' wall times (not the
-//! minimum: a split product's typical round includes waking the other thread, and
-//! that is what training pays). Then the cheapest plan is fixed for that signature for
-//! the rest of the process. A training run calls each of its few signatures thousands
-//! of times, so exploring costs a few dozen calls each.
+//! in turn, [`ROUNDS`] rounds in rotated orders, [`STREAK`] consecutive calls per plan
+//! per round with only the last timed (the earlier ones leave the caches in the plan's
+//! own state); the first round warms caches and is not counted, and each plan's cost is
+//! the median of its other rounds' wall times (not the minimum: a split product's
+//! typical round includes handing work to the other thread, and that is what training
+//! pays). Then the cheapest plan is fixed for that signature for the rest of the
+//! process, with one constraint across signatures: whether products run split or as
+//! one block is decided per pool size, on the sums over the pool's signatures explored
+//! so far (see `record`), because a step that mixes the two moves the weights between
+//! the cores' caches. A training run calls each of its few signatures thousands of
+//! times, so exploring costs a few hundred calls each.
 //!
 //! The choice never changes a bit, so it may depend on timing: the zero-skipping path
 //! checks that `B` is all finite before it skips anything (a skipped `0 * inf` would be
