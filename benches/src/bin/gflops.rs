@@ -16,7 +16,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use regulab_benches::{dataset, median, pool};
 use regulab_kernels::cpu::fma_peak;
-use regulab_kernels::gemm::{self, Accumulate, Op, ROUNDS, STREAK, gemm, gemm_serial};
+use regulab_kernels::gemm::{self, Accumulate, Op, ROUNDS, STREAK, TRIAL, gemm, gemm_serial};
 use regulab_kernels::simd;
 
 /// Best of 7 peak measurements of about 50 ms on each thread of `pool`, summed.
@@ -100,7 +100,7 @@ fn main() {
         let flops = 2.0 * (sh.m * sh.n * sh.k) as f64;
         let rate = |d: Duration| flops / d.as_secs_f64() / 1e9;
         let time = |c: &mut [f32], f: &dyn Fn(&mut [f32])| {
-            for _ in 0..ROUNDS * STREAK * 6 + 3 {
+            for _ in 0..ROUNDS * STREAK * 6 + 2 * TRIAL + 3 {
                 f(c);
             }
             let mut t = Vec::new();

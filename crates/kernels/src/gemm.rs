@@ -86,7 +86,7 @@ pub use partition::{
     MAX_PARTS, SERIAL_MAX_FLOPS, TARGET_BLOCK_FLOPS, TILE, WRITE_BOUND_MAX_K, kernel_flops,
 };
 pub use tune::{
-    Choice, Decision, Kernel, Key, Plan, ROUNDS, STREAK, choice, decisions, set_choice,
+    Choice, Decision, Kernel, Key, Plan, ROUNDS, STREAK, TRIAL, choice, decisions, set_choice,
 };
 
 /// Whether an operand is used as stored or transposed (through strides, never copied).

@@ -11,7 +11,7 @@ mod common;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use regulab_kernels::gemm::{
-    self, Accumulate, Choice, Op, ROUNDS, STREAK, gemm, gemm_serial, set_choice,
+    self, Accumulate, Choice, Op, ROUNDS, STREAK, TRIAL, gemm, gemm_serial, set_choice,
 };
 use regulab_kernels::{simd, trace};
 
@@ -126,10 +126,10 @@ fn every_kernel_choice_gives_the_bits_of_one_sgemm_call() {
     set_choice(Choice::Measured);
     let case = Case::new(64, 256, 1024, (Op::N, Op::N), 0.8, 11); // several blocks
     let want = bits(&case.run(Accumulate::Overwrite, with_serial));
-    // (in the pool of 2: in a pool of 1 there is nothing to split over; this is the
-    // only signature of that pool explored under `Measured`, so the pool-wide split
-    // decision is this signature's own and the least cost overall wins)
-    for _ in 0..ROUNDS * STREAK * 6 + 2 {
+    // (in the pool of 2: exploration, then the trial of the best split and the best
+    // one-block plan, which decides the class; this is the only signature of its
+    // group, so the class whose trial mean is less wins)
+    for _ in 0..ROUNDS * STREAK * 6 + 2 * TRIAL + 2 {
         let got = pools[1].install(|| bits(&case.run(Accumulate::Overwrite, with_gemm)));
         assert!(got == want);
     }
@@ -139,14 +139,21 @@ fn every_kernel_choice_gives_the_bits_of_one_sgemm_call() {
     if fma && vector {
         let d = d.expect("the signature was recorded");
         assert_eq!(d.costs.len(), 3 * 2, "three kernels, split or not: {d}");
-        let chosen = d.chosen.expect("settled after its rounds");
+        let chosen = d.chosen.expect("settled after its rounds and trial");
+        let (split, one) = d.trial.expect("the trial ran");
+        assert_eq!(
+            chosen.split,
+            split <= one,
+            "the cheaper class in the trial: {d}"
+        );
         let least = d
             .costs
             .iter()
+            .filter(|(p, _)| p.split == chosen.split)
             .min_by_key(|(_, t)| t.expect("timed"))
             .unwrap()
             .0;
-        assert_eq!(chosen, least, "{d}");
+        assert_eq!(chosen, least, "the least cost of its class: {d}");
         assert!(
             d.costs.iter().any(|(p, _)| !p.split),
             "one-block plans: {d}"

@@ -11,7 +11,7 @@
 //! allocate f32/f64/u32/u64 buffers, alignment <= 8), and required to be transient. Every
 //! other allocation must be zero.
 
-use regulab_kernels::gemm::{Choice, Op, ROUNDS, STREAK, direct_path, set_choice};
+use regulab_kernels::gemm::{Choice, Op, ROUNDS, STREAK, TRIAL, direct_path, set_choice};
 use regulab_model::{
     Activation, Evaluator, FixedKeep, MlpBuilder, Output, Penalty, TrainConfig, Trainer, Workspace,
 };
@@ -120,10 +120,10 @@ fn no_allocation_per_minibatch_after_the_first() {
             let batches: Vec<(&[f32], &[u32])> = x.chunks(b * d).zip(y.chunks(b)).collect();
             // first batch: masks and buffers settle; under the measured policy, until the
             // kernel choice has settled too: its exploration runs each product's plans in
-            // turn (up to six plans, ROUNDS rounds), and a plan's first run may reserve
+            // turn (up to six plans, ROUNDS rounds, then a trial of two), and a plan's first run may reserve
             // its per-thread buffers (kept and reused, never per minibatch)
             let warm = match policy {
-                Choice::Measured => ROUNDS * STREAK * 6,
+                Choice::Measured => ROUNDS * STREAK * 6 + 2 * TRIAL,
                 _ => 1,
             };
             for i in 0..warm {

@@ -228,8 +228,8 @@ impl Candidates {
 /// What is known of one signature.
 #[derive(Clone, Debug)]
 struct Entry {
-    /// The pool size of the signature (its key's), for the pool-wide split decision.
-    key_threads: usize,
+    /// The group that decides split or one block together ([`group`]).
+    group: Group,
     candidates: Candidates,
     /// Calls handed out so far (exploration takes candidate `calls % len`).
     calls: usize,
@@ -240,6 +240,38 @@ struct Entry {
     chosen: Option<Plan>,
     /// Calls of the winner since, and their total time (reported: the steady cost).
     steady: (u32, Duration),
+    /// After exploration, for a signature with both classes: the least-cost split plan
+    /// and the least-cost one-block plan (indices [`SPLIT`], [`ONE`]).
+    best: [Option<Plan>; 2],
+    /// Trial calls handed out so far.
+    trial_calls: usize,
+    /// Per class: counted trial calls and their total time.
+    trial: [(u32, Duration); 2],
+}
+
+/// Index of the split class in [`Entry::best`] and [`Entry::trial`].
+const SPLIT: usize = 0;
+/// Index of the one-block class.
+const ONE: usize = 1;
+
+/// Calls per class in the trial that decides split or one block for a group; the
+/// first [`STREAK`] of each class are not counted (the caches settle).
+pub const TRIAL: usize = 24;
+
+/// Signatures whose products decide split or one block together: the pool size and
+/// the batch (the rows of `op(A)`, or the inner dimension when `A` is transposed, as
+/// in a weight gradient `X^T D`). So the products of one training step decide
+/// together, and evaluation at another batch size decides apart.
+type Group = (usize, usize);
+
+fn group(key: &Key) -> Group {
+    (key.threads, if key.trans_a { key.k } else { key.m })
+}
+
+/// The signatures and the groups' decisions (split: `true`).
+struct Table {
+    entries: HashMap<Key, Entry>,
+    groups: HashMap<Group, bool>,
 }
 
 /// The `round` of a ticket for a call after the choice (timed for the report only).
@@ -276,12 +308,17 @@ fn cost(rounds: &Rounds) -> Option<Duration> {
 /// minibatch does not allocate either.
 const TABLE_CAPACITY: usize = 256;
 
-fn table() -> &'static Mutex<HashMap<Key, Entry>> {
-    static T: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
-    T.get_or_init(|| Mutex::new(HashMap::with_capacity(TABLE_CAPACITY)))
+fn table() -> &'static Mutex<Table> {
+    static T: OnceLock<Mutex<Table>> = OnceLock::new();
+    T.get_or_init(|| {
+        Mutex::new(Table {
+            entries: HashMap::with_capacity(TABLE_CAPACITY),
+            groups: HashMap::with_capacity(TABLE_CAPACITY),
+        })
+    })
 }
 
-fn lock() -> std::sync::MutexGuard<'static, HashMap<Key, Entry>> {
+fn lock() -> std::sync::MutexGuard<'static, Table> {
     // A panic while the table is held cannot leave an entry half-updated in a way that
     // matters (any kernel gives the same bits), so a poisoned table is used as is.
     table().lock().unwrap_or_else(|e| e.into_inner())
@@ -295,26 +332,43 @@ pub(super) struct Ticket {
     round: usize,
 }
 
+/// The `round` of a ticket for a counted trial call (its `slot` is the class).
+const TRIAL_ROUND: usize = usize::MAX - 1;
+
 /// The kernel for one call of signature `key` under policy `choice` (`Fixed` is
 /// decided by the caller and never comes here), and a ticket when the call is to be
 /// timed.
+///
+/// A signature goes through up to three phases: exploration (every plan in turn, see
+/// the module doc); for a signature with split and one-block plans, a trial of its
+/// best plan of each class, [`TRIAL`] calls each, until its group ([`group`]) has
+/// decided between the classes (see [`record`]); then its chosen plan for good.
 pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, Option<Ticket>) {
     if candidates.len == 1 {
         return (candidates.list[0], None);
     }
-    let mut t = lock();
-    let e = t.entry(key).or_insert_with(|| Entry {
-        key_threads: key.threads,
+    let mut guard = lock();
+    let Table { entries, groups } = &mut *guard;
+    let e = entries.entry(key).or_insert_with(|| Entry {
+        group: group(&key),
         candidates,
         calls: 0,
         timed: Default::default(),
         chosen: None,
         steady: (0, Duration::ZERO),
+        best: [None; 2],
+        trial_calls: 0,
+        trial: [(0, Duration::ZERO); 2],
     });
     let call = e.calls;
     e.calls = e.calls.wrapping_add(1);
     if choice == Choice::Rotate {
         return (e.candidates.get(call), None);
+    }
+    if e.chosen.is_none()
+        && let (Some(&split), [Some(s), Some(o)]) = (groups.get(&e.group), e.best)
+    {
+        e.chosen = Some(if split { s } else { o });
     }
     if let Some(k) = e.chosen {
         let steady = Ticket {
@@ -323,6 +377,31 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
             round: STEADY,
         };
         return (k, Some(steady));
+    }
+    if let [Some(s), Some(o)] = e.best {
+        // the trial: TRIAL calls on the best split plan, then TRIAL on the best
+        // one-block plan; then, until the group decides, the cheaper of the two
+        let t = e.trial_calls;
+        e.trial_calls = e.trial_calls.saturating_add(1);
+        let class = match t / TRIAL {
+            0 => SPLIT,
+            1 => ONE,
+            _ => {
+                let mean = |(n, d): (u32, Duration)| d / n.max(1);
+                let cheaper = mean(e.trial[SPLIT]) <= mean(e.trial[ONE]);
+                return (if cheaper { s } else { o }, None);
+            }
+        };
+        let plan = if class == SPLIT { s } else { o };
+        if t % TRIAL < STREAK {
+            return (plan, None);
+        }
+        let ticket = Ticket {
+            key,
+            slot: class,
+            round: TRIAL_ROUND,
+        };
+        return (plan, Some(ticket));
     }
     let visit = call / STREAK;
     let round = visit / e.candidates.len;
@@ -334,51 +413,91 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
     (plan, Some(Ticket { key, slot, round }))
 }
 
-/// Records the wall time of a timed call; fixes the signature's plan once every
-/// candidate has its timed rounds (the least cost, [`cost`], wins; ties go to the
-/// earlier candidate, `sgemm` first).
+/// Records the wall time of a timed call. Once every candidate has its timed rounds,
+/// a signature with one class fixes its plan (the least cost, [`cost`], wins; ties go
+/// to the earlier candidate, `sgemm` first); one with both keeps its best plan of each
+/// class for the trial, or takes its group's decision if there is one.
+///
+/// Split or one block is decided per group, not per product, from the trial: once
+/// every signature of the group that is past exploration has its trial calls, the
+/// class with the least sum of mean trial times over them wins, for all of them and
+/// for the group's later signatures. Why a group: a step that mixes the classes loses
+/// to both (when the forward product runs split and the weight gradient on one core,
+/// the weights cross between the cores' caches twice a step; measured at batch 10 on
+/// two threads: 23k examples/s mixed against 31-34k either way). Why a trial of
+/// consecutive calls: the exploration's short visits did not show that cost, and
+/// chose split plans that were 20-70 % slower in the steady loop than in exploration.
 pub(super) fn record(ticket: Ticket, elapsed: Duration) {
     if ticket.round == 0 {
         return; // warm-up
     }
-    let mut t = lock();
-    let Some(e) = t.get_mut(&ticket.key) else {
+    let mut guard = lock();
+    let Table { entries, groups } = &mut *guard;
+    let Some(e) = entries.get_mut(&ticket.key) else {
         return;
     };
-    if ticket.round == STEADY {
-        e.steady.0 = e.steady.0.saturating_add(1);
-        e.steady.1 = e.steady.1.saturating_add(elapsed);
+    match ticket.round {
+        STEADY => {
+            e.steady.0 = e.steady.0.saturating_add(1);
+            e.steady.1 = e.steady.1.saturating_add(elapsed);
+            return;
+        }
+        TRIAL_ROUND => {
+            let (n, d) = &mut e.trial[ticket.slot];
+            *n = n.saturating_add(1);
+            *d = d.saturating_add(elapsed);
+        }
+        _ if e.chosen.is_some() || e.best[SPLIT].is_some() => return,
+        _ => {
+            e.timed[ticket.slot].push(elapsed);
+            if !e.explored() {
+                return;
+            }
+            let least = |split: Option<bool>| {
+                (0..e.candidates.len)
+                    .filter(|&i| split.is_none_or(|s| e.candidates.get(i).split == s))
+                    .min_by_key(|&i| cost(&e.timed[i]))
+                    .map(|i| e.candidates.get(i))
+            };
+            if e.has_both_classes() {
+                e.best = [least(Some(true)), least(Some(false))];
+                if let Some(&split) = groups.get(&e.group) {
+                    e.chosen = e.best[if split { SPLIT } else { ONE }];
+                }
+            } else {
+                e.chosen = least(None);
+            }
+            return;
+        }
+    }
+    // a trial call: decide the group once all its signatures in trial are done
+    let g = e.group;
+    if groups.contains_key(&g) {
         return;
     }
-    if e.chosen.is_some() {
+    let counted = (TRIAL - STREAK) as u32;
+    let in_group = || {
+        entries
+            .values()
+            .filter(move |o| o.group == g && o.best[SPLIT].is_some())
+    };
+    if !in_group().all(|o| o.trial.iter().all(|&(n, _)| n >= counted)) {
         return;
     }
-    e.timed[ticket.slot].push(elapsed);
-    if !e.explored() {
-        return;
-    }
-    // Split or one block is decided for the pool, not per product: over every
-    // signature of this pool size explored so far that could go either way, the least
-    // split cost against the least one-block cost, summed. A mix loses to both: when
-    // the forward product runs split and the weight gradient on one core, the weights
-    // cross between the cores' caches twice a step (measured at batch 10 on two
-    // threads: 23k examples/s mixed against 31-34k either way).
-    let threads = ticket.key.threads;
-    let (split, one) = t
-        .values()
-        .filter(|o| o.key_threads == threads && o.explored())
-        .filter_map(Entry::class_costs)
-        .fold((Duration::ZERO, Duration::ZERO), |(s, o), (cs, co)| {
-            (s.saturating_add(cs), o.saturating_add(co))
-        });
-    let e = t.get_mut(&ticket.key).expect("the entry recorded above");
+    let mean = |(n, d): (u32, Duration)| d / n.max(1);
+    let (split, one) = in_group().fold((Duration::ZERO, Duration::ZERO), |(s, o), e| {
+        (
+            s.saturating_add(mean(e.trial[SPLIT])),
+            o.saturating_add(mean(e.trial[ONE])),
+        )
+    });
     let split_wins = split <= one;
-    let len = e.candidates.len;
-    let winner = (0..len)
-        .filter(|&i| !e.has_both_classes() || e.candidates.get(i).split == split_wins)
-        .min_by_key(|&i| cost(&e.timed[i]))
-        .expect("at least one candidate in each class");
-    e.chosen = Some(e.candidates.get(winner));
+    groups.insert(g, split_wins);
+    for e in entries.values_mut().filter(|o| o.group == g) {
+        if let [Some(s), Some(o)] = e.best {
+            e.chosen = Some(if split_wins { s } else { o });
+        }
+    }
 }
 
 impl Entry {
@@ -394,20 +513,6 @@ impl Entry {
         let plans = || (0..self.candidates.len).map(|i| self.candidates.get(i));
         plans().any(|p| p.split) && plans().any(|p| !p.split)
     }
-
-    /// The least cost of a split plan and of a one-block plan (when it has both).
-    fn class_costs(&self) -> Option<(Duration, Duration)> {
-        if !self.has_both_classes() {
-            return None;
-        }
-        let least = |split: bool| {
-            (0..self.candidates.len)
-                .filter(|&i| self.candidates.get(i).split == split)
-                .filter_map(|i| cost(&self.timed[i]))
-                .min()
-        };
-        Some((least(true)?, least(false)?))
-    }
 }
 
 /// One signature's state, for reports and tests.
@@ -422,6 +527,9 @@ pub struct Decision {
     pub chosen: Option<Plan>,
     /// The mean time of the chosen plan's calls since, and how many (`None`: none yet).
     pub steady: Option<(Duration, u32)>,
+    /// The trial's mean times of the best split and the best one-block plan (`None`
+    /// for a signature with one class, or before its trial has counted calls of both).
+    pub trial: Option<(Duration, Duration)>,
 }
 
 impl std::fmt::Display for Decision {
@@ -452,6 +560,9 @@ impl std::fmt::Display for Decision {
             })
             .collect();
         write!(f, " ({})", costs.join(", "))?;
+        if let Some((split, one)) = self.trial {
+            write!(f, "; trial: split {split:?}, one block {one:?}")?;
+        }
         if let Some((mean, n)) = self.steady {
             write!(f, "; since: {mean:?} mean over {n} calls")?;
         }
@@ -462,6 +573,7 @@ impl std::fmt::Display for Decision {
 /// Every signature seen so far in this process, in no particular order.
 pub fn decisions() -> Vec<Decision> {
     lock()
+        .entries
         .iter()
         .map(|(key, e)| Decision {
             key: *key,
@@ -470,6 +582,10 @@ pub fn decisions() -> Vec<Decision> {
                 .collect(),
             chosen: e.chosen,
             steady: (e.steady.0 > 0).then(|| (e.steady.1 / e.steady.0, e.steady.0)),
+            trial: {
+                let [(ns, ds), (no, d_o)] = e.trial;
+                (ns > 0 && no > 0).then(|| (ds / ns, d_o / no))
+            },
         })
         .collect()
 }
@@ -576,49 +692,70 @@ mod tests {
         );
     }
 
-    /// Split or one block is one decision per pool: a product that alone would run
-    /// split follows the pool's sum when another product of the pool loses more by
-    /// splitting (no mixed step).
-    #[test]
-    fn the_split_decision_is_taken_for_the_pool() {
-        let pool_key = |m: usize| Key {
-            threads: 7,
-            ..key(m)
-        };
+    /// Runs `calls` calls of `k` through pick and record, timing a split plan `split`
+    /// and a one-block plan `one` (exploration and trial alike unless `trial` is given:
+    /// then the trial calls take those times instead).
+    fn drive(k: Key, calls: usize, (split, one): (u64, u64), trial: Option<(u64, u64)>) {
         let cands = Candidates::new(true, false, true);
-        let us = Duration::from_micros;
-        // (key, cost of split plans, cost of one-block plans)
-        let sigs = [
-            (pool_key(2_000_001), us(90), us(100)),  // alone: split
-            (pool_key(2_000_002), us(300), us(150)), // one block by far
-        ];
-        for (k, split, one) in sigs {
-            for _ in 0..ROUNDS * STREAK * cands.len {
-                let (plan, ticket) = pick(k, cands, Choice::Measured);
-                if let Some(t) = ticket {
-                    record(t, if plan.split { split } else { one });
-                }
-            }
-        }
-        let chosen = |k: Key| {
-            decisions()
-                .into_iter()
-                .find(|d| d.key == k)
-                .and_then(|d| d.chosen)
-                .expect("settled")
-        };
-        // the first settles alone (split); the second on the sum: 390 us against 250
-        assert!(chosen(sigs[0].0).split);
-        assert!(!chosen(sigs[1].0).split);
-        // a third signature of the pool settles on the sum too, though split wins alone
-        let k = pool_key(2_000_003);
-        for _ in 0..ROUNDS * STREAK * cands.len {
+        for _ in 0..calls {
             let (plan, ticket) = pick(k, cands, Choice::Measured);
             if let Some(t) = ticket {
-                record(t, if plan.split { us(95) } else { us(100) });
+                let (s, o) = match (t.round, trial) {
+                    (TRIAL_ROUND, Some(tr)) => tr,
+                    _ => (split, one),
+                };
+                record(t, Duration::from_micros(if plan.split { s } else { o }));
             }
         }
-        assert!(!chosen(k).split);
+    }
+
+    fn chosen(k: Key) -> Option<Plan> {
+        decisions()
+            .into_iter()
+            .find(|d| d.key == k)
+            .and_then(|d| d.chosen)
+    }
+
+    /// Split or one block is one decision per group (pool size and batch), taken on the
+    /// trial's means summed over the group, not on exploration: two signatures of a
+    /// batch whose exploration favours split but whose trial (the steady loop) favours
+    /// one block settle on one block together, only when both trials are done; a later
+    /// signature of the group follows; another batch decides on its own.
+    #[test]
+    fn the_split_decision_is_taken_per_group_on_the_trial() {
+        let sig = |m: usize, trans_a: bool, k: usize| Key {
+            threads: 7,
+            trans_a,
+            k,
+            ..key(m)
+        };
+        // the batch is 10_000_001: rows of A, or the inner dimension of a transposed A
+        let (fwd, wgrad) = (sig(10_000_001, false, 5), sig(3, true, 10_000_001));
+        let explore = ROUNDS * STREAK * 4;
+        drive(fwd, explore, (90, 100), None);
+        drive(wgrad, explore, (90, 100), None);
+        assert_eq!((chosen(fwd), chosen(wgrad)), (None, None), "in trial");
+        // fwd's trial alone: split slightly better; the group waits for wgrad's
+        drive(fwd, 2 * TRIAL, (0, 0), Some((95, 100)));
+        assert_eq!(chosen(fwd), None, "the group waits for every trial");
+        drive(wgrad, 2 * TRIAL, (0, 0), Some((300, 150)));
+        // sums: split 95 + 300 = 395 us, one block 100 + 150 = 250 us
+        assert!(!chosen(fwd).expect("decided").split);
+        assert!(!chosen(wgrad).expect("decided").split);
+        // a later signature of the group takes the decision after its exploration
+        let late = sig(10_000_001, false, 9);
+        drive(late, explore, (50, 100), None);
+        assert!(!chosen(late).expect("the group's decision").split);
+        // another batch: its own trial, split
+        let other = sig(10_000_002, false, 5);
+        drive(other, explore + 2 * TRIAL, (90, 100), None);
+        assert!(chosen(other).expect("decided").split);
+        let d = decisions().into_iter().find(|d| d.key == fwd).unwrap();
+        assert_eq!(
+            d.trial,
+            Some((Duration::from_micros(95), Duration::from_micros(100)))
+        );
+        assert!(d.to_string().contains("trial: split 95"), "{d}");
     }
 
     #[test]
