@@ -39,8 +39,10 @@ pub fn cols(len: usize, threads: usize, t: usize) -> Range<usize> {
 
 /// Runs `one(i)` for `i` in `0..parts` on [`threads`] threads, part `i` on thread
 /// `i % threads` (thread 0 is the caller; thread `t > 0` is the same helper thread on
-/// every call), and returns when all parts have run. With one part, or one thread, it
-/// runs on the calling thread.
+/// every call), and returns when all parts have run. A thread done with its own parts
+/// takes the parts another has not started, from the last (so a core slowed down by
+/// the machine does not hold the others up; each part runs exactly once). With one
+/// part, or one thread, it runs on the calling thread.
 ///
 /// The helpers are a team of our own per pool size, not rayon's workers: a rayon
 /// worker with nothing to do sleeps within microseconds, and on these virtual machines
@@ -98,7 +100,40 @@ mod team {
         pending: AtomicUsize,
         /// A helper's part panicked.
         panicked: AtomicBool,
+        /// Per part of the current job (up to [`STEAL_MAX`] parts): taken by a thread.
+        taken: [AtomicBool; STEAL_MAX],
         helpers: OnceLock<Vec<(Thread, Arc<AtomicBool>)>>,
+    }
+
+    /// Jobs of up to this many parts are balanced: a thread done with its own parts
+    /// takes the others' not yet taken, from the last. Larger jobs run statically.
+    const STEAL_MAX: usize = 64;
+
+    /// Thread `index`'s share of a job: its own parts (`index`, `index + threads`, ...)
+    /// in order, then any part still untaken, from the last (a thread slowed down by the
+    /// machine leaves its last parts to the others; each part runs exactly once).
+    fn work(team: &Team, index: usize, parts: usize, one: &(dyn Fn(usize) + Sync)) {
+        let threads = team.threads;
+        if parts > STEAL_MAX {
+            let mut i = index;
+            while i < parts {
+                one(i);
+                i += threads;
+            }
+            return;
+        }
+        let mut i = index;
+        while i < parts {
+            if !team.taken[i].swap(true, SeqCst) {
+                one(i);
+            }
+            i += threads;
+        }
+        for i in (0..parts).rev() {
+            if !team.taken[i].swap(true, SeqCst) {
+                one(i);
+            }
+        }
     }
 
     #[derive(Clone, Copy)]
@@ -129,6 +164,7 @@ mod team {
             job: Mutex::new(None),
             pending: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
+            taken: std::array::from_fn(|_| AtomicBool::new(false)),
             helpers: OnceLock::new(),
         });
         let helpers = (1..threads)
@@ -169,15 +205,10 @@ mod team {
             seen = team.seq.load(SeqCst);
             let job = *team.job.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((JobPtr(job), parts)) = job {
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    let mut i = index;
-                    while i < parts {
-                        // SAFETY: see `JobPtr`: the caller waits for `pending` to reach
-                        // zero before the closure goes out of scope.
-                        unsafe { (*job)(i) };
-                        i += team.threads;
-                    }
-                }));
+                // SAFETY: see `JobPtr`: the caller waits for `pending` to reach zero
+                // before the closure goes out of scope.
+                let one = unsafe { &*job };
+                let result = catch_unwind(AssertUnwindSafe(|| work(team, index, parts, one)));
                 if result.is_err() {
                     team.panicked.store(true, SeqCst);
                 }
@@ -198,6 +229,9 @@ mod team {
         // return (or unwind) before `pending` is zero.
         let ptr: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(one) };
         *team.job.lock().unwrap_or_else(|e| e.into_inner()) = Some((JobPtr(ptr), parts));
+        for t in &team.taken[..parts.min(STEAL_MAX)] {
+            t.store(false, SeqCst);
+        }
         team.pending.store(threads - 1, SeqCst);
         team.seq.fetch_add(1, SeqCst);
         for (thread, parked) in team.helpers.get().into_iter().flatten() {
@@ -205,13 +239,7 @@ mod team {
                 thread.unpark();
             }
         }
-        let mine = catch_unwind(AssertUnwindSafe(|| {
-            let mut i = 0;
-            while i < parts {
-                one(i);
-                i += threads;
-            }
-        }));
+        let mine = catch_unwind(AssertUnwindSafe(|| work(&team, 0, parts, one)));
         while team.pending.load(SeqCst) != 0 {
             std::hint::spin_loop();
         }
@@ -250,8 +278,8 @@ mod tests {
         assert_eq!(cols(800, 2, 1), 400..800);
     }
 
-    /// Part `i` runs on thread `i % threads`, every part once, part 0 on the caller,
-    /// and the same part on the same thread from call to call.
+    /// Every part runs exactly once; when none was taken from its owner, part `i` ran
+    /// on thread `i % threads`, part 0 on the caller, and the same threads every call.
     #[test]
     fn parts_run_on_their_threads() {
         use std::sync::Mutex;
@@ -265,7 +293,7 @@ mod tests {
                 .build()
                 .unwrap();
             let mut first: Option<Vec<(usize, ThreadId)>> = None;
-            for _ in 0..3 {
+            for _ in 0..50 {
                 let seen = Mutex::new(Vec::new());
                 let caller = pool.install(|| {
                     run(7, |i| {
@@ -279,22 +307,24 @@ mod tests {
                     seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
                     (0..7).collect::<Vec<_>>()
                 );
-                for &(i, id) in &seen {
-                    let same = seen.iter().filter(|(j, _)| j % threads == i % threads);
-                    assert!(
-                        same.clone().all(|(_, other)| *other == id),
-                        "{threads} threads, part {i}"
-                    );
-                    assert_eq!(
-                        id == caller,
-                        i % threads == 0,
-                        "{threads} threads, part {i}"
-                    );
-                }
-                match &first {
-                    None => first = Some(seen),
-                    Some(f) if seen[0].1 == f[0].1 => assert_eq!(&seen, f, "{threads} threads"),
-                    Some(_) => {} // install may pick another worker as the caller
+                // when no part was taken from its owner (every helper awake and as
+                // fast as the caller: the usual case), part i ran on thread i % threads,
+                // the caller's parts on the caller, the same threads from call to call
+                let owned = (0..threads).all(|t| {
+                    let mut ids = seen.iter().filter(|(i, _)| i % threads == t).map(|p| p.1);
+                    let id = ids.next();
+                    ids.all(|o| Some(o) == id)
+                });
+                let distinct: std::collections::HashSet<_> = seen.iter().map(|p| p.1).collect();
+                if owned && distinct.len() == threads {
+                    assert_eq!(seen[0].1, caller, "{threads} threads");
+                    match &first {
+                        None => first = Some(seen),
+                        Some(f) if seen[0].1 == f[0].1 => {
+                            assert_eq!(&seen, f, "{threads} threads: the same threads")
+                        }
+                        Some(_) => {} // install may pick another worker as the caller
+                    }
                 }
             }
         }

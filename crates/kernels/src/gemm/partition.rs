@@ -19,7 +19,7 @@
 //! Since the kernel choice is measured (module `tune`), this shape rule has two uses
 //! left: it is the partition of the `fixed` policy, and it says which products are
 //! worth splitting at all (those it cuts into several blocks). Under the measured
-//! policy a split product runs on [`Partition::pinned`]: one column block per thread
+//! policy a split product runs on [`Partition::pinned`]: one column part per thread
 //! of the pool, the same columns on the same thread in every product (module
 //! [`crate::pinned`]). That partition depends on the pool size; the bits do not (an
 //! element's value does not depend on its block, as above).
@@ -116,12 +116,14 @@ impl Partition {
     /// The pinned partition for a pool of `threads` (module [`crate::pinned`]): the
     /// columns of `C` cut into `threads` parts at [`crate::pinned::cols`], so that
     /// thread `t` owns the same columns of a weight matrix in every product and pass
-    /// of a step; the rows instead when there are fewer column tiles than threads.
-    pub fn pinned(m: usize, n: usize, threads: usize) -> Self {
+    /// of a step, and the rows into `rows` parts (blocks in row-major order, so block
+    /// `i` is in column part `i % threads`: its owner's); the rows only, into
+    /// `threads * rows` parts, when there are fewer column tiles than threads.
+    pub fn pinned(m: usize, n: usize, threads: usize, rows: usize) -> Self {
         if n.div_ceil(TILE) >= threads {
-            Self::grid(m, n, 1, threads)
+            Self::grid(m, n, rows, threads)
         } else {
-            Self::grid(m, n, threads, 1)
+            Self::grid(m, n, threads.saturating_mul(rows), 1)
         }
     }
 
