@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{
-    FASHION, SIX, assert_same_runs, read, run_names, summary_without_timing, text, write_six,
+    FASHION, SIX, assert_same_runs, read, run_args, run_names, summary_without_timing, text,
+    write_six,
 };
 
 fn command(args: &[&str]) -> Command {
@@ -29,21 +30,6 @@ fn regulab(args: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// `regulab run CONFIG --out OUT --data-dir FASHION --quiet` and `extra`.
-fn run_args<'a>(config: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "run",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--data-dir",
-        FASHION,
-        "--quiet",
-    ];
-    a.extend_from_slice(extra);
-    a
 }
 
 /// The files of `dir/plots`, sorted.

@@ -13,7 +13,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{
-    FASHION, SIX, assert_same_runs, read, run_names, summary_without_timing, text, write_six,
+    FASHION, SIX, assert_same_runs, read, run_args, run_names, summary_without_timing, text,
+    write_six,
 };
 
 fn regulab(args: &[&str]) -> Output {
@@ -360,17 +361,7 @@ fn logs(out: &Path) -> String {
 /// machine; how long it took.
 fn run_locally(config: &Path, out: &Path, extra: &[&str]) -> Duration {
     let start = Instant::now();
-    let mut args = vec![
-        "run",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--data-dir",
-        FASHION,
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    let o = regulab(&args);
+    let o = regulab(&run_args(config, out, extra));
     assert!(o.status.success(), "local run: {}", text(&o));
     start.elapsed()
 }

@@ -273,3 +273,18 @@ pub fn assert_same_runs(a: &Path, b: &Path) {
         }
     }
 }
+
+/// `regulab run CONFIG --out OUT --data-dir FASHION --quiet` and `extra`.
+pub fn run_args<'a>(config: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "run",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--data-dir",
+        FASHION,
+        "--quiet",
+    ];
+    a.extend_from_slice(extra);
+    a
+}
