@@ -7,6 +7,11 @@
 //! [`super::outputs::write_outputs`], which reads only the directories. How runs are
 //! spread over threads must not change a bit of any result; the argument is short and
 //! lives here, next to the loop it is about.
+//!
+//! Cores are not left idle at the end of a plan: a worker that finds no run left lends
+//! its threads to the runs still going ([`Spare`]), and each of them trains its next
+//! epochs in a pool that much larger. The last run of a study, alone on the machine,
+//! then uses every core.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -96,6 +101,24 @@ impl Selection {
     }
 }
 
+/// Threads of workers that found no run left, lent to the runs still going: a run takes
+/// its share (the spare threads over the runs in progress) at the start of each epoch
+/// ([`super::train`]). Only the pool size changes, and no kernel's bits depend on it.
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    threads: AtomicUsize,
+    running: AtomicUsize,
+}
+
+impl Spare {
+    /// The pool size a run of `own` threads may train in now: `own` and its share of
+    /// the spare threads.
+    pub(crate) fn share(&self, own: usize) -> usize {
+        let running = self.running.load(Ordering::Relaxed).max(1);
+        own + self.threads.load(Ordering::Relaxed) / running
+    }
+}
+
 /// Execute the runs `selection` of `plan` (concurrently, `opts.jobs` at a time) into
 /// their directories in `opts.out`; their outcomes, in selection order.
 ///
@@ -138,6 +161,7 @@ pub fn execute_runs(
         }
     }
     let next = AtomicUsize::new(0);
+    let spare = Spare::default();
     let results: Vec<Mutex<Option<Result<RunOutcome>>>> =
         runs.iter().map(|_| Mutex::new(None)).collect();
     // Reproducibility: a run's bits depend only on its config and data, never on which
@@ -153,6 +177,8 @@ pub fn execute_runs(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&spec) = runs.get(i) else {
+                        // nothing left for this worker: its threads go to the others
+                        spare.threads.fetch_add(opts.threads, Ordering::Relaxed);
                         return Ok(());
                     };
                     if let Err(stop) = crate::interrupt::check() {
@@ -166,7 +192,9 @@ pub fn execute_runs(
                         continue;
                     };
                     let dir = opts.out.join(&spec.name);
-                    let r = pool.install(|| run_one(spec, dataset, &dir, opts));
+                    spare.running.fetch_add(1, Ordering::Relaxed);
+                    let r = pool.install(|| run_one(spec, dataset, &dir, opts, Some(&spare)));
+                    spare.running.fetch_sub(1, Ordering::Relaxed);
                     *results[i].lock().expect("no poisoned lock") = Some(r);
                 }
             }));

@@ -136,6 +136,9 @@ pub struct Environment {
     pub kernels: RecordedKernels,
     /// Rayon threads per run.
     pub threads: usize,
+    /// The largest pool the run trained in: `threads`, or more where workers with no
+    /// run left lent it theirs (`regulab run`'s executor).
+    pub threads_max: usize,
     /// Concurrent runs.
     pub jobs: usize,
     /// The directory the data files were read from (absolute).
@@ -208,6 +211,8 @@ struct ManifestFile {
     #[serde(default)]
     threads: usize,
     #[serde(default)]
+    threads_max: usize,
+    #[serde(default)]
     jobs: usize,
     #[serde(default)]
     started_unix: f64,
@@ -278,6 +283,7 @@ impl From<Manifest> for ManifestFile {
             },
             kernels: environment.kernels,
             threads: environment.threads,
+            threads_max: environment.threads_max,
             jobs: environment.jobs,
             started_unix: timing.started_unix,
             started_utc: timing.started_utc,
@@ -336,6 +342,8 @@ impl From<ManifestFile> for Manifest {
                 regulab_version: f.regulab_version,
                 kernels: f.kernels,
                 threads: f.threads,
+                // older manifests: no lending then
+                threads_max: f.threads_max.max(f.threads),
                 jobs: f.jobs,
                 data_dir: f.dataset.dir,
                 data_paths,
@@ -454,6 +462,7 @@ mod tests {
                     matrixmultiply_version: "0.3.10".into(),
                 },
                 threads: 2,
+                threads_max: 2,
                 jobs: 1,
                 data_dir: Some("/data/mnist".into()),
                 data_paths: vec![PathBuf::from("/data/mnist/t10k-labels-idx1-ubyte.gz")],
@@ -510,6 +519,7 @@ mod tests {
             "dataset",
             "kernels",
             "threads",
+            "threads_max",
             "jobs",
             "started_unix",
             "started_utc",

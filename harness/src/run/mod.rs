@@ -224,7 +224,19 @@ mod tests {
     /// A study of two runs with different seeds (so different pools) on 300 synthetic
     /// 4x4 training images, of which the runs read 2 x 40 + 100.
     fn small_study() -> (Plan, DataSets) {
-        let text = r#"
+        study_of(
+            r#"
+            [experiments.a]
+            [experiments.b]
+            seed = 2
+            reg.l2 = 1e-3
+        "#,
+        )
+    }
+
+    /// [`small_study`]'s settings and data with the experiments `experiments` (TOML).
+    fn study_of(experiments: &str) -> (Plan, DataSets) {
+        let head = r#"
             name = "small"
             seed = 1
             epochs = 2
@@ -236,12 +248,9 @@ mod tests {
             eval_batch = 64
             [model]
             hidden = [8]
-            [experiments.a]
-            [experiments.b]
-            seed = 2
-            reg.l2 = 1e-3
         "#;
-        let plan = crate::config::parse(text, "small.toml", "small", &[]).unwrap();
+        let text = format!("{head}{experiments}");
+        let plan = crate::config::parse(&text, "small.toml", "small", &[]).unwrap();
         let images = |n: usize, salt: usize| {
             let pixels = (0..n * 16).map(|i| ((i * 37 + salt) % 251) as u8).collect();
             let labels = (0..n).map(|i| ((i * 7 + salt) % 3) as u8).collect();
@@ -352,5 +361,43 @@ mod tests {
         assert!(Selection::of(&plan, vec![2]).is_err());
         assert!(Selection::of(&plan, vec![1, 0]).is_err());
         assert!(Selection::of(&plan, vec![0, 0]).is_err());
+    }
+
+    /// A worker with no run left lends its threads to the run still going, which trains
+    /// its later epochs in a larger pool, and every run keeps its bits.
+    #[test]
+    fn idle_workers_lend_their_threads_and_the_bits_stay() {
+        let (plan, data) = study_of(
+            r#"
+            [experiments.short]
+            epochs = 1
+            [experiments.long]
+            epochs = 40
+        "#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let threads_max = |out: &Path, run: &str| {
+            manifest::read_manifest(&out.join(run))
+                .unwrap()
+                .unwrap()
+                .environment
+                .threads_max
+        };
+        let two = quiet(dir.path(), "two", 2);
+        let a = execute(&plan, &data, &two).unwrap();
+        // the short run ends after one epoch; its worker's thread goes to the long one
+        assert_eq!(threads_max(&two.out, "short"), 1);
+        assert_eq!(threads_max(&two.out, "long"), 2);
+        let one = quiet(dir.path(), "one", 1);
+        let b = execute(&plan, &data, &one).unwrap();
+        assert_eq!(threads_max(&one.out, "long"), 1);
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(a.digest, b.digest, "{}", a.spec.name);
+            assert_eq!(a.rows.len(), b.rows.len());
+            for (x, y) in a.rows.iter().zip(&b.rows) {
+                assert_eq!(x.train_cost.to_bits(), y.train_cost.to_bits());
+                assert_eq!(x.valid_cost.map(f64::to_bits), y.valid_cost.map(f64::to_bits));
+            }
+        }
     }
 }

@@ -33,6 +33,7 @@ use super::resume::{
     Start, decide_start, finished_outcome, remove_if_present, replay_schedule, write_or_check_init,
 };
 use super::spec::{build_network, schedule_of};
+use super::executor::Spare;
 use super::{Halted, Progress, RunOptions, RunOutcome, Status};
 
 /// Reused buffers of evaluation batches.
@@ -82,19 +83,25 @@ pub fn train_fresh(
         &spec.name,
     )?;
     remove_if_present(&run_dir.join(checkpoint::FILE_NAME))?;
-    train_run(spec, dataset, run_dir, opts, None)
+    train_run(spec, dataset, run_dir, opts, None, None)
 }
 
 /// Train (or resume, or skip) one run according to `opts.resume`.
+///
+/// With `spare`, the run trains each epoch in a larger pool when workers with no run
+/// left lend it their threads ([`Spare`]).
 pub(crate) fn run_one(
     spec: &RunSpec,
     dataset: &Dataset,
     run_dir: &Path,
     opts: &RunOptions,
+    spare: Option<&Spare>,
 ) -> Result<RunOutcome> {
     match decide_start(spec, dataset, run_dir, opts.resume)? {
-        Start::Fresh => train_run(spec, dataset, run_dir, opts, None),
-        Start::Resume(ck, rows) => train_run(spec, dataset, run_dir, opts, Some((*ck, rows))),
+        Start::Fresh => train_run(spec, dataset, run_dir, opts, None, spare),
+        Start::Resume(ck, rows) => {
+            train_run(spec, dataset, run_dir, opts, Some((*ck, rows)), spare)
+        }
         Start::Done(manifest) => {
             let o = finished_outcome(spec, dataset, run_dir, &manifest)?;
             if let Progress::Report(f) = &opts.progress {
@@ -141,6 +148,7 @@ fn train_run(
     run_dir: &Path,
     opts: &RunOptions,
     resume: Option<(Checkpoint, Vec<EpochRow>)>,
+    spare: Option<&Spare>,
 ) -> Result<RunOutcome> {
     let c = &spec.config;
     let started = Instant::now();
@@ -213,6 +221,7 @@ fn train_run(
             regulab_version: env!("CARGO_PKG_VERSION").to_string(),
             kernels: regulab_kernels::cpu::report().into(),
             threads: opts.threads,
+            threads_max: opts.threads,
             jobs: opts.jobs,
             data_dir: dataset.dir.as_ref().map(|d| d.display().to_string()),
             data_paths: dataset.files.iter().map(|f| f.path.clone()).collect(),
@@ -327,38 +336,60 @@ fn train_run(
     let mut order = vec![0u32; splits.pool().len()];
     let (mut bx, mut bl) = (vec![0f32; batch * d], vec![0u32; batch]);
     let mut status = Status::Completed;
+    // the pool lent threads make larger (None: the caller's pool), and its size
+    let mut lent: Option<rayon::ThreadPool> = None;
+    let mut threads_max = opts.threads;
     while go_on && let Some(lr) = schedule.lr_for_epoch(epoch) {
+        if let Some(want) = spare.map(|s| s.share(opts.threads))
+            && want > threads_max
+        {
+            lent = Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(want)
+                    .build()
+                    .context("building a larger thread pool for lent threads")?,
+            );
+            threads_max = want;
+        }
         trainer.set_epoch(epoch)?;
         splits.shuffle_into(u64::from(epoch), &mut order)?;
         let t0 = Instant::now();
-        let mut finite = true;
-        for chunk in order.chunks(batch) {
-            // a safe point: every file on disk is whole and the checkpoint is that of
-            // the last completed epoch, from which --resume continues bit for bit
-            crate::interrupt::check()?;
-            let n = chunk.len();
-            dataset
-                .train
-                .gather(chunk, &mut bx[..n * d], &mut bl[..n])?;
-            // Reproducibility: the kernels split each batch over the caller's rayon
-            // pool in blocks fixed by the shapes, and the dropout masks are keyed by
-            // (seed, layer, step, element): the same bits for any thread count.
-            let s = trainer.train_batch(&bx[..n * d], &bl[..n], lr)?;
-            if !s.nll_sum.is_finite() {
-                finite = false;
-                break;
+        // one epoch's training and evaluation, in whichever pool
+        let mut epoch_work = || -> Result<(bool, EpochRow)> {
+            let mut finite = true;
+            for chunk in order.chunks(batch) {
+                // a safe point: every file on disk is whole and the checkpoint is that
+                // of the last completed epoch, from which --resume continues bit for bit
+                crate::interrupt::check()?;
+                let n = chunk.len();
+                dataset
+                    .train
+                    .gather(chunk, &mut bx[..n * d], &mut bl[..n])?;
+                // Reproducibility: the kernels split each batch over the caller's rayon
+                // pool in blocks fixed by the shapes, and the dropout masks are keyed by
+                // (seed, layer, step, element): the same bits for any thread count.
+                let s = trainer.train_batch(&bx[..n * d], &bl[..n], lr)?;
+                if !s.nll_sum.is_finite() {
+                    finite = false;
+                    break;
+                }
             }
-        }
-        let seconds = t0.elapsed().as_secs_f64();
-        let row = evaluate_row(
-            trainer.net(),
-            &mut ws,
-            &mut bufs,
-            epoch,
-            lr,
-            seconds,
-            order.len(),
-        )?;
+            let seconds = t0.elapsed().as_secs_f64();
+            let row = evaluate_row(
+                trainer.net(),
+                &mut ws,
+                &mut bufs,
+                epoch,
+                lr,
+                seconds,
+                order.len(),
+            )?;
+            Ok((finite, row))
+        };
+        let (finite, row) = match &lent {
+            Some(pool) => pool.install(epoch_work),
+            None => epoch_work(),
+        }?;
         let diverged = !finite
             || !row.train_cost.is_finite()
             || row.valid_cost.is_some_and(|v| !v.is_finite());
@@ -405,6 +436,7 @@ fn train_run(
     manifest.timing.finished_unix = Some(finished_unix);
     manifest.timing.finished_utc = Some(utc_string(finished_unix));
     manifest.timing.seconds = Some(seconds);
+    manifest.environment.threads_max = threads_max;
     manifest.results = Results {
         status: status.into(),
         epochs_trained: rows.last().map_or(0, |r| r.epoch),

@@ -314,6 +314,7 @@ mod tests {
                 regulab_version: format!("0.{where_}"),
                 kernels: RecordedKernels::default(),
                 threads: where_ as usize,
+                threads_max: where_ as usize,
                 jobs: 1,
                 data_dir: Some(format!("/x{where_}")),
                 data_paths: vec![PathBuf::from(format!("/x{where_}/f"))],

@@ -84,6 +84,7 @@ mod tests {
             regulab_version: env!("CARGO_PKG_VERSION").into(),
             kernels: regulab_kernels::cpu::report().into(),
             threads: 1,
+            threads_max: 1,
             jobs: 1,
             data_dir: None,
             data_paths: Vec::new(),
