@@ -11,7 +11,8 @@
 //! Cores are not left idle at the end of a plan: a worker that finds no run left lends
 //! its threads to the runs still going ([`Spare`]), and each of them trains its next
 //! epochs in a pool that much larger. The last run of a study, alone on the machine,
-//! then uses every core.
+//! then uses every core. And the workers take the runs longest first ([`work`]), so
+//! that the runs left at the end are short ones.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -119,8 +120,39 @@ impl Spare {
     }
 }
 
-/// Execute the runs `selection` of `plan` (concurrently, `opts.jobs` at a time) into
-/// their directories in `opts.out`; their outcomes, in selection order.
+/// A run's expected work, for the order in which the workers take the runs: epochs
+/// times the examples an epoch runs through the network (the training pool about
+/// three times, forward and backward, then the pool and the validation split
+/// evaluated) times the weights. Only the order of execution depends on it.
+fn work(spec: &RunSpec, data: &DataSets) -> f64 {
+    let c = &spec.config;
+    let Some(dataset) = data.get(&data_key(&c.data)) else {
+        return 0.0;
+    };
+    let total = dataset.train.len();
+    let pool = c
+        .data
+        .train_examples
+        .unwrap_or_else(|| total.saturating_sub(c.data.validation));
+    let mut widths = vec![dataset.input_dim()];
+    widths.extend(&c.model.hidden);
+    widths.push(dataset.num_classes as usize);
+    let weights: f64 = widths.windows(2).map(|w| (w[0] * w[1]) as f64).sum();
+    c.epochs as f64 * (4 * pool + c.data.validation) as f64 * weights
+}
+
+/// The positions of `runs` in the order the workers take them: most [`work`] first,
+/// in plan order among equals.
+fn longest_first(runs: &[&RunSpec], data: &DataSets) -> Vec<usize> {
+    let work: Vec<f64> = runs.iter().map(|r| work(r, data)).collect();
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    // a stable sort: plan order among equals
+    order.sort_by(|&a, &b| work[b].total_cmp(&work[a]));
+    order
+}
+
+/// Execute the runs `selection` of `plan` (concurrently, `opts.jobs` at a time, longest
+/// first) into their directories in `opts.out`; their outcomes, in selection order.
 ///
 /// Before anything is trained: the data paths ([`check_recordable`]), every selected
 /// run against its data and the memory available ([`check_plan`]); with
@@ -161,6 +193,7 @@ pub fn execute_runs(
         }
     }
     let next = AtomicUsize::new(0);
+    let order = longest_first(&runs, data);
     let spare = Spare::default();
     let results: Vec<Mutex<Option<Result<RunOutcome>>>> =
         runs.iter().map(|_| Mutex::new(None)).collect();
@@ -175,12 +208,12 @@ pub fn execute_runs(
                     .num_threads(opts.threads)
                     .build()?;
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&spec) = runs.get(i) else {
+                    let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         // nothing left for this worker: its threads go to the others
                         spare.threads.fetch_add(opts.threads, Ordering::Relaxed);
                         return Ok(());
                     };
+                    let spec = runs[i];
                     if let Err(stop) = crate::interrupt::check() {
                         // no new run starts once a signal has come
                         *results[i].lock().expect("no poisoned lock") = Some(Err(stop.into()));

@@ -396,8 +396,49 @@ mod tests {
             assert_eq!(a.rows.len(), b.rows.len());
             for (x, y) in a.rows.iter().zip(&b.rows) {
                 assert_eq!(x.train_cost.to_bits(), y.train_cost.to_bits());
-                assert_eq!(x.valid_cost.map(f64::to_bits), y.valid_cost.map(f64::to_bits));
+                assert_eq!(
+                    x.valid_cost.map(f64::to_bits),
+                    y.valid_cost.map(f64::to_bits)
+                );
             }
         }
+    }
+
+    /// The workers take the runs longest first; the outcomes and the summary keep the
+    /// plan's order.
+    #[test]
+    fn runs_start_longest_first_and_outputs_keep_the_plan_order() {
+        let (plan, data) = study_of(
+            r#"
+            [experiments.short]
+            epochs = 1
+            [experiments.long]
+            epochs = 3
+        "#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let opts = quiet(dir.path(), "one", 1);
+        let done = execute(&plan, &data, &opts).unwrap();
+        let names: Vec<&str> = done.iter().map(|o| o.spec.name.as_str()).collect();
+        assert_eq!(names, ["short", "long"]);
+        let timing = |run: &str| {
+            manifest::read_manifest(&opts.out.join(run))
+                .unwrap()
+                .unwrap()
+                .timing
+        };
+        // one worker: the long run finished before the short one started
+        let (short, long) = (timing("short"), timing("long"));
+        assert!(
+            long.finished_unix.unwrap() <= short.started_unix,
+            "{long:?} {short:?}"
+        );
+        let summary = std::fs::read_to_string(opts.out.join("summary.csv")).unwrap();
+        let rows: Vec<&str> = summary
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(rows, ["short", "long"]);
     }
 }

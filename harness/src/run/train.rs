@@ -23,6 +23,7 @@ use crate::data::{Dataset, LabeledImages};
 use super::clock::{unix_now, utc_string};
 use super::digest::{WeightStats, digest};
 use super::epochs::{EpochRow, epochs_csv, observed_error};
+use super::executor::Spare;
 use super::manifest::{
     DataIdentity, Environment, FileIdentity, Identity, Manifest, Results, RunState, Timing,
     config_sha256, write_manifest,
@@ -33,7 +34,6 @@ use super::resume::{
     Start, decide_start, finished_outcome, remove_if_present, replay_schedule, write_or_check_init,
 };
 use super::spec::{build_network, schedule_of};
-use super::executor::Spare;
 use super::{Halted, Progress, RunOptions, RunOutcome, Status};
 
 /// Reused buffers of evaluation batches.
