@@ -363,26 +363,26 @@ mod tests {
         assert!(Selection::of(&plan, vec![0, 0]).is_err());
     }
 
+    /// [`study_of`] with a run `short` of one epoch and a run `long` of `epochs`, in
+    /// that order.
+    fn short_and_long(epochs: usize) -> (Plan, DataSets) {
+        study_of(&format!(
+            "[experiments.short]\nepochs = 1\n[experiments.long]\nepochs = {epochs}\n"
+        ))
+    }
+
+    /// The manifest of run `run` in `out`.
+    fn manifest_of(out: &Path, run: &str) -> manifest::Manifest {
+        manifest::read_manifest(&out.join(run)).unwrap().unwrap()
+    }
+
     /// A worker with no run left lends its threads to the run still going, which trains
     /// its later epochs in a larger pool, and every run keeps its bits.
     #[test]
     fn idle_workers_lend_their_threads_and_the_bits_stay() {
-        let (plan, data) = study_of(
-            r#"
-            [experiments.short]
-            epochs = 1
-            [experiments.long]
-            epochs = 40
-        "#,
-        );
+        let (plan, data) = short_and_long(40);
         let dir = tempfile::tempdir().unwrap();
-        let threads_max = |out: &Path, run: &str| {
-            manifest::read_manifest(&out.join(run))
-                .unwrap()
-                .unwrap()
-                .environment
-                .threads_max
-        };
+        let threads_max = |out: &Path, run: &str| manifest_of(out, run).environment.threads_max;
         let two = quiet(dir.path(), "two", 2);
         let a = execute(&plan, &data, &two).unwrap();
         // the short run ends after one epoch; its worker's thread goes to the long one
@@ -408,25 +408,13 @@ mod tests {
     /// plan's order.
     #[test]
     fn runs_start_longest_first_and_outputs_keep_the_plan_order() {
-        let (plan, data) = study_of(
-            r#"
-            [experiments.short]
-            epochs = 1
-            [experiments.long]
-            epochs = 3
-        "#,
-        );
+        let (plan, data) = short_and_long(3);
         let dir = tempfile::tempdir().unwrap();
         let opts = quiet(dir.path(), "one", 1);
         let done = execute(&plan, &data, &opts).unwrap();
         let names: Vec<&str> = done.iter().map(|o| o.spec.name.as_str()).collect();
         assert_eq!(names, ["short", "long"]);
-        let timing = |run: &str| {
-            manifest::read_manifest(&opts.out.join(run))
-                .unwrap()
-                .unwrap()
-                .timing
-        };
+        let timing = |run: &str| manifest_of(&opts.out, run).timing;
         // one worker: the long run finished before the short one started
         let (short, long) = (timing("short"), timing("long"));
         assert!(
