@@ -13,7 +13,8 @@
 //! kernels or the zero-skipping kernels, split over the shape's blocks or as one block)
 //! in turn, [`ROUNDS`] rounds in rotated orders, [`STREAK`] consecutive calls per plan
 //! per round with only the last timed (the earlier ones leave the caches in the plan's
-//! own state); the first round warms caches and is not counted, and each plan's cost is
+//! own state; a long product, [`LONG_PRODUCT`], takes one call per visit and a shorter
+//! trial, [`TRIAL_LONG`]); the first round warms caches and is not counted, and each plan's cost is
 //! the median of its other rounds' wall times (not the minimum: a split product's
 //! typical round includes handing work to the other thread, and that is what training
 //! pays). Then the cheapest plan is fixed for that signature for the rest of the
@@ -247,6 +248,16 @@ struct Entry {
     trial_calls: usize,
     /// Per class: counted trial calls and their total time.
     trial: [(u32, Duration); 2],
+    /// Calls per visit in exploration and per class in the trial ([`schedule`]).
+    streak: usize,
+    trial_len: usize,
+}
+
+impl Entry {
+    /// Counted trial calls per class once the trial is done.
+    fn counted(&self) -> u32 {
+        (self.trial_len - self.streak) as u32
+    }
 }
 
 /// Index of the split class in [`Entry::best`] and [`Entry::trial`].
@@ -257,6 +268,29 @@ const ONE: usize = 1;
 /// Calls per class in the trial that decides split or one block for a group; the
 /// first [`STREAK`] of each class are not counted (the caches settle).
 pub const TRIAL: usize = 24;
+
+/// Products of at least this many multiply-adds (`m n k`) are long: a call takes
+/// milliseconds (evaluation at batch 1000 of the lab's first layer, `1000 x 800 x 784`,
+/// about 8 ms on one core), so the cache state another plan left is a small part of it,
+/// and a few calls give a stable mean. They are explored one call per visit (every call
+/// timed) and tried [`TRIAL_LONG`] calls per class (the first not counted), which cuts
+/// their calibration from `ROUNDS x STREAK x plans + 2 x TRIAL` calls (156 with six
+/// plans, about 1.5 s) to `ROUNDS x plans + 2 x TRIAL_LONG` (52).
+pub const LONG_PRODUCT: usize = 1 << 29;
+
+/// Trial calls per class for a long product ([`LONG_PRODUCT`]).
+pub const TRIAL_LONG: usize = 8;
+
+/// Calls per visit in exploration and calls per class in the trial for `key`: [`STREAK`]
+/// and [`TRIAL`], or 1 and [`TRIAL_LONG`] for a long product.
+fn schedule(key: &Key) -> (usize, usize) {
+    let mnk = key.m.saturating_mul(key.n).saturating_mul(key.k);
+    if mnk >= LONG_PRODUCT {
+        (1, TRIAL_LONG)
+    } else {
+        (STREAK, TRIAL)
+    }
+}
 
 /// Signatures whose products decide split or one block together: the pool size and
 /// the batch (the rows of `op(A)`, or the inner dimension when `A` is transposed, as
@@ -359,6 +393,8 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
         best: [None; 2],
         trial_calls: 0,
         trial: [(0, Duration::ZERO); 2],
+        streak: schedule(&key).0,
+        trial_len: schedule(&key).1,
     });
     let call = e.calls;
     e.calls = e.calls.wrapping_add(1);
@@ -379,11 +415,11 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
         return (k, Some(steady));
     }
     if let [Some(s), Some(o)] = e.best {
-        // the trial: TRIAL calls on the best split plan, then TRIAL on the best
-        // one-block plan; then, until the group decides, the cheaper of the two
+        // the trial: TRIAL (TRIAL_LONG) calls on the best split plan, then as many on
+        // the best one-block plan; then, until the group decides, the cheaper of the two
         let t = e.trial_calls;
         e.trial_calls = e.trial_calls.saturating_add(1);
-        let class = match t / TRIAL {
+        let class = match t / e.trial_len {
             0 => SPLIT,
             1 => ONE,
             _ => {
@@ -393,7 +429,7 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
             }
         };
         let plan = if class == SPLIT { s } else { o };
-        if t % TRIAL < STREAK {
+        if t % e.trial_len < e.streak {
             return (plan, None);
         }
         let ticket = Ticket {
@@ -403,11 +439,11 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
         };
         return (plan, Some(ticket));
     }
-    let visit = call / STREAK;
+    let visit = call / e.streak;
     let round = visit / e.candidates.len;
     let slot = (visit + round) % e.candidates.len;
     let plan = e.candidates.get(slot);
-    if call % STREAK != STREAK - 1 {
+    if call % e.streak != e.streak - 1 {
         return (plan, None); // settling the caches for this plan
     }
     (plan, Some(Ticket { key, slot, round }))
@@ -475,13 +511,12 @@ pub(super) fn record(ticket: Ticket, elapsed: Duration) {
     if groups.contains_key(&g) {
         return;
     }
-    let counted = (TRIAL - STREAK) as u32;
     let in_group = || {
         entries
             .values()
             .filter(move |o| o.group == g && o.best[SPLIT].is_some())
     };
-    if !in_group().all(|o| o.trial.iter().all(|&(n, _)| n >= counted)) {
+    if !in_group().all(|o| o.trial.iter().all(|&(n, _)| n >= o.counted())) {
         return;
     }
     let mean = |(n, d): (u32, Duration)| d / n.max(1);
@@ -764,5 +799,41 @@ mod tests {
         assert_eq!(Choice::parse("fixed"), Some(Choice::Fixed));
         assert_eq!(Choice::parse("measured"), Some(Choice::Measured));
         assert_eq!(Choice::parse("fast"), None);
+    }
+
+    /// A long product (at least [`LONG_PRODUCT`] multiply-adds) is explored one timed
+    /// call per visit and tried [`TRIAL_LONG`] calls per class (the first not counted),
+    /// then decided like any other.
+    #[test]
+    fn long_products_are_explored_call_by_call_with_a_short_trial() {
+        let long = Key {
+            m: 1 << 10,
+            n: 1 << 10,
+            k: 1 << 9,
+            threads: 9,
+            ..key(1)
+        };
+        assert_eq!(schedule(&long), (1, TRIAL_LONG));
+        assert_eq!(schedule(&key(1_000_003)), (STREAK, TRIAL));
+        let cands = Candidates::new(true, false, true);
+        // exploration: every call timed
+        for call in 0..ROUNDS * cands.len {
+            let (plan, ticket) = pick(long, cands, Choice::Measured);
+            let t = ticket.expect("every exploration call of a long product is timed");
+            assert_eq!(t.round, call / cands.len);
+            let us = if plan.split { 90 } else { 100 };
+            record(t, Duration::from_micros(us));
+        }
+        assert_eq!(chosen(long), None, "in trial");
+        // the trial: TRIAL_LONG calls per class, the first of each not counted
+        drive(long, 2 * TRIAL_LONG - 1, (0, 0), Some((120, 100)));
+        assert_eq!(chosen(long), None, "one counted call short");
+        drive(long, 1, (0, 0), Some((120, 100)));
+        let d = decisions().into_iter().find(|d| d.key == long).unwrap();
+        assert!(!d.chosen.expect("decided").split, "{d}");
+        assert_eq!(
+            d.trial,
+            Some((Duration::from_micros(120), Duration::from_micros(100)))
+        );
     }
 }
