@@ -383,18 +383,21 @@ pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, O
     }
     let mut guard = lock();
     let Table { entries, groups } = &mut *guard;
-    let e = entries.entry(key).or_insert_with(|| Entry {
-        group: group(&key),
-        candidates,
-        calls: 0,
-        timed: Default::default(),
-        chosen: None,
-        steady: (0, Duration::ZERO),
-        best: [None; 2],
-        trial_calls: 0,
-        trial: [(0, Duration::ZERO); 2],
-        streak: schedule(&key).0,
-        trial_len: schedule(&key).1,
+    let e = entries.entry(key).or_insert_with(|| {
+        let (streak, trial_len) = schedule(&key);
+        Entry {
+            group: group(&key),
+            candidates,
+            calls: 0,
+            timed: Default::default(),
+            chosen: None,
+            steady: (0, Duration::ZERO),
+            best: [None; 2],
+            trial_calls: 0,
+            trial: [(0, Duration::ZERO); 2],
+            streak,
+            trial_len,
+        }
     });
     let call = e.calls;
     e.calls = e.calls.wrapping_add(1);
