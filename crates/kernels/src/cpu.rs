@@ -170,6 +170,68 @@ fn sgemm_kernel(present: &[&str]) -> &'static str {
     }
 }
 
+/// The CPU model, as the processor names it (x86-64: `cpuid`'s vendor, family, model
+/// and stepping, and its brand string), e.g. `AuthenticAMD family 25 model 1 stepping 1:
+/// AMD EPYC`; `None` where it cannot be read (other architectures). Kernel speeds are a
+/// property of the model, so kept kernel choices are filed under it.
+pub fn model() -> Option<String> {
+    model_at()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn model_at() -> Option<String> {
+    use std::arch::x86_64::{__cpuid, CpuidResult};
+    #[allow(unused_unsafe)] // `__cpuid` is safe on newer toolchains
+    // SAFETY: cpuid is available on every x86-64 CPU; leaves above the maximum are not
+    // asked (checked below).
+    let id = |leaf: u32| -> CpuidResult { unsafe { __cpuid(leaf) } };
+    let bytes = |regs: &[u32]| -> Vec<u8> { regs.iter().flat_map(|r| r.to_le_bytes()).collect() };
+    let text = |b: Vec<u8>| {
+        String::from_utf8_lossy(&b)
+            .trim_matches(char::from(0))
+            .trim()
+            .to_string()
+    };
+    let v = id(0);
+    let vendor = text(bytes(&[v.ebx, v.edx, v.ecx]));
+    if v.eax < 1 {
+        return Some(vendor);
+    }
+    let sig = id(1).eax;
+    let (stepping, base_model, base_family) = (sig & 0xf, (sig >> 4) & 0xf, (sig >> 8) & 0xf);
+    let (ext_model, ext_family) = ((sig >> 16) & 0xf, (sig >> 20) & 0xff);
+    let family = if base_family == 0xf {
+        base_family + ext_family
+    } else {
+        base_family
+    };
+    let model = if base_family == 0x6 || base_family == 0xf {
+        (ext_model << 4) | base_model
+    } else {
+        base_model
+    };
+    let mut name = format!("{vendor} family {family} model {model} stepping {stepping}");
+    if id(0x8000_0000).eax >= 0x8000_0004 {
+        let brand: Vec<u8> = (0x8000_0002..=0x8000_0004u32)
+            .flat_map(|l| {
+                let r = id(l);
+                bytes(&[r.eax, r.ebx, r.ecx, r.edx])
+            })
+            .collect();
+        let brand = text(brand);
+        if !brand.is_empty() {
+            name.push_str(": ");
+            name.push_str(&brand.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
+    Some(name)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn model_at() -> Option<String> {
+    None
+}
+
 /// Whether matrixmultiply's aarch64 NEON kernel is available.
 #[cfg(target_arch = "aarch64")]
 fn has_neon() -> bool {
@@ -185,6 +247,25 @@ fn has_neon() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On x86-64 the model names the vendor and the family, model and stepping numbers.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_cpu_model_is_read() {
+        let m = model().expect("cpuid");
+        assert!(
+            ["GenuineIntel ", "AuthenticAMD ", "HygonGenuine "]
+                .iter()
+                .any(|v| m.starts_with(v))
+                || m.contains(" family "),
+            "{m}"
+        );
+        assert!(
+            m.contains(" family ") && m.contains(" model ") && m.contains(" stepping "),
+            "{m}"
+        );
+        assert_eq!(model(), Some(m), "the same every time");
+    }
 
     #[test]
     fn workspace_pins_the_reported_matrixmultiply_version() {

@@ -86,7 +86,8 @@ pub use partition::{
     MAX_PARTS, SERIAL_MAX_FLOPS, TARGET_BLOCK_FLOPS, TILE, WRITE_BOUND_MAX_K, kernel_flops,
 };
 pub use tune::{
-    Choice, Decision, Kernel, Key, Plan, ROUNDS, STREAK, TRIAL, choice, decisions, set_choice,
+    CALIBRATION_REVISION, Candidates, Choice, Decision, GroupChoice, Kernel, Key, Learned, Plan,
+    ROUNDS, STREAK, TRIAL, choice, decisions, density_class, learned, seed, set_choice,
 };
 
 /// Whether an operand is used as stored or transposed (through strides, never copied).
@@ -179,7 +180,7 @@ pub fn gemm(
     };
     let candidates = tune::Candidates::new(direct.is_some(), sparse, splits);
     let key = tune::Key::new(m, n, k, (op_a, op_b), acc);
-    let (plan, ticket) = tune::pick(key, candidates, policy);
+    let (plan, ticket) = tune::pick(key, candidates, policy, || tune::density_class(p.a.data));
     let t0 = ticket.map(|_| Instant::now());
     let dense = match plan.kernel {
         Kernel::Direct => direct,

@@ -29,6 +29,13 @@
 //! NaN in the dense product), and the other two are the same FMA chains. What a choice
 //! changes is only which kernel's path counters ([`crate::trace`]) move.
 //!
+//! Kept between processes: [`learned`] gives the decisions of this process (each with
+//! the density class of `op(A)` it was measured on, [`density_class`]) and [`seed`]
+//! hands a later process decisions an earlier one made on the same machine (the
+//! harness keeps them in a file per CPU model). A seeded signature skips exploration
+//! when its eligible plans and density class are those it was decided on; otherwise
+//! it explores as usual. Bits are unaffected either way.
+//!
 //! `REGULAB_KERNEL_CHOICE` (read once) selects the policy: `measured` (the default),
 //! `fixed` (the shape thresholds of module `dispatch`, the rule before this module:
 //! for before/after timings) or `rotate` (every call takes the next eligible kernel,
@@ -40,6 +47,11 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::{Accumulate, Op};
+
+/// The revision of the kernels' speeds that kept choices ([`learned`]) belong to: raised
+/// when a change to a kernel or to this module makes choices made before it stale (the
+/// harness files kept choices under it, so a raise discards them).
+pub const CALIBRATION_REVISION: u32 = 1;
 
 /// Rounds of exploration per signature: one warm-up round, then `ROUNDS - 1` timed.
 /// Each round takes the candidates in a different order (rotated by the round), so a
@@ -191,7 +203,7 @@ const MAX_PLANS: usize = 6;
 
 /// The eligible plans of one signature, in the order exploration takes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Candidates {
+pub struct Candidates {
     list: [Plan; MAX_PLANS],
     len: usize,
 }
@@ -200,7 +212,7 @@ impl Candidates {
     /// `sgemm` always, the direct and zero-skipping kernels where eligible; each split
     /// over the partition's blocks and, when the partition has several (`splits`), also
     /// as one block.
-    pub(super) fn new(direct: bool, sparse: bool, splits: bool) -> Candidates {
+    pub fn new(direct: bool, sparse: bool, splits: bool) -> Candidates {
         let mut list = [Plan {
             kernel: Kernel::Sgemm,
             split: true,
@@ -223,6 +235,23 @@ impl Candidates {
 
     fn get(&self, i: usize) -> Plan {
         self.list[i % self.len]
+    }
+
+    /// The plans, in exploration order.
+    pub fn plans(&self) -> &[Plan] {
+        &self.list[..self.len]
+    }
+
+    /// The candidates listing `plans` in this order (as [`Candidates::plans`] gave
+    /// them), or `None` for an empty list or more than six plans.
+    pub fn from_plans(plans: &[Plan]) -> Option<Candidates> {
+        if plans.is_empty() || plans.len() > MAX_PLANS {
+            return None;
+        }
+        let mut c = Candidates::new(false, false, false);
+        c.list[..plans.len()].copy_from_slice(plans);
+        c.len = plans.len();
+        Some(c)
     }
 }
 
@@ -251,6 +280,10 @@ struct Entry {
     /// Calls per visit in exploration and per class in the trial ([`schedule`]).
     streak: usize,
     trial_len: usize,
+    /// The density class of `op(A)` at the signature's first call ([`density_class`]).
+    density: u8,
+    /// Whether the plan was seeded ([`seed`]), not measured in this process.
+    cached: bool,
 }
 
 impl Entry {
@@ -302,10 +335,12 @@ fn group(key: &Key) -> Group {
     (key.threads, if key.trans_a { key.k } else { key.m })
 }
 
-/// The signatures and the groups' decisions (split: `true`).
+/// The signatures and the groups' decisions (split: `true`), and the decisions seeded
+/// from earlier processes ([`seed`]), by signature and density class.
 struct Table {
     entries: HashMap<Key, Entry>,
     groups: HashMap<Group, bool>,
+    seeds: HashMap<(Key, u8), (Candidates, Plan)>,
 }
 
 /// The `round` of a ticket for a call after the choice (timed for the report only).
@@ -348,6 +383,7 @@ fn table() -> &'static Mutex<Table> {
         Mutex::new(Table {
             entries: HashMap::with_capacity(TABLE_CAPACITY),
             groups: HashMap::with_capacity(TABLE_CAPACITY),
+            seeds: HashMap::new(),
         })
     })
 }
@@ -373,30 +409,50 @@ const TRIAL_ROUND: usize = usize::MAX - 1;
 /// decided by the caller and never comes here), and a ticket when the call is to be
 /// timed.
 ///
+/// `density` gives the density class of `op(A)` ([`density_class`]); it is called once,
+/// at the signature's first call, where a seeded decision ([`seed`]) for the signature,
+/// that class and these candidates skips the phases below.
+///
 /// A signature goes through up to three phases: exploration (every plan in turn, see
 /// the module doc); for a signature with split and one-block plans, a trial of its
 /// best plan of each class, [`TRIAL`] calls each, until its group ([`group`]) has
 /// decided between the classes (see [`record`]); then its chosen plan for good.
-pub(super) fn pick(key: Key, candidates: Candidates, choice: Choice) -> (Plan, Option<Ticket>) {
+pub(super) fn pick(
+    key: Key,
+    candidates: Candidates,
+    choice: Choice,
+    density: impl FnOnce() -> u8,
+) -> (Plan, Option<Ticket>) {
     if candidates.len == 1 {
         return (candidates.list[0], None);
     }
     let mut guard = lock();
-    let Table { entries, groups } = &mut *guard;
+    let Table {
+        entries,
+        groups,
+        seeds,
+    } = &mut *guard;
     let e = entries.entry(key).or_insert_with(|| {
         let (streak, trial_len) = schedule(&key);
+        let density = density();
+        let seeded = seeds
+            .get(&(key, density))
+            .filter(|(c, _)| c.plans() == candidates.plans() && choice == Choice::Measured)
+            .map(|&(_, plan)| plan);
         Entry {
             group: group(&key),
             candidates,
             calls: 0,
             timed: Default::default(),
-            chosen: None,
+            chosen: seeded,
             steady: (0, Duration::ZERO),
             best: [None; 2],
             trial_calls: 0,
             trial: [(0, Duration::ZERO); 2],
             streak,
             trial_len,
+            density,
+            cached: seeded.is_some(),
         }
     });
     let call = e.calls;
@@ -471,7 +527,9 @@ pub(super) fn record(ticket: Ticket, elapsed: Duration) {
         return; // warm-up
     }
     let mut guard = lock();
-    let Table { entries, groups } = &mut *guard;
+    let Table {
+        entries, groups, ..
+    } = &mut *guard;
     let Some(e) = entries.get_mut(&ticket.key) else {
         return;
     };
@@ -568,6 +626,8 @@ pub struct Decision {
     /// The trial's mean times of the best split and the best one-block plan (`None`
     /// for a signature with one class, or before its trial has counted calls of both).
     pub trial: Option<(Duration, Duration)>,
+    /// Whether `chosen` was seeded from an earlier process ([`seed`]).
+    pub cached: bool,
 }
 
 impl std::fmt::Display for Decision {
@@ -589,6 +649,9 @@ impl std::fmt::Display for Decision {
             self.chosen
                 .map_or_else(|| "exploring".to_string(), |p| p.to_string())
         )?;
+        if self.cached {
+            return f.write_str(", cached (decided by an earlier process on this CPU model)");
+        }
         let costs: Vec<String> = self
             .costs
             .iter()
@@ -624,8 +687,102 @@ pub fn decisions() -> Vec<Decision> {
                 let [(ns, ds), (no, d_o)] = e.trial;
                 (ns > 0 && no > 0).then(|| (ds / ns, d_o / no))
             },
+            cached: e.cached,
         })
         .collect()
+}
+
+/// The density class of an operand: its share of nonzero entries in tenths, rounded
+/// down (`0..=10`). Zero-skipping's cost depends on it, so decisions are kept per class.
+pub fn density_class(a: &[f32]) -> u8 {
+    if a.is_empty() {
+        return 10;
+    }
+    let nonzero = a.iter().filter(|x| **x != 0.0).count();
+    // nonzero <= len, so the class is at most 10
+    u8::try_from(nonzero * 10 / a.len()).unwrap_or(10)
+}
+
+/// A decided signature, to be kept for later processes on the same machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Learned {
+    /// The signature.
+    pub key: Key,
+    /// The density class of `op(A)` it was decided on ([`density_class`]).
+    pub density: u8,
+    /// Its eligible plans, in exploration order.
+    pub candidates: Vec<Plan>,
+    /// The plan chosen.
+    pub chosen: Plan,
+}
+
+/// A group's split decision (see [`record`]): the pool size, the batch (rows of `op(A)`,
+/// or the inner dimension when `A` is transposed) and whether its products run split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupChoice {
+    /// Threads of the pool.
+    pub threads: usize,
+    /// The batch.
+    pub batch: usize,
+    /// Split (else one block).
+    pub split: bool,
+}
+
+/// What this process has decided (or was seeded with): every signature with a chosen
+/// plan, and every group's split decision, in a stable order.
+pub fn learned() -> (Vec<Learned>, Vec<GroupChoice>) {
+    let t = lock();
+    let mut plans: Vec<Learned> = t
+        .entries
+        .iter()
+        .filter_map(|(key, e)| {
+            Some(Learned {
+                key: *key,
+                density: e.density,
+                candidates: e.candidates.plans().to_vec(),
+                chosen: e.chosen?,
+            })
+        })
+        .collect();
+    let order = |l: &Learned| {
+        let k = l.key;
+        (
+            k.threads, k.m, k.n, k.k, k.trans_a, k.trans_b, k.add, l.density,
+        )
+    };
+    plans.sort_by_key(order);
+    let mut groups: Vec<GroupChoice> = t
+        .groups
+        .iter()
+        .map(|(&(threads, batch), &split)| GroupChoice {
+            threads,
+            batch,
+            split,
+        })
+        .collect();
+    groups.sort_by_key(|g| (g.threads, g.batch));
+    (plans, groups)
+}
+
+/// Seeds this process with decisions an earlier one made on this machine ([`learned`]):
+/// a signature first called after this, with the same density class and eligible plans,
+/// takes its seeded plan without exploring; a group's split decision applies to the
+/// group's signatures decided here after this. A seeded plan that is not among its own
+/// candidates, or candidates that are not a valid list, are ignored. Signatures
+/// already called in this process keep their state.
+pub fn seed(plans: &[Learned], groups: &[GroupChoice]) {
+    let mut t = lock();
+    for l in plans {
+        let Some(c) = Candidates::from_plans(&l.candidates) else {
+            continue;
+        };
+        if c.plans().contains(&l.chosen) {
+            t.seeds.insert((l.key, l.density), (c, l.chosen));
+        }
+    }
+    for g in groups {
+        t.groups.entry((g.threads, g.batch)).or_insert(g.split);
+    }
 }
 
 #[cfg(test)]
@@ -664,7 +821,7 @@ mod tests {
         let mut seen = Vec::new();
         for visit in 0..ROUNDS * 3 {
             for call in 0..STREAK {
-                let (plan, ticket) = pick(k, cands, Choice::Measured);
+                let (plan, ticket) = pick(k, cands, Choice::Measured, || 0);
                 assert!(plan.split);
                 if call + 1 < STREAK {
                     assert!(ticket.is_none(), "only a visit's last call is timed");
@@ -690,7 +847,7 @@ mod tests {
         assert_eq!(d.chosen, Some(sparse), "{d:?}");
         assert_eq!(d.costs[1].1, Some(us(40)));
         for _ in 0..5 {
-            let (plan, ticket) = pick(k, cands, Choice::Measured);
+            let (plan, ticket) = pick(k, cands, Choice::Measured, || 0);
             // timed only for the report of the steady cost
             assert_eq!((plan, ticket.map(|t| t.round)), (sparse, Some(STEADY)));
         }
@@ -704,6 +861,7 @@ mod tests {
             key(1_000_004),
             Candidates::new(false, false, false),
             Choice::Measured,
+            || 0,
         );
         assert_eq!(
             (plan.kernel, plan.split, ticket.is_none()),
@@ -711,7 +869,7 @@ mod tests {
         );
         let cands = Candidates::new(false, true, false);
         let got: Vec<Kernel> = (0..5)
-            .map(|_| pick(key(1_000_005), cands, Choice::Rotate).0.kernel)
+            .map(|_| pick(key(1_000_005), cands, Choice::Rotate, || 0).0.kernel)
             .collect();
         use Kernel::{Sgemm as G, Sparse as S};
         assert_eq!(got, [G, S, G, S, G]);
@@ -736,7 +894,7 @@ mod tests {
     fn drive(k: Key, calls: usize, (split, one): (u64, u64), trial: Option<(u64, u64)>) {
         let cands = Candidates::new(true, false, true);
         for _ in 0..calls {
-            let (plan, ticket) = pick(k, cands, Choice::Measured);
+            let (plan, ticket) = pick(k, cands, Choice::Measured, || 0);
             if let Some(t) = ticket {
                 let (s, o) = match (t.round, trial) {
                     (TRIAL_ROUND, Some(tr)) => tr,
@@ -821,7 +979,7 @@ mod tests {
         let cands = Candidates::new(true, false, true);
         // exploration: every call timed
         for call in 0..ROUNDS * cands.len {
-            let (plan, ticket) = pick(long, cands, Choice::Measured);
+            let (plan, ticket) = pick(long, cands, Choice::Measured, || 0);
             let t = ticket.expect("every exploration call of a long product is timed");
             assert_eq!(t.round, call / cands.len);
             let us = if plan.split { 90 } else { 100 };
@@ -838,5 +996,113 @@ mod tests {
             d.trial,
             Some((Duration::from_micros(120), Duration::from_micros(100)))
         );
+    }
+
+    /// A seeded decision ([`seed`]) is taken at once for its signature, density class
+    /// and candidates (no exploration, reported as cached); another class, other
+    /// candidates, a plan outside its candidates or the rotate policy explore as usual;
+    /// a seeded group decision decides a signature of the group after its exploration;
+    /// [`learned`] gives back seeded and measured decisions.
+    #[test]
+    fn seeded_decisions_skip_exploration_only_where_they_apply() {
+        let sig = |m: usize| Key {
+            threads: 11,
+            ..key(m)
+        };
+        let all = Candidates::new(true, true, true);
+        let one_direct = Plan {
+            kernel: Kernel::Direct,
+            split: false,
+        };
+        let learned_as = |k: Key, density: u8, c: &Candidates, chosen: Plan| Learned {
+            key: k,
+            density,
+            candidates: c.plans().to_vec(),
+            chosen,
+        };
+        let no_sparse = Candidates::new(true, false, true);
+        let (hit, other_class, other_cands, outside, rotated) = (
+            sig(20_001),
+            sig(20_002),
+            sig(20_003),
+            sig(20_004),
+            sig(20_005),
+        );
+        let sparse = Plan {
+            kernel: Kernel::Sparse,
+            split: true,
+        };
+        seed(
+            &[
+                learned_as(hit, 3, &all, one_direct),
+                learned_as(other_class, 3, &all, one_direct),
+                learned_as(other_cands, 3, &no_sparse, one_direct),
+                learned_as(outside, 3, &no_sparse, sparse),
+                learned_as(rotated, 3, &all, one_direct),
+            ],
+            &[GroupChoice {
+                threads: 12,
+                batch: 20_006,
+                split: false,
+            }],
+        );
+        let mut asked = 0;
+        let (plan, ticket) = pick(hit, all, Choice::Measured, || {
+            asked += 1;
+            3
+        });
+        assert_eq!((plan, ticket.map(|t| t.round)), (one_direct, Some(STEADY)));
+        let (plan, _) = pick(hit, all, Choice::Measured, || unreachable!("asked once"));
+        assert_eq!((plan, asked), (one_direct, 1));
+        let d = decisions().into_iter().find(|d| d.key == hit).unwrap();
+        assert!(d.cached && d.to_string().contains("cached"), "{d}");
+        // the first call of an exploring signature: the first candidate, untimed
+        let exploring = |k: Key, c: Candidates, density: u8, choice: Choice| {
+            let (plan, ticket) = pick(k, c, choice, || density);
+            let d = decisions().into_iter().find(|d| d.key == k).unwrap();
+            (plan, ticket.is_none(), d.chosen, d.cached)
+        };
+        let first = Plan {
+            kernel: Kernel::Sgemm,
+            split: true,
+        };
+        let explores = (first, true, None, false);
+        assert_eq!(exploring(other_class, all, 5, Choice::Measured), explores);
+        assert_eq!(exploring(other_cands, all, 3, Choice::Measured), explores);
+        assert_eq!(exploring(outside, no_sparse, 3, Choice::Measured), explores);
+        assert_eq!(exploring(rotated, all, 3, Choice::Rotate), explores);
+        // the seeded group: one block after exploration, with no trial
+        let grouped = Key {
+            threads: 12,
+            ..key(20_006)
+        };
+        drive(grouped, ROUNDS * STREAK * 4, (50, 100), None);
+        assert!(!chosen(grouped).expect("the seeded group decides").split);
+        let (plans, groups) = learned();
+        let got = plans
+            .iter()
+            .find(|l| l.key == hit)
+            .expect("seeded, learned");
+        assert_eq!(got, &learned_as(hit, 3, &all, one_direct));
+        let got = plans
+            .iter()
+            .find(|l| l.key == grouped)
+            .expect("measured, learned");
+        assert_eq!((got.density, got.chosen), (0, chosen(grouped).unwrap()));
+        assert!(plans.iter().all(|l| l.key != other_class), "undecided");
+        assert!(groups.contains(&GroupChoice {
+            threads: 12,
+            batch: 20_006,
+            split: false
+        }));
+    }
+
+    #[test]
+    fn density_classes_are_tenths_rounded_down() {
+        assert_eq!(density_class(&[0.0, 0.0, 1.0, -2.0]), 5);
+        assert_eq!(density_class(&[0.0, -0.0, 0.0]), 0);
+        assert_eq!(density_class(&[1.0; 7]), 10);
+        assert_eq!(density_class(&[1.0, 0.0, 0.0]), 3);
+        assert_eq!(density_class(&[]), 10);
     }
 }
