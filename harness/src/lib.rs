@@ -8,6 +8,7 @@ pub mod config;
 pub mod data;
 pub mod feedback;
 pub mod interrupt;
+pub mod kernel_cache;
 pub mod limits;
 pub mod lock;
 pub mod merge;

@@ -78,6 +78,7 @@ fn in_small_tmpfs(work: &Path, size_kb: u32, script: &str) {
         .env("W", work)
         .env("BIN", env!("CARGO_BIN_EXE_regulab"))
         .env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off")
         .output()
         .unwrap();
     assert!(
@@ -125,6 +126,7 @@ fn reference(work: &Path, cfg: &Path) -> PathBuf {
         .arg(&out)
         .args(["--quiet", "--no-plot", "--jobs", "1", "--threads", "1"])
         .env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -108,6 +108,7 @@ fn the_command_prints_epoch_lines_unless_quiet() {
     std::fs::write(&cfg, config_text()).unwrap();
     let run = |out: &str, quiet: bool| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_regulab"));
+        c.env("REGULAB_KERNEL_CACHE", "off");
         c.args([
             "run",
             cfg.to_str().unwrap(),

@@ -25,6 +25,7 @@ fn regulab_in(cwd: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(cwd)
         .env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off")
         .env("REGULAB_MIRROR", "http://127.0.0.1:9/")
         .output()
         .expect("regulab runs")

@@ -27,7 +27,8 @@ use regulab::run::{self, Progress, RunOptions};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_regulab"));
-    c.env_remove("REGULAB_DATA");
+    c.env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off");
     c
 }
 

@@ -93,6 +93,7 @@ fn regulab_run(cfg: &Path, out: &Path, extra: &[&str]) -> Command {
     ])
     .args(extra)
     .env_remove("REGULAB_DATA")
+    .env("REGULAB_KERNEL_CACHE", "off")
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
     c

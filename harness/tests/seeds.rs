@@ -301,6 +301,7 @@ fn run_prints_and_reports_the_configurations_over_seeds() {
         .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
         .args(["--quiet", "--jobs", "2", "--threads", "1"])
         .env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();

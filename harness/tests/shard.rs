@@ -17,6 +17,7 @@ fn command(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_regulab"));
     c.args(args)
         .env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off")
         .env_remove("SLURM_ARRAY_TASK_ID")
         .env_remove("SLURM_ARRAY_TASK_COUNT")
         .env_remove("SLURM_ARRAY_TASK_MIN")

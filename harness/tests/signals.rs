@@ -47,6 +47,7 @@ reg.l2 = 1e-3
 
 fn spawn(cmd: &mut Command) -> Child {
     cmd.env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -143,6 +144,7 @@ fn sigint_and_sigterm_stop_between_batches_and_resume_identically() {
     let regulab = env!("CARGO_BIN_EXE_regulab");
     let common = |out: &PathBuf| {
         let mut c = Command::new(regulab);
+        c.env("REGULAB_KERNEL_CACHE", "off");
         c.arg("run").arg(&cfg).arg("--out").arg(out).args([
             "--quiet",
             "--no-plot",

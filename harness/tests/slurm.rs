@@ -21,6 +21,7 @@ fn regulab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_regulab"))
         .args(args)
         .env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off")
         .output()
         .expect("regulab runs")
 }
@@ -266,6 +267,7 @@ impl Jobs {
             .args(&all)
             .env("SLURM_CONF", conf)
             .env_remove("REGULAB_DATA")
+            .env("REGULAB_KERNEL_CACHE", "off")
             .output()
             .unwrap();
         assert!(o.status.success(), "regulab slurm --submit: {}", text(&o));

@@ -55,6 +55,7 @@ fn run(dir: &Path, cfg: &Path, label: &'static str, env: &[(&str, &str)]) -> Swi
     cmd.args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
         .args(["--quiet", "--no-plot", "--jobs", "1", "--threads", "2"])
         .env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off")
         .env_remove("REGULAB_SIMD")
         .env_remove("REGULAB_ZERO_SKIP")
         .env_remove("REGULAB_KERNEL_CHOICE")

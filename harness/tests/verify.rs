@@ -13,6 +13,7 @@ fn regulab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_regulab"))
         .args(args)
         .env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off")
         .output()
         .expect("regulab runs")
 }

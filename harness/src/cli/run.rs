@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use regulab::config::{self, Plan};
 use regulab::data::{self, fetch::missing_downloads};
 use regulab::interrupt;
+use regulab::kernel_cache::{self, Cache as KernelCache};
 use regulab::outdir;
 use regulab::plot;
 use regulab::run::{self, DataSets, Progress, Status};
@@ -21,6 +22,48 @@ use super::{report_warnings, shell_quote};
 
 /// The training image shown in the input-dropout figure drawn by `regulab run`.
 const PREVIEW_IMAGE: u32 = 0;
+
+/// Opens the kernel-choice cache ([`KernelCache`]); a file it cannot use is reported as
+/// a warning and left as it is, and the kernels are then timed as without a cache.
+fn open_kernel_cache() -> Option<KernelCache> {
+    match KernelCache::open() {
+        Ok(cache) => {
+            if trace_on()
+                && let Some(c) = &cache
+            {
+                eprintln!(
+                    "regulab: kernel cache {}: {} kept choice(s) for this machine",
+                    c.path().display(),
+                    c.seeded()
+                );
+            }
+            cache
+        }
+        Err(e) => {
+            eprintln!(
+                "regulab: warning: kernel cache not used: {e:#}; the file is left as it is \
+                 (remove it to start a new one, or set {}=off)",
+                kernel_cache::ENV
+            );
+            None
+        }
+    }
+}
+
+/// Keeps this process's kernel choices in the cache, if one is open (a failure is a
+/// warning: the runs' results do not depend on it).
+fn save_kernel_cache(cache: Option<KernelCache>) {
+    if let Some(c) = cache
+        && let Err(e) = c.save()
+    {
+        eprintln!("regulab: warning: kernel choices not kept: {e:#}");
+    }
+}
+
+/// Whether `REGULAB_TRACE` asks for the kernel paths and choices on stderr.
+fn trace_on() -> bool {
+    std::env::var_os("REGULAB_TRACE").is_some_and(|v| !v.is_empty() && v != "0")
+}
 
 /// Run `regulab run`; exit 0 when every run completed, 1 when one diverged.
 pub fn execute(o: RunOptions) -> Result<ExitCode> {
@@ -84,7 +127,10 @@ pub fn execute(o: RunOptions) -> Result<ExitCode> {
             out.display()
         );
     }
-    let outcomes = match run::execute_runs(&plan, &run::Selection::all(&plan), &data, &opts) {
+    let cache = open_kernel_cache();
+    let executed = run::execute_runs(&plan, &run::Selection::all(&plan), &data, &opts);
+    save_kernel_cache(cache);
+    let outcomes = match executed {
         Ok(outcomes) => outcomes,
         Err(e) => {
             if let Some(stop) = interrupt::cause(&e) {
@@ -101,7 +147,7 @@ pub fn execute(o: RunOptions) -> Result<ExitCode> {
         }
     };
     drop(data);
-    if std::env::var_os("REGULAB_TRACE").is_some_and(|v| !v.is_empty() && v != "0") {
+    if trace_on() {
         // which kernel paths training took (e.g. to check a REGULAB_* switch)
         eprintln!(
             "regulab: kernel paths: {:?}",
@@ -329,7 +375,10 @@ fn execute_shard(o: RunOptions, plan: Plan, shard: Shard) -> Result<ExitCode> {
             out.display()
         );
     }
-    let outcomes = match run::execute_runs(&plan, &selection, &data, &opts) {
+    let cache = open_kernel_cache();
+    let executed = run::execute_runs(&plan, &selection, &data, &opts);
+    save_kernel_cache(cache);
+    let outcomes = match executed {
         Ok(outcomes) => outcomes,
         Err(e) => {
             if let Some(stop) = interrupt::cause(&e) {
