@@ -166,4 +166,31 @@ fn every_kernel_choice_gives_the_bits_of_one_sgemm_call() {
     } else {
         assert_eq!(d, None, "one candidate (sgemm): never timed");
     }
+
+    // a product the shape's rule keeps whole (the lab's batch-10 output layer, 10x800x10
+    // NT) is still split across a pool of 2, so it can also run as one block (and
+    // follow its group there); in a pool of 1 it has no split to choose
+    let small = Case::new(10, 800, 10, (Op::N, Op::T), 0.0, 13);
+    let want = bits(&small.run(Accumulate::Overwrite, with_serial));
+    for pool in &pools {
+        let got = pool.install(|| bits(&small.run(Accumulate::Overwrite, with_gemm)));
+        assert!(got == want);
+    }
+    let plans = |threads: usize| {
+        gemm::decisions()
+            .into_iter()
+            .find(|d| (d.key.m, d.key.n, d.key.k, d.key.threads) == (10, 800, 10, threads))
+            .map(|d| d.costs.iter().map(|(p, _)| p.split).collect::<Vec<bool>>())
+    };
+    if fma && vector {
+        assert_eq!(
+            plans(2),
+            Some(vec![true, false, true, false]),
+            "sgemm, direct"
+        );
+        assert_eq!(plans(1), Some(vec![true, true]), "sgemm, direct, whole");
+    } else {
+        assert_eq!(plans(2), Some(vec![true, false]), "sgemm, split or not");
+        assert_eq!(plans(1), None, "one candidate (sgemm): never timed");
+    }
 }
