@@ -53,10 +53,10 @@ use std::cmp::min;
 use super::direct::{Block, Flavor, KC, merge};
 use crate::simd::{Fma, leveled};
 
-/// Vectors of columns per strip at most (NN products): 4 accumulators per row, enough
-/// independent FMA chains for one FMA per cycle (chosen with [`PB`] among 4 or 8
+/// Vectors of 16 floats per strip at most (NN products): 4 AVX-512 accumulators per row,
+/// enough independent FMA chains for one FMA per cycle (chosen with [`PB`] among 4 or 8
 /// vectors and 64- or 128-row blocks: the fastest pair on 2 threads; see
-/// `benches/README.md`).
+/// `benches/README.md`); AVX2 runs the same 64 columns as 8 vectors of 8.
 pub(crate) const VMAX: usize = 4;
 
 /// Rows of `B` per block for NN products (`B` = the weights, `k` large): 128 rows of a
@@ -68,7 +68,7 @@ pub(crate) const PB: usize = 128;
 /// per chunk, so each row's accumulators stay in registers for the whole chunk.
 pub(crate) const PB_TN: usize = KC;
 
-/// Vectors per strip for TN products: 4 (64 columns; a batch of 100 rows is 25 KB of
+/// Vectors of 16 floats per strip for TN products: 4 (64 columns; a batch of 100 rows is 25 KB of
 /// `B`, in L1).
 pub(crate) const VMAX_TN: usize = 4;
 
@@ -367,7 +367,11 @@ unsafe fn strips<S: Fma>(s: S, blk: &Block, pat: &Pattern, scratch: &mut Scratch
     let full = u32::MAX >> (32 - w);
     let lead = full & !((1u32 << mis) - 1);
     let tail = full >> (nv * w - total);
-    let vmax = if blk.trans_a { VMAX_TN } else { VMAX };
+    // VMAX (VMAX_TN) vectors of 16 floats: the same bytes per strip at every width, so
+    // AVX2 runs 8 vectors where AVX-512 runs 4, as many independent FMA chains per row
+    // (measured on an AMD EPYC, AVX2: with 4 vectors of 8 lanes the FMA units wait on
+    // the chains' latency)
+    let vmax = (if blk.trans_a { VMAX_TN } else { VMAX }) * 16 / w;
     let groups = nv.div_ceil(vmax);
     macro_rules! go {
         ($v:expr, $j:expr, $m:expr, $first:expr, $last:expr; $($n:literal),+) => {
@@ -386,10 +390,23 @@ unsafe fn strips<S: Fma>(s: S, blk: &Block, pat: &Pattern, scratch: &mut Scratch
             }
         };
     }
-    // `go!` instantiates strips of 1 to 4 vectors: the widths a balanced split into
-    // groups of at most VMAX (or VMAX_TN) vectors can produce.
-    const _: () = assert!(VMAX <= 4 && VMAX_TN <= 4);
-    for g in 0..groups {
+    // `go!` instantiates strips of 1 to 8 vectors: the widths a balanced split into
+    // groups of at most `vmax` vectors can produce (`vmax` is largest at 8 lanes).
+    const _: () = assert!(VMAX * 16 / 8 <= 8 && VMAX_TN * 16 / 8 <= 8);
+    // The strips and the chunks of k, in one of two orders. At 16 lanes (AVX-512):
+    // each strip all chunks, the order these kernels were tuned in on the Intel Xeon.
+    // At 8 lanes: each chunk all strips, so a chunk's part of the pattern is read again
+    // from a near cache by every strip; measured on an AMD EPYC (AVX2), 1000x800x784 on
+    // Fashion-MNIST images with 8-vector strips: 22.3-22.8 ms strip-major, 19.5-19.8
+    // chunk-major (MNIST 10.1-10.3 and 8.0-8.1). Each element's chain is the same.
+    let chunks = blk.k.div_ceil(KC);
+    for step in 0..groups * chunks {
+        let (g, c) = if w >= 16 {
+            (step / chunks, step % chunks)
+        } else {
+            (step % groups, step / groups)
+        };
+        let chunk = (c * KC, min(c * KC + KC, blk.k));
         let (v0, v1) = (g * nv / groups, (g + 1) * nv / groups);
         let (first, last) = (v0 == 0 && lead != full, v1 == nv && tail != full);
         let masks = [
@@ -398,14 +415,14 @@ unsafe fn strips<S: Fma>(s: S, blk: &Block, pat: &Pattern, scratch: &mut Scratch
         ];
         // SAFETY: vectors v0..v1 cover the block's columns v0 W - mis .. v1 W - mis,
         // masked to 0..cols (the masks select exactly the lanes inside the block).
-        unsafe { go!(v1 - v0, v0 * w, (mis, masks), first, last; 1, 2, 3, 4) }
+        unsafe { go!(v1 - v0, v0 * w, (mis, masks, chunk), first, last; 1, 2, 3, 4, 5, 6, 7, 8) }
     }
 }
 
 /// Vectors of columns `j - mis ..` of the block (`V` of them, the first masked to
-/// `masks[0]` if `FIRST`, the last to `masks[1]` if `LAST`), every row: the skipping
-/// chain per chunk, block by block of `B`'s rows, `-0` sums recomputed densely, merged
-/// into `C`.
+/// `masks[0]` if `FIRST`, the last to `masks[1]` if `LAST`), every row, over the chunk
+/// `p0..p1` of `k`: the skipping chain, block by block of `B`'s rows, `-0` sums
+/// recomputed densely, merged into `C` (the caller takes a strip's chunks in order).
 ///
 /// # Safety
 /// As [`strips`]; the unmasked lanes lie inside the block.
@@ -416,7 +433,7 @@ unsafe fn strip<S: Fma, const V: usize, const FIRST: bool, const LAST: bool, con
     pat: &Pattern,
     scratch: &mut Scratch,
     j: usize,
-    (mis, masks): (usize, [u32; 2]),
+    (mis, masks, (p0, p1)): (usize, [u32; 2], (usize, usize)),
 ) {
     let w = S::LANES;
     let full = u32::MAX >> (32 - w);
@@ -435,87 +452,82 @@ unsafe fn strip<S: Fma, const V: usize, const FIRST: bool, const LAST: bool, con
     let nb = pat.nb;
     let rows = blk.rows;
     let (live, accs) = scratch.rows(rows);
-    let mut p0 = 0;
-    while p0 < blk.k {
-        let p1 = min(p0 + KC, blk.k);
-        live.fill(false);
-        for q in p0 / pat.pb..p1.div_ceil(pat.pb) {
-            for (i, on) in live.iter_mut().enumerate() {
-                let e = i * nb + q;
-                let (t0, t1) = (pat.lo[e] as usize, pat.hi[e] as usize);
-                if t0 == t1 {
-                    continue;
-                }
-                let (ps, xs) = (&pat.idx[t0..t1], &pat.val[t0..t1]);
-                // SAFETY: accumulator row i of the scratch (rows x VMAX x 16 floats,
-                // V W <= VMAX 16); p < k, so row p of B at the unmasked columns lies in
-                // the block (masked lanes are not accessed; the address of a vector is
-                // formed with wrapping arithmetic and only its lanes inside the block
-                // are read).
-                unsafe {
-                    let sp = accs.add(i * VMAX * 16);
-                    let mut acc = [s.zero(); V];
-                    if *on {
-                        for (v, x) in acc.iter_mut().enumerate() {
-                            *x = s.load_ptr(sp.add(v * w));
-                        }
-                    }
-                    for (&p, x) in ps.iter().zip(xs) {
-                        let av = s.broadcast(x);
-                        let brow = blk
-                            .b
-                            .wrapping_add(p as usize * blk.ldb + j)
-                            .wrapping_sub(mis);
-                        for (v, x) in acc.iter_mut().enumerate() {
-                            let bv = if masked(v) {
-                                s.load_mask(brow.wrapping_add(v * w), lanes(v))
-                            } else {
-                                s.load_ptr(brow.wrapping_add(v * w))
-                            };
-                            *x = s.fma(av, bv, *x);
-                        }
-                    }
-                    for (v, x) in acc.iter().enumerate() {
-                        s.store_ptr(sp.add(v * w), *x);
-                    }
-                }
-                *on = true;
+    live.fill(false);
+    for q in p0 / pat.pb..p1.div_ceil(pat.pb) {
+        for (i, on) in live.iter_mut().enumerate() {
+            let e = i * nb + q;
+            let (t0, t1) = (pat.lo[e] as usize, pat.hi[e] as usize);
+            if t0 == t1 {
+                continue;
             }
-        }
-        let fresh = p0 == 0 && blk.overwrite;
-        for (i, &on) in live.iter().enumerate() {
-            for v in 0..V {
-                let m = lanes(v);
-                // SAFETY: accumulator row i, vector v of the scratch (written above when
-                // `on`); the unmasked lanes of element (i, j + v W - mis) onwards of C
-                // lie in the block, exclusive to this thread (caller); masked lanes are
-                // not accessed.
-                unsafe {
-                    let sp = accs.add(i * VMAX * 16 + v * w);
-                    let mut sum = if on { s.load_ptr(sp) } else { s.zero() };
-                    let col = (j + v * w).wrapping_sub(mis);
-                    let neg = s.neg_zero_lanes(sum) & m;
-                    if neg != 0 {
-                        let mut buf = [0.0f32; 16];
-                        s.store_ptr(buf.as_mut_ptr(), sum);
-                        dense_lanes::<TA>(blk, i, col, (p0, p1), neg, &mut buf);
-                        sum = s.load_ptr(buf.as_ptr());
+            let (ps, xs) = (&pat.idx[t0..t1], &pat.val[t0..t1]);
+            // SAFETY: accumulator row i of the scratch (rows x VMAX x 16 floats,
+            // V W <= VMAX 16); p < k, so row p of B at the unmasked columns lies in
+            // the block (masked lanes are not accessed; the address of a vector is
+            // formed with wrapping arithmetic and only its lanes inside the block
+            // are read).
+            unsafe {
+                let sp = accs.add(i * VMAX * 16);
+                let mut acc = [s.zero(); V];
+                if *on {
+                    for (v, x) in acc.iter_mut().enumerate() {
+                        *x = s.load_ptr(sp.add(v * w));
                     }
-                    let cp = blk.c.wrapping_add(i * blk.ldc).wrapping_add(col);
-                    if masked(v) {
-                        let out = if fresh {
-                            fresh_sum(s, blk.flavor, sum)
+                }
+                for (&p, x) in ps.iter().zip(xs) {
+                    let av = s.broadcast(x);
+                    let brow = blk
+                        .b
+                        .wrapping_add(p as usize * blk.ldb + j)
+                        .wrapping_sub(mis);
+                    for (v, x) in acc.iter_mut().enumerate() {
+                        let bv = if masked(v) {
+                            s.load_mask(brow.wrapping_add(v * w), lanes(v))
                         } else {
-                            s.add(s.load_mask(cp, m), sum)
+                            s.load_ptr(brow.wrapping_add(v * w))
                         };
-                        s.store_mask(cp, out, m);
-                    } else {
-                        merge(s, blk.flavor, cp, sum, fresh, None);
+                        *x = s.fma(av, bv, *x);
                     }
+                }
+                for (v, x) in acc.iter().enumerate() {
+                    s.store_ptr(sp.add(v * w), *x);
+                }
+            }
+            *on = true;
+        }
+    }
+    let fresh = p0 == 0 && blk.overwrite;
+    for (i, &on) in live.iter().enumerate() {
+        for v in 0..V {
+            let m = lanes(v);
+            // SAFETY: accumulator row i, vector v of the scratch (written above when
+            // `on`); the unmasked lanes of element (i, j + v W - mis) onwards of C
+            // lie in the block, exclusive to this thread (caller); masked lanes are
+            // not accessed.
+            unsafe {
+                let sp = accs.add(i * VMAX * 16 + v * w);
+                let mut sum = if on { s.load_ptr(sp) } else { s.zero() };
+                let col = (j + v * w).wrapping_sub(mis);
+                let neg = s.neg_zero_lanes(sum) & m;
+                if neg != 0 {
+                    let mut buf = [0.0f32; 16];
+                    s.store_ptr(buf.as_mut_ptr(), sum);
+                    dense_lanes::<TA>(blk, i, col, (p0, p1), neg, &mut buf);
+                    sum = s.load_ptr(buf.as_ptr());
+                }
+                let cp = blk.c.wrapping_add(i * blk.ldc).wrapping_add(col);
+                if masked(v) {
+                    let out = if fresh {
+                        fresh_sum(s, blk.flavor, sum)
+                    } else {
+                        s.add(s.load_mask(cp, m), sum)
+                    };
+                    s.store_mask(cp, out, m);
+                } else {
+                    merge(s, blk.flavor, cp, sum, fresh, None);
                 }
             }
         }
-        p0 = p1;
     }
 }
 
