@@ -126,7 +126,8 @@ fn interrupt(
 
 fn resume_cmd(line: &str) -> Command {
     let mut c = Command::new("sh");
-    c.args(["-c", &format!("exec {line}")]);
+    c.args(["-c", &format!("exec {line}")])
+        .env("REGULAB_KERNEL_CACHE", "off");
     c
 }
 
