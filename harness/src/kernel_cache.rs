@@ -250,7 +250,17 @@ fn read(path: &Path) -> Result<CacheFile> {
             meta.len()
         );
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    // read at most one byte more than allowed: a file that grew since is refused too
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            use std::io::Read;
+            f.take(MAX_BYTES + 1).read_to_end(&mut bytes)
+        })
+        .with_context(|| format!("reading {}", path.display()))?;
+    if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_BYTES) {
+        bail!("{}: more than {MAX_BYTES} bytes", path.display());
+    }
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     let file: CacheFile = serde_path_to_error::deserialize(de)
         .map_err(|e| anyhow!("{}: field `{}`: {}", path.display(), e.path(), e.inner()))?;
@@ -360,9 +370,15 @@ fn parse_plan(text: &str) -> Option<Plan> {
     Some(Plan { kernel, split })
 }
 
+/// `v` as written to the file: usize fits u64 on every supported target, and a value
+/// that did not would be refused when read back (above [`MAX_DIM`]).
+fn to_u64(v: usize) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
 fn plan_row(l: &Learned) -> PlanRow {
     let k = l.key;
-    let n = |v: usize| v as u64; // usize fits u64 on every supported target
+    let n = to_u64;
     PlanRow {
         m: n(k.m),
         n: n(k.n),
@@ -378,9 +394,10 @@ fn plan_row(l: &Learned) -> PlanRow {
 }
 
 fn group_row(g: &GroupChoice) -> GroupRow {
+    let n = to_u64;
     GroupRow {
-        threads: g.threads as u64,
-        batch: g.batch as u64,
+        threads: n(g.threads),
+        batch: n(g.batch),
         split: g.split,
     }
 }
