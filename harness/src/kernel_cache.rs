@@ -25,7 +25,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use regulab_kernels::gemm::{self, GroupChoice, Kernel, Key, Learned, Plan};
+use regulab_kernels::gemm::{self, Candidates, GroupChoice, Kernel, Key, Learned, Plan};
 use serde::{Deserialize, Serialize};
 
 /// The environment variable naming the cache file (`off` or empty: no cache).
@@ -319,9 +319,6 @@ fn section_entries(path: &Path, s: &Section) -> Result<(Vec<Learned>, Vec<GroupC
         if r.density > 10 {
             return Err(at(f("density"), "a density class from 0 to 10"));
         }
-        if r.candidates.is_empty() || r.candidates.len() > 6 {
-            return Err(at(f("candidates"), "1 to 6 plans"));
-        }
         let plan = |text: &str, what: String| {
             parse_plan(text).ok_or_else(|| {
                 at(
@@ -336,6 +333,9 @@ fn section_entries(path: &Path, s: &Section) -> Result<(Vec<Learned>, Vec<GroupC
             .enumerate()
             .map(|(j, c)| plan(c, f(&format!("candidates[{j}]"))))
             .collect::<Result<Vec<Plan>>>()?;
+        if Candidates::from_plans(&candidates).is_none() {
+            return Err(at(f("candidates"), "1 to 6 plans"));
+        }
         let chosen = plan(&r.chosen, f("chosen"))?;
         if !candidates.contains(&chosen) {
             return Err(at(f("chosen"), "one of the row's candidates"));

@@ -4,17 +4,13 @@
 //! signature without timing it (the trace says `cached`) and gives the same bits; a
 //! file that does not parse is reported, left as it is, and changes no result.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
+use common::mnist_dir;
 use regulab::verify::compare_run_dirs;
-
-fn mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data/mnist")
-        .canonicalize()
-        .expect("the repository's data/mnist exists")
-}
 
 /// `regulab run` of `cfg` into `dir/label` with the cache at `cache` and the trace on;
 /// returns its stderr.
