@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     match cli::Command::from_env().and_then(cli::execute) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", cli::render_error(&e));
+            cli::console::stderr(format_args!("error: {}\n", cli::render_error(&e)));
             ExitCode::from(2)
         }
     }

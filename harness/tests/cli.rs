@@ -2,7 +2,7 @@
 //! `dataset-fashion-mnist`, installed by `.ci/run`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 const FASHION: &str = "/usr/share/datasets/fashion-mnist";
 
@@ -152,6 +152,72 @@ fn small_study_end_to_end_and_jobs_do_not_change_results() {
         strip(&dir.path().join("b/summary.csv"))
     );
     assert!(Path::new(FASHION).is_dir());
+}
+
+/// `regulab run ... 2>&1 | head` closes the command's pipes long before it is done. Its
+/// messages are then dropped, never a panic (`println!` panics on a closed pipe, exit
+/// 101): the runs, the summary and the report are all written, with the bits of the same
+/// command whose output was read, and the exit code is 0.
+#[test]
+fn closed_stdout_and_stderr_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), SMALL);
+    let args = |out: &str| {
+        let out = dir.path().join(out);
+        ["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]
+            .map(String::from)
+            .into_iter()
+            .chain(["--jobs", "2", "--threads", "1"].map(String::from))
+            .collect::<Vec<_>>()
+    };
+    // read to the end: what the command writes on each stream, so the closed run below
+    // has writes to fail (per-epoch lines on stderr, the table and paths on stdout)
+    let args_a = args("read");
+    let read = regulab(&args_a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&read.stdout),
+        String::from_utf8_lossy(&read.stderr),
+    );
+    assert!(
+        stdout.contains("summary: ") && stdout.contains("report: "),
+        "{stdout}"
+    );
+    assert!(stderr.contains("base: epoch 3/3"), "{stderr}");
+
+    // both read ends closed before the command writes anything
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regulab"))
+        .args(args("closed"))
+        .env_remove("REGULAB_DATA")
+        .env("REGULAB_KERNEL_CACHE", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("regulab runs");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "with its pipes closed: {status:?}");
+    let (a, b) = (dir.path().join("read"), dir.path().join("closed"));
+    for run in ["base", "l2_l2=1e-3", "l2_l2=1e-4", "dropout"] {
+        assert_eq!(
+            without_timing(&a.join(run).join("epochs.csv")),
+            without_timing(&b.join(run).join("epochs.csv")),
+            "{run}"
+        );
+        assert_eq!(
+            std::fs::read(a.join(run).join("model.safetensors")).unwrap(),
+            std::fs::read(b.join(run).join("model.safetensors")).unwrap(),
+            "{run}"
+        );
+    }
+    for f in ["summary.csv", "report.html"] {
+        assert!(b.join(f).is_file(), "{f} missing after the pipes closed");
+    }
 }
 
 #[test]

@@ -8,6 +8,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use regulab::feedback::Feedback;
 use regulab::run::EpochRow;
 
+use super::console::err;
+
 /// `run: epoch e/E train_cost ... train_acc ... [valid_acc ...]`, one line per event.
 #[derive(Debug, Default)]
 pub struct Lines;
@@ -16,7 +18,7 @@ impl Feedback for Lines {
     fn run_started(&self, _run: &str, _max_epochs: u32) {}
 
     fn epoch(&self, run: &str, row: &EpochRow, max_epochs: u32) {
-        eprintln!(
+        err!(
             "{run}: epoch {}/{max_epochs} train_cost {:.4} train_acc {:.4}{}",
             row.epoch,
             row.train_cost,
@@ -26,11 +28,11 @@ impl Feedback for Lines {
     }
 
     fn note(&self, _run: &str, message: &str) {
-        eprintln!("{message}");
+        err!("{message}");
     }
 
     fn run_finished(&self, _run: &str, summary: &str) {
-        eprintln!("{summary}");
+        err!("{summary}");
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use regulab::data::{self, FetchPlan, FetchStatus};
 
+use super::console::out;
 use super::options::FetchOptions;
 
 /// Run `regulab fetch`.
@@ -13,7 +14,7 @@ pub fn execute(o: FetchOptions) -> Result<ExitCode> {
     let name = o.dataset;
     let report = match data::fetch::plan_fetch(name, o.data_dir.as_deref(), &o.mirrors) {
         FetchPlan::UseInstalled(sys) => {
-            println!(
+            out!(
                 "{name}: installed in {} (checksums ok); regulab reads it from there, \
                  nothing to download (to copy it elsewhere: regulab fetch {name} --data-dir DIR)",
                 sys.display()
@@ -28,12 +29,12 @@ pub fn execute(o: FetchOptions) -> Result<ExitCode> {
     for f in &report.files {
         match &f.status {
             FetchStatus::AlreadyPresent => {
-                println!("{}: already present, checksum ok", f.path.display())
+                out!("{}: already present, checksum ok", f.path.display())
             }
             FetchStatus::Downloaded { url } => {
-                println!("{}: downloaded from {url}, checksum ok", f.path.display())
+                out!("{}: downloaded from {url}, checksum ok", f.path.display())
             }
-            FetchStatus::Copied { from } => println!(
+            FetchStatus::Copied { from } => out!(
                 "{}: copied from {}, checksum ok",
                 f.path.display(),
                 from.display()

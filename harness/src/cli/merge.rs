@@ -7,6 +7,7 @@ use anyhow::Result;
 use regulab::merge;
 use regulab::plot;
 
+use super::console::{err, out};
 use super::options::MergeOptions;
 
 /// Run `regulab merge`.
@@ -19,12 +20,12 @@ pub fn execute(o: MergeOptions) -> Result<ExitCode> {
     };
     let merged = merge::merge(&o.dir, o.partial, o.plot.then_some(&opts))?;
     for l in &merged.left_out {
-        eprintln!("left out: {}", l.describe());
+        err!("left out: {}", l.describe());
     }
     for n in &merged.notes {
-        eprintln!("note: {n}");
+        err!("note: {n}");
     }
-    println!(
+    out!(
         "merged {} run(s): {}",
         merged.outputs.runs.len(),
         merged.outputs.summary.display()
@@ -33,19 +34,19 @@ pub fn execute(o: MergeOptions) -> Result<ExitCode> {
         None => {}
         Some(Ok(f)) => {
             for n in &f.notes {
-                eprintln!("note: {n}");
+                err!("note: {n}");
             }
-            println!("report: {} ({} figures)", f.report.display(), f.files.len());
+            out!("report: {} ({} figures)", f.report.display(), f.files.len());
         }
         Some(Err(plot::PlotError::Interrupted(stop))) => {
-            eprintln!(
+            err!(
                 "regulab: stopped by {} while drawing the figures; to draw them: regulab plot {}",
                 stop.name(),
                 super::shell_quote(&o.dir.to_string_lossy())
             );
             return Ok(ExitCode::from(stop.exit_code()));
         }
-        Some(Err(e)) => eprintln!(
+        Some(Err(e)) => err!(
             "warning: drawing the figures failed: {e}; retry with `regulab plot {}`",
             o.dir.display()
         ),

@@ -7,12 +7,15 @@
 //! * one module per command, which runs it with those options and is the only place
 //!   that writes to stdout and stderr: [`run`], [`plot`] (also `dropout-figure`), [`fetch`],
 //!   [`verify`], [`slurm`], [`merge`]; [`feedback`] draws `regulab run`'s progress (the library's
-//!   [`regulab::feedback::Feedback`] events) as lines or bars.
+//!   [`regulab::feedback::Feedback`] events) as lines or bars. They write through
+//!   [`console`]'s `out!` and `err!`, which drop a write error (a closed pipe) instead
+//!   of panicking as `println!` does.
 //!
 //! The library returns typed errors and values and never prints; `main` renders an
 //! error with its causes and exits 2.
 
 mod args;
+pub(crate) mod console;
 mod feedback;
 mod fetch;
 mod merge;
@@ -26,6 +29,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use console::err;
 
 pub use options::Command;
 
@@ -64,7 +68,7 @@ pub fn render_error(e: &anyhow::Error) -> String {
 /// `warning: ...` on stderr for each warning the library returned.
 fn report_warnings<W: std::fmt::Display>(warnings: impl IntoIterator<Item = W>) {
     for w in warnings {
-        eprintln!("warning: {w}");
+        err!("warning: {w}");
     }
 }
 

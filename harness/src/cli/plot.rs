@@ -9,6 +9,7 @@ use regulab::interrupt;
 use regulab::lock::{self, Access};
 use regulab::plot;
 
+use super::console::{err, out};
 use super::options::{DropoutFigureOptions, PlotOptions};
 use super::shell_quote;
 
@@ -31,7 +32,7 @@ pub fn execute(o: PlotOptions) -> Result<ExitCode> {
         },
     );
     if let Err(plot::PlotError::Interrupted(stop)) = drawn {
-        eprintln!(
+        err!(
             "regulab: stopped by {} between two figures (every figure file is whole); \
              to draw them all: regulab plot {}",
             stop.name(),
@@ -41,14 +42,14 @@ pub fn execute(o: PlotOptions) -> Result<ExitCode> {
     }
     let output = drawn?;
     for n in &output.notes {
-        eprintln!("note: {n}");
+        err!("note: {n}");
     }
-    println!(
+    out!(
         "{} figure(s) in {}",
         output.files.len(),
         o.dir.join("plots").display()
     );
-    println!("report: {}", output.report.display());
+    out!("report: {}", output.report.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -66,6 +67,6 @@ pub fn dropout_figure(o: DropoutFigureOptions) -> Result<ExitCode> {
     super::report_warnings(&d.warnings);
     plot::corrupt_file(&d.train, name, o.index, o.seed, &o.out)
         .with_context(|| format!("writing {}", o.out.display()))?;
-    println!("{}", o.out.display());
+    out!("{}", o.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -16,6 +16,7 @@ use regulab::plot;
 use regulab::run::{self, DataSets, Progress, Status};
 use regulab::shard::Shard;
 
+use super::console::{self, err, out};
 use super::feedback::{Bars, Lines};
 use super::options::{ProgressStyle, RunOptions};
 use super::{report_warnings, shell_quote};
@@ -31,7 +32,7 @@ fn open_kernel_cache() -> Option<KernelCache> {
             if trace_on()
                 && let Some(c) = &cache
             {
-                eprintln!(
+                err!(
                     "regulab: kernel cache {}: {} kept choice(s) for this machine",
                     c.path().display(),
                     c.seeded()
@@ -40,7 +41,7 @@ fn open_kernel_cache() -> Option<KernelCache> {
             cache
         }
         Err(e) => {
-            eprintln!(
+            err!(
                 "regulab: warning: kernel cache not used: {e:#}; the file is left as it is \
                  (remove it to start a new one, or set {}=off)",
                 kernel_cache::ENV
@@ -56,7 +57,7 @@ fn save_kernel_cache(cache: Option<KernelCache>) {
     if let Some(c) = cache
         && let Err(e) = c.save()
     {
-        eprintln!("regulab: warning: kernel choices not kept: {e:#}");
+        err!("regulab: warning: kernel choices not kept: {e:#}");
     }
 }
 
@@ -117,10 +118,10 @@ pub fn execute(o: RunOptions) -> Result<ExitCode> {
     };
     if o.mode == outdir::Mode::Overwrite && owner.survey.holds_results() {
         let removal = outdir::remove_results(&out, &owner.survey)?;
-        eprintln!("regulab: --overwrite: {}", removal.describe(&out));
+        err!("regulab: --overwrite: {}", removal.describe(&out));
     }
     if o.progress != ProgressStyle::Quiet {
-        eprintln!(
+        err!(
             "regulab: {} run(s) of `{}` into {} ({jobs} at a time, {threads} thread(s) each)",
             plan.runs.len(),
             plan.name,
@@ -134,13 +135,13 @@ pub fn execute(o: RunOptions) -> Result<ExitCode> {
         Ok(outcomes) => outcomes,
         Err(e) => {
             if let Some(stop) = interrupt::cause(&e) {
-                eprintln!(
+                err!(
                     "regulab: stopped by {} between two batches: the finished runs and every \
                      other run's last completed epoch are saved in {}",
                     stop.name(),
                     out.display()
                 );
-                eprintln!("regulab: to resume: {}", resume_command(&out));
+                err!("regulab: to resume: {}", resume_command(&out));
                 return Ok(ExitCode::from(stop.exit_code()));
             }
             return Err(e);
@@ -149,7 +150,7 @@ pub fn execute(o: RunOptions) -> Result<ExitCode> {
     drop(data);
     if trace_on() {
         // which kernel paths training took (e.g. to check a REGULAB_* switch)
-        eprintln!(
+        err!(
             "regulab: kernel paths: {:?}",
             regulab_kernels::trace::counts()
         );
@@ -160,12 +161,12 @@ pub fn execute(o: RunOptions) -> Result<ExitCode> {
             .collect();
         choices.sort();
         for c in choices {
-            eprintln!("regulab: kernel choice: {c}");
+            err!("regulab: kernel choice: {c}");
         }
     }
-    print!("{}", run::comparison_table(&outcomes));
+    console::stdout(format_args!("{}", run::comparison_table(&outcomes)));
     if let Some(stop) = write_outputs(&out, o.plot, o.data_dir.as_deref(), preview.as_ref())? {
-        eprintln!(
+        err!(
             "regulab: stopped by {} while drawing the figures (the runs' results are \
              complete); to draw them: regulab plot {}",
             stop.name(),
@@ -182,7 +183,7 @@ pub fn execute(o: RunOptions) -> Result<ExitCode> {
     if diverged.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
+        err!(
             "error: {} run(s) diverged (NaN or infinite cost): {}; lower optim.lr or check the config",
             diverged.len(),
             diverged.join(", ")
@@ -228,7 +229,7 @@ fn load_or_fetch(plan: &Plan, data_dir: Option<&Path>, fetch: bool) -> Result<Da
                 return Err(first);
             }
             for (name, dir) in downloads {
-                eprintln!(
+                err!(
                     "regulab: {name} not found; downloading into {}",
                     dir.display()
                 );
@@ -265,12 +266,15 @@ fn write_outputs(
         image_index: PREVIEW_IMAGE as usize,
     };
     let outputs = run::write_outputs(out, plot.then_some(&opts))?;
-    println!("summary: {}", outputs.summary.display());
+    out!("summary: {}", outputs.summary.display());
     // over seeds: the configurations with their intervals and verdicts
     if outputs.aggregate.rows.iter().any(|r| r.seeds.len() > 1) {
-        println!();
-        print!("{}", regulab::aggregate::text_table(&outputs.aggregate));
-        println!("aggregate: {}", outputs.aggregate_file.display());
+        out!();
+        console::stdout(format_args!(
+            "{}",
+            regulab::aggregate::text_table(&outputs.aggregate)
+        ));
+        out!("aggregate: {}", outputs.aggregate_file.display());
     }
     let Some(figures) = outputs.figures else {
         return Ok(None);
@@ -278,12 +282,12 @@ fn write_outputs(
     match figures {
         Ok(o) => {
             for n in &o.notes {
-                eprintln!("note: {n}");
+                err!("note: {n}");
             }
-            println!("report: {} ({} figures)", o.report.display(), o.files.len());
+            out!("report: {} ({} figures)", o.report.display(), o.files.len());
         }
         Err(plot::PlotError::Interrupted(stop)) => return Ok(Some(stop)),
-        Err(e) => eprintln!(
+        Err(e) => err!(
             "warning: drawing the figures failed: {e}; retry with `regulab plot {}`",
             out.display()
         ),
@@ -334,7 +338,7 @@ fn execute_shard(o: RunOptions, plan: Plan, shard: Shard) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
     if runs == 0 {
-        println!(
+        out!(
             "{shard} of `{}` has no runs (the plan has {}); nothing to do",
             plan.name,
             plan.runs.len()
@@ -367,7 +371,7 @@ fn execute_shard(o: RunOptions, plan: Plan, shard: Shard) -> Result<ExitCode> {
         }
     };
     if o.progress != ProgressStyle::Quiet {
-        eprintln!(
+        err!(
             "regulab: {shard}: {runs} of the {} run(s) of `{}` into {} ({jobs} at a time, \
              {threads} thread(s) each)",
             plan.runs.len(),
@@ -382,7 +386,7 @@ fn execute_shard(o: RunOptions, plan: Plan, shard: Shard) -> Result<ExitCode> {
         Ok(outcomes) => outcomes,
         Err(e) => {
             if let Some(stop) = interrupt::cause(&e) {
-                eprintln!(
+                err!(
                     "regulab: {shard} stopped by {} between two batches: its finished runs \
                      and every other run's last completed epoch are saved in {}; run it again \
                      with --resume to continue",
@@ -396,8 +400,8 @@ fn execute_shard(o: RunOptions, plan: Plan, shard: Shard) -> Result<ExitCode> {
     };
     drop(data);
     drop(owner);
-    print!("{}", run::comparison_table(&outcomes));
-    println!(
+    console::stdout(format_args!("{}", run::comparison_table(&outcomes)));
+    out!(
         "{shard} done; when every shard is: regulab merge {}",
         shell_quote(&out.to_string_lossy())
     );

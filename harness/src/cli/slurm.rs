@@ -9,6 +9,7 @@ use regulab::config;
 use regulab::outdir;
 use regulab::slurm;
 
+use super::console::{err, out};
 use super::options::SlurmOptions;
 
 /// Run `regulab slurm`.
@@ -31,19 +32,19 @@ pub fn execute(o: SlurmOptions) -> Result<ExitCode> {
     };
     let written = slurm::write_scripts(&sweep, &plan, o.mode)?;
     if let Some(r) = &written.removed {
-        eprintln!("regulab: --overwrite: {r}");
+        err!("regulab: --overwrite: {r}");
     }
     let tasks = sweep.tasks();
-    println!(
+    out!(
         "{} run(s) of `{}` in {tasks} array task(s): {}",
         sweep.runs,
         plan.name,
         written.sweep.display()
     );
-    println!("merge job: {}", written.merge.display());
+    out!("merge job: {}", written.merge.display());
     if tasks > slurm::DEFAULT_MAX_ARRAY_TASKS {
         let per_task = sweep.runs.div_ceil(slurm::DEFAULT_MAX_ARRAY_TASKS as usize);
-        eprintln!(
+        err!(
             "warning: {tasks} tasks: many clusters allow at most {} per array \
              (MaxArraySize, see `scontrol show config`); --runs-per-task {per_task} gives {}",
             slurm::DEFAULT_MAX_ARRAY_TASKS,
@@ -51,13 +52,13 @@ pub fn execute(o: SlurmOptions) -> Result<ExitCode> {
         );
     }
     if !o.submit {
-        println!("submit with:");
-        println!("  sbatch --parsable {}", written.sweep.display());
-        println!(
+        out!("submit with:");
+        out!("  sbatch --parsable {}", written.sweep.display());
+        out!(
             "  sbatch --dependency=afterany:ARRAY_JOB_ID {}",
             written.merge.display()
         );
-        println!("(or run this command again with --resume --submit)");
+        out!("(or run this command again with --resume --submit)");
         return Ok(ExitCode::SUCCESS);
     }
     let array = slurm::submit::sbatch(&written.sweep, None)?;
@@ -68,19 +69,19 @@ pub fn execute(o: SlurmOptions) -> Result<ExitCode> {
             written.merge.display()
         )
     })?;
-    println!("submitted: array job {array} ({tasks} tasks), merge job {merge} (after the array)");
-    println!("watch:     squeue -j {array},{merge}");
-    println!(
+    out!("submitted: array job {array} ({tasks} tasks), merge job {merge} (after the array)");
+    out!("watch:     squeue -j {array},{merge}");
+    out!(
         "           sacct -j {array},{merge}   (where the cluster keeps accounting), \
          or scontrol show job {array}"
     );
-    println!(
+    out!(
         "logs:      {}",
         slurm::script::task_log(&sweep.out, &array, 0)
             .with_file_name(format!("sweep-{array}_*.log"))
             .display()
     );
-    println!(
+    out!(
         "results:   {} and {} once job {merge} has finished (its log: {})",
         sweep.out.join(outdir::SUMMARY_FILE).display(),
         sweep.out.join(outdir::REPORT_FILE).display(),

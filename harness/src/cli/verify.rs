@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use regulab::interrupt;
 use regulab::lock::{self, Access};
 
+use super::console::{self, err};
 use super::options::VerifyOptions;
 
 /// Run `regulab verify`; exit 0 identical, 1 different.
@@ -32,7 +33,7 @@ pub fn execute(o: VerifyOptions) -> Result<ExitCode> {
         Ok(v) => v,
         Err(e) => {
             if let Some(stop) = interrupt::cause(&e) {
-                eprintln!(
+                err!(
                     "regulab: verify stopped by {}; nothing was changed; run it again to verify",
                     stop.name()
                 );
@@ -41,6 +42,6 @@ pub fn execute(o: VerifyOptions) -> Result<ExitCode> {
             return Err(e);
         }
     };
-    print!("{}", verification.render());
+    console::stdout(format_args!("{}", verification.render()));
     Ok(ExitCode::from(verification.exit_code()))
 }
