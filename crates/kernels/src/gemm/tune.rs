@@ -17,12 +17,16 @@
 //! trial, [`TRIAL_LONG`]); the first round warms caches and is not counted, and each plan's cost is
 //! the median of its other rounds' wall times (not the minimum: a split product's
 //! typical round includes handing work to the other thread, and that is what training
-//! pays). Then the cheapest plan is fixed for that signature for the rest of the
-//! process, with one constraint across signatures: whether products run split or as
+//! pays). Then the cheapest plan is chosen for that signature, with one constraint
+//! across signatures: whether products run split or as
 //! one block is decided per pool size, on the sums over the pool's signatures explored
 //! so far (see `record`), because a step that mixes the two moves the weights between
 //! the cores' caches. A training run calls each of its few signatures thousands of
-//! times, so exploring costs a few hundred calls each.
+//! times, so exploring costs a few hundred calls each. The chosen plan's calls stay
+//! timed, and every [`REVIEW_CALLS`] of them its mean is compared with the other plans
+//! of its class: one cheaper by more than [`REVIEW_MARGIN`] replaces it (at most
+//! [`MAX_REPLACEMENTS`] times), because a short visit does not show what a plan pays
+//! in the steady loop for the state the step's other products leave.
 //!
 //! The choice never changes a bit, so it may depend on timing: the zero-skipping path
 //! checks that `B` is all finite before it skips anything (a skipped `0 * inf` would be
@@ -237,6 +241,11 @@ impl Candidates {
         self.list[i % self.len]
     }
 
+    /// The index of `plan` among the candidates.
+    fn position(&self, plan: Plan) -> Option<usize> {
+        self.list[..self.len].iter().position(|&p| p == plan)
+    }
+
     /// The plans, in exploration order.
     pub fn plans(&self) -> &[Plan] {
         &self.list[..self.len]
@@ -284,6 +293,15 @@ struct Entry {
     density: u8,
     /// Whether the plan was seeded ([`seed`]), not measured in this process.
     cached: bool,
+    /// Per candidate: its calls and their total time while it was the chosen plan (the
+    /// reviews compare these; a candidate chosen twice adds up both stints).
+    steady_by: [(u32, Duration); MAX_PLANS],
+    /// Steady calls between reviews ([`REVIEW_CALLS`], [`REVIEW_CALLS_LONG`]).
+    review: u32,
+    /// The last plan a review replaced, with its mean in the steady loop.
+    replaced: Option<(Plan, Duration)>,
+    /// Replacements so far ([`MAX_REPLACEMENTS`]).
+    replacements: u8,
 }
 
 impl Entry {
@@ -313,6 +331,20 @@ pub const LONG_PRODUCT: usize = 1 << 29;
 
 /// Trial calls per class for a long product ([`LONG_PRODUCT`]).
 pub const TRIAL_LONG: usize = 8;
+
+/// Steady calls of a chosen plan between two reviews of the choice ([`record`]): every
+/// this many, its mean in the steady loop is compared with the other plans of its class.
+pub const REVIEW_CALLS: u32 = 64;
+
+/// Steady calls between reviews for a long product ([`LONG_PRODUCT`]).
+pub const REVIEW_CALLS_LONG: u32 = 16;
+
+/// A chosen plan is replaced when its mean in the steady loop exceeds another plan's
+/// cost of the same class by more than this factor.
+pub const REVIEW_MARGIN: f64 = 1.15;
+
+/// Replacements per signature at most (a choice cannot swing for ever).
+pub const MAX_REPLACEMENTS: u8 = 3;
 
 /// Calls per visit in exploration and calls per class in the trial for `key`: [`STREAK`]
 /// and [`TRIAL`], or 1 and [`TRIAL_LONG`] for a long product.
@@ -439,6 +471,11 @@ pub(super) fn pick(
             .get(&(key, density))
             .filter(|(c, _)| c.plans() == candidates.plans() && choice == Choice::Measured)
             .map(|&(_, plan)| plan);
+        let review = if streak == 1 {
+            REVIEW_CALLS_LONG
+        } else {
+            REVIEW_CALLS
+        };
         Entry {
             group: group(&key),
             candidates,
@@ -453,6 +490,10 @@ pub(super) fn pick(
             trial_len,
             density,
             cached: seeded.is_some(),
+            steady_by: [(0, Duration::ZERO); MAX_PLANS],
+            review,
+            replaced: None,
+            replacements: 0,
         }
     });
     let call = e.calls;
@@ -468,7 +509,7 @@ pub(super) fn pick(
     if let Some(k) = e.chosen {
         let steady = Ticket {
             key,
-            slot: 0,
+            slot: e.candidates.position(k).unwrap_or(0),
             round: STEADY,
         };
         return (k, Some(steady));
@@ -508,7 +549,8 @@ pub(super) fn pick(
     (plan, Some(Ticket { key, slot, round }))
 }
 
-/// Records the wall time of a timed call. Once every candidate has its timed rounds,
+/// Records the wall time of a timed call; a steady call of the chosen plan may bring a
+/// review of the choice ([`Entry::review_choice`]). Once every candidate has its timed rounds,
 /// a signature with one class fixes its plan (the least cost, [`cost`], wins; ties go
 /// to the earlier candidate, `sgemm` first); one with both keeps its best plan of each
 /// class for the trial, or takes its group's decision if there is one.
@@ -537,6 +579,12 @@ pub(super) fn record(ticket: Ticket, elapsed: Duration) {
         STEADY => {
             e.steady.0 = e.steady.0.saturating_add(1);
             e.steady.1 = e.steady.1.saturating_add(elapsed);
+            let (n, d) = &mut e.steady_by[ticket.slot % MAX_PLANS];
+            *n = n.saturating_add(1);
+            *d = d.saturating_add(elapsed);
+            if *n % e.review == 0 && e.replacements < MAX_REPLACEMENTS {
+                e.review_choice();
+            }
             return;
         }
         TRIAL_ROUND => {
@@ -597,6 +645,49 @@ pub(super) fn record(ticket: Ticket, elapsed: Duration) {
 }
 
 impl Entry {
+    /// Reviews the chosen plan against the other plans of its class (split or one
+    /// block: the group's decision stands): each is estimated by its own mean in the
+    /// steady loop once it has [`Entry::review`] calls there, else by its exploration
+    /// cost. When the least estimate times [`REVIEW_MARGIN`] is below the chosen
+    /// plan's steady mean, that plan replaces it.
+    ///
+    /// Why: exploration times a plan in short visits, and some plans pay in the steady
+    /// loop for the state the step's other products leave (measured on an AMD EPYC
+    /// with AVX-512: the batch-10 forward product on two threads, zero-skipping 36.8 us
+    /// in exploration and 47.3 us in the steady loop, against the direct kernel's 37.9
+    /// and 29; the choice fell either way between runs). A replacement never changes a
+    /// bit. A signature seeded from an earlier process has no exploration costs and no
+    /// other plan's steady mean, so it is never replaced.
+    fn review_choice(&mut self) {
+        let Some(cur) = self.chosen else { return };
+        let Some(slot) = self.candidates.position(cur) else {
+            return;
+        };
+        let mean = |(n, d): (u32, Duration)| (n > 0).then(|| d / n);
+        let Some(now) = mean(self.steady_by[slot]) else {
+            return;
+        };
+        let estimate = |i: usize| {
+            if self.steady_by[i].0 >= self.review {
+                mean(self.steady_by[i])
+            } else {
+                cost(&self.timed[i])
+            }
+        };
+        let best = (0..self.candidates.len)
+            .filter(|&i| i != slot && self.candidates.get(i).split == cur.split)
+            .filter_map(|i| estimate(i).map(|d| (d, i)))
+            .min();
+        if let Some((d, i)) = best
+            && d.as_secs_f64() * REVIEW_MARGIN < now.as_secs_f64()
+        {
+            self.replaced = Some((cur, now));
+            self.chosen = Some(self.candidates.get(i));
+            self.replacements += 1;
+            self.steady = (0, Duration::ZERO);
+        }
+    }
+
     /// Whether every candidate has its timed rounds.
     fn explored(&self) -> bool {
         self.timed[..self.candidates.len]
@@ -628,6 +719,9 @@ pub struct Decision {
     pub trial: Option<(Duration, Duration)>,
     /// Whether `chosen` was seeded from an earlier process ([`seed`]).
     pub cached: bool,
+    /// The last plan a review of the steady loop replaced (see [`record`]), with its
+    /// mean time there.
+    pub replaced: Option<(Plan, Duration)>,
 }
 
 impl std::fmt::Display for Decision {
@@ -664,6 +758,9 @@ impl std::fmt::Display for Decision {
         if let Some((split, one)) = self.trial {
             write!(f, "; trial: split {split:?}, one block {one:?}")?;
         }
+        if let Some((plan, mean)) = self.replaced {
+            write!(f, "; replaced {plan} ({mean:?} mean in the steady loop)")?;
+        }
         if let Some((mean, n)) = self.steady {
             write!(f, "; since: {mean:?} mean over {n} calls")?;
         }
@@ -688,6 +785,7 @@ pub fn decisions() -> Vec<Decision> {
                 (ns > 0 && no > 0).then(|| (ds / ns, d_o / no))
             },
             cached: e.cached,
+            replaced: e.replaced,
         })
         .collect()
 }
@@ -851,6 +949,78 @@ mod tests {
             // timed only for the report of the steady cost
             assert_eq!((plan, ticket.map(|t| t.round)), (sparse, Some(STEADY)));
         }
+    }
+
+    /// The steady loop reviews a choice every [`REVIEW_CALLS`] calls: a chosen plan whose
+    /// mean there exceeds another plan's cost (its own steady mean once it has one, else
+    /// its exploration cost) by more than [`REVIEW_MARGIN`] is replaced, at most
+    /// [`MAX_REPLACEMENTS`] times; within the margin it stays.
+    #[test]
+    fn the_steady_loop_replaces_a_plan_slower_than_its_exploration_said() {
+        let k = key(1_000_011);
+        let cands = Candidates::new(true, true, false);
+        let us = Duration::from_micros;
+        let explored = |kernel: Kernel| match kernel {
+            Kernel::Sgemm => us(30),
+            Kernel::Direct => us(25),
+            Kernel::Sparse => us(20),
+        };
+        while decisions()
+            .into_iter()
+            .find(|d| d.key == k)
+            .and_then(|d| d.chosen)
+            .is_none()
+        {
+            let (plan, ticket) = pick(k, cands, Choice::Measured, || 0);
+            if let Some(t) = ticket {
+                record(t, explored(plan.kernel));
+            }
+        }
+        let plan = |kernel| Plan {
+            kernel,
+            split: true,
+        };
+        // `calls` steady calls taking `took` each; the plan they ran on
+        let steady = |calls: u32, took: Duration| {
+            let mut ran = None;
+            for _ in 0..calls {
+                let (p, t) = pick(k, cands, Choice::Measured, || 0);
+                let t = t.expect("steady calls are timed");
+                assert_eq!(t.round, STEADY);
+                assert!(
+                    ran.is_none_or(|r| r == p),
+                    "the plan changes only at a review"
+                );
+                ran = Some(p);
+                record(t, took);
+            }
+            ran.unwrap()
+        };
+        let chosen = || decisions().into_iter().find(|d| d.key == k).unwrap();
+        assert_eq!(chosen().chosen, Some(plan(Kernel::Sparse)));
+        // within the margin of direct's 25 us: stays
+        assert_eq!(steady(REVIEW_CALLS, us(28)), plan(Kernel::Sparse));
+        assert_eq!(chosen().chosen, Some(plan(Kernel::Sparse)));
+        assert_eq!(chosen().replaced, None);
+        // its mean passes 1.15 x 25 us: direct replaces it at the next review
+        steady(REVIEW_CALLS, us(40));
+        let d = chosen();
+        assert_eq!(d.chosen, Some(plan(Kernel::Direct)), "{d}");
+        assert_eq!(d.replaced, Some((plan(Kernel::Sparse), us(34))));
+        assert!(
+            d.to_string()
+                .contains("replaced sparse (34µs mean in the steady loop)"),
+            "{d}"
+        );
+        // direct at 35 us: sgemm's 30 us (explored) x 1.15 = 34.5 is less
+        assert_eq!(steady(REVIEW_CALLS, us(35)), plan(Kernel::Direct));
+        assert_eq!(chosen().chosen, Some(plan(Kernel::Sgemm)));
+        // sgemm at 100 us: the least is now a steady mean, sparse's 34 us (direct's is 35)
+        steady(REVIEW_CALLS, us(100));
+        assert_eq!(chosen().chosen, Some(plan(Kernel::Sparse)));
+        // three replacements: no more, however slow
+        steady(3 * REVIEW_CALLS, us(500));
+        assert_eq!(chosen().chosen, Some(plan(Kernel::Sparse)));
     }
 
     /// A signature with one eligible plan is never timed; rotation cycles for ever;
@@ -1056,6 +1226,14 @@ mod tests {
         assert_eq!((plan, asked), (one_direct, 1));
         let d = decisions().into_iter().find(|d| d.key == hit).unwrap();
         assert!(d.cached && d.to_string().contains("cached"), "{d}");
+        // no other plan has a cost here: however slow its steady calls, it stays
+        for _ in 0..2 * REVIEW_CALLS {
+            let (plan, ticket) = pick(hit, all, Choice::Measured, || unreachable!());
+            assert_eq!(plan, one_direct);
+            record(ticket.unwrap(), Duration::from_secs(1));
+        }
+        let d = decisions().into_iter().find(|d| d.key == hit).unwrap();
+        assert_eq!((d.chosen, d.replaced), (Some(one_direct), None));
         // the first call of an exploring signature: the first candidate, untimed
         let exploring = |k: Key, c: Candidates, density: u8, choice: Choice| {
             let (plan, ticket) = pick(k, c, choice, || density);
